@@ -1,0 +1,146 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.wrappers import Response
+
+from marketplace import db, errors, jobs, mail, storage
+from marketplace.config import check_config, load_config
+from marketplace.extensions import csrf, limiter, login_manager
+from marketplace.ledger import services as ledger
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def create_app(
+    config: Mapping[str, object] | None = None, *, instance_path: str | None = None
+) -> Flask:
+    """Build an app from the environment; tests pass `config` to override it."""
+    app = OpenAPI(
+        __name__.split(".")[0],
+        info=Info(
+            title="Marketplace API",
+            version="1",
+            description="Consent-first licensing of AI training images. Errors share one "
+            'shape: `{"error": {"code": ..., "message": ...}}`.',
+        ),
+        security_schemes=_security_schemes(),
+        doc_prefix="/api/v1",
+        doc_url="/openapi.json",
+        validation_error_status=400,
+        validation_error_callback=_validation_error,
+        instance_path=instance_path,
+        instance_relative_config=True,
+        template_folder=str(PACKAGE_DIR.parent / "templates"),
+        static_folder=str(PACKAGE_DIR.parent / "static"),
+    )
+    app.config.from_mapping(load_config(app.instance_path))
+    app.config.update(config or {})
+    check_config(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _configure_logging(app)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    storage.init_app(app)
+    jobs.init_app(app)
+    mail.init_app(app)
+    ledger.init_app(app)
+    errors.init_app(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_request_hooks(app)
+    return app
+
+
+def _security_schemes() -> dict[str, object]:
+    from marketplace.api.auth import SECURITY_SCHEMES
+
+    return dict(SECURITY_SCHEMES)
+
+
+def _validation_error(exc: Exception) -> Response:
+    """Requests the OpenAPI schema forbids are malformed: 400 in the API's error shape."""
+    from pydantic import ValidationError
+
+    problems = []
+    if isinstance(exc, ValidationError):
+        for item in exc.errors(include_url=False, include_context=False, include_input=False):
+            problems.append(
+                {"field": ".".join(str(p) for p in item.get("loc", ())), "problem": item["msg"]}
+            )
+    return errors.error_response(
+        400,
+        "invalid_request",
+        "The request does not match the API's schema.",
+        {"problems": problems},
+    )
+
+
+def _register_blueprints(app: OpenAPI) -> None:
+    from marketplace import accounts, api, artists, buyers, site
+    from marketplace.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        user = db.get_session().get(User, int(user_id))
+        return user if user is not None and user.is_active else None
+
+    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api.bp)  # bearer tokens, no cookies: CSRF does not apply
+    app.register_api(api.bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from marketplace.cli import register_commands
+
+    register_commands(app)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
+        g.request_id = incoming if ok else secrets.token_hex(8)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Request-ID", g.get("request_id", ""))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flask import has_request_context
+
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def _configure_logging(app: Flask) -> None:
+    root = logging.getLogger("marketplace")
+    if not any(isinstance(f, _RequestIdFilter) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+        handler.addFilter(_RequestIdFilter())
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = True

@@ -1,0 +1,104 @@
+"""Every setting with its embedded default. The README's configuration table mirrors this file.
+
+One function reads the environment, once; nothing else in the package touches `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+KNOWN_WEAK_SECRETS = frozenset(
+    {"", "dev", "development", "secret", "changeme", "change-me", "password", "test", "key"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The app cannot start safely with these settings."""
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key made once and kept in instance/, so sessions survive restarts."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(instance_path: str) -> dict[str, object]:
+    """Read settings from the environment, falling back to embedded defaults under instance/."""
+    instance, env = Path(instance_path), os.environ.get
+    production = env("MARKETPLACE_ENV", "development") == "production"
+    redis_url = env("REDIS_URL") or None
+    secret = env("SECRET_KEY")
+    if secret is None and not production:
+        secret = _instance_secret(instance)
+    return {
+        "ENV_NAME": "production" if production else env("MARKETPLACE_ENV", "development"),
+        "SECRET_KEY": secret,
+        "DATABASE_URL": env("DATABASE_URL") or f"sqlite:///{instance / 'marketplace.sqlite'}",
+        "REDIS_URL": redis_url,  # unset: jobs run inline in the web process
+        "RQ_QUEUE": env("RQ_QUEUE", "marketplace"),
+        # Links in mail sent from jobs, where there is no request to take the host from.
+        "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Object storage: a local folder unless an S3 bucket is configured.
+        "STORAGE_DIR": env("STORAGE_DIR", str(instance / "objects")),
+        "S3_BUCKET": env("S3_BUCKET") or None,
+        "S3_REGION": env("S3_REGION", "us-east-1"),
+        "S3_ENDPOINT_URL": env("S3_ENDPOINT_URL") or None,
+        "DOWNLOAD_URL_MAX_AGE": int(env("DOWNLOAD_URL_MAX_AGE", "900")),
+        # Mail: SMTP when a host is set, otherwise .eml files in instance/outbox/.
+        "SMTP_HOST": env("SMTP_HOST") or None,
+        "SMTP_PORT": int(env("SMTP_PORT", "587")),
+        "SMTP_USERNAME": env("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": _flag(env("SMTP_STARTTLS"), default=True),
+        "MAIL_FROM": env("MAIL_FROM", "Marketplace <no-reply@localhost>"),
+        "OUTBOX_DIR": env("OUTBOX_DIR", str(instance / "outbox")),
+        # Stripe: test-mode keys and the local emulator by default (used from the Buyers issue).
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", "sk_test_local"),
+        "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
+        "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,
+        # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
+        "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
+        # Unset: a key is generated on first run into instance/; set: the file must exist.
+        "LEDGER_KEY_PATH": env("LEDGER_KEY_PATH") or None,
+        "LEDGER_DEFAULT_KEY_PATH": str(instance / "ledger-signing-key.pem"),
+        # Security.
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute;100 per hour"),
+        "EMAIL_TOKEN_MAX_AGE": int(env("EMAIL_TOKEN_MAX_AGE", str(3 * 24 * 3600))),
+        "PASSWORD_RESET_MAX_AGE": int(env("PASSWORD_RESET_MAX_AGE", "3600")),
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str(512 * 1024 * 1024))),
+    }
+
+
+def check_config(config: dict[str, object]) -> None:
+    """Refuse to run in production with settings that would be unsafe there."""
+    if config.get("ENV_NAME") != "production":
+        return
+    secret = config.get("SECRET_KEY")
+    if not isinstance(secret, str) or secret.lower() in KNOWN_WEAK_SECRETS:
+        raise ConfigError("SECRET_KEY must be set to a random value in production.")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY is too short for production (at least {MIN_SECRET_LENGTH} characters)."
+        )

@@ -1,0 +1,8 @@
+"""Every feature's models, imported so that Base.metadata knows all tables (for Alembic)."""
+
+from marketplace.accounts import models as accounts_models  # noqa: F401
+from marketplace.artists import models as artists_models  # noqa: F401
+from marketplace.db import Base
+from marketplace.ledger import models as ledger_models  # noqa: F401
+
+metadata = Base.metadata

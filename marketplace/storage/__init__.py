@@ -1,0 +1,161 @@
+"""The only package that writes objects: a local folder by default, S3 when configured.
+
+`put` registers the object's removal with the surrounding transaction, so a rollback leaves no
+orphan object behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from marketplace.db import on_rollback
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*$")
+
+
+class ObjectNotFound(KeyError):
+    pass
+
+
+class Backend(Protocol):
+    """What every storage backend does; keys are '/'-separated, objects are private."""
+
+    def write(self, key: str, data: bytes, content_type: str) -> None: ...
+    def read(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def keys(self, prefix: str = "") -> list[str]: ...
+
+
+def check_key(key: str) -> str:
+    if len(key) > 512 or not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"not a valid object key: {key!r}")
+    return key
+
+
+class LocalBackend:
+    """Objects as files under a folder; writes are atomic (temp file, then rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        if not self.root.exists():
+            return []
+        found = (
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
+        return sorted(k for k in found if k.startswith(prefix))
+
+
+class S3Backend:
+    """Objects in an S3 (or S3-compatible) bucket through boto3; the bucket stays private."""
+
+    def __init__(self, bucket: str, region: str, endpoint_url: str | None) -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
+        )
+
+    def read(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except self.client.exceptions.NoSuchKey as exc:
+            raise ObjectNotFound(key) from exc
+        body: bytes = response["Body"].read()
+        return body
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def keys(self, prefix: str = "") -> list[str]:
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(found)
+
+
+def init_app(app: Flask) -> None:
+    store: Backend
+    if app.config.get("S3_BUCKET"):
+        store = S3Backend(
+            str(app.config["S3_BUCKET"]),
+            str(app.config["S3_REGION"]),
+            app.config.get("S3_ENDPOINT_URL"),
+        )
+    else:
+        store = LocalBackend(Path(str(app.config["STORAGE_DIR"])))
+    app.extensions["marketplace.storage"] = store
+
+
+def backend() -> Backend:
+    store: Backend = current_app.extensions["marketplace.storage"]
+    return store
+
+
+def put(session: Session, key: str, data: bytes, *, content_type: str) -> None:
+    """Store `data` under `key`; removed again if the session's transaction rolls back."""
+    store = backend()
+    store.write(check_key(key), data, content_type)
+    on_rollback(session, lambda: store.delete(key))
+
+
+def get(key: str) -> bytes:
+    return backend().read(key)
+
+
+def delete(key: str) -> None:
+    backend().delete(key)
