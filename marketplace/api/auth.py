@@ -1,0 +1,62 @@
+"""Bearer API tokens: who is calling, and which organization's data they may see."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import ApiToken, Organization
+from marketplace.db import get_session, transaction, utcnow
+from marketplace.errors import APIError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BEARER_SECURITY = [{"bearerAuth": []}]
+SECURITY_SCHEMES = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token created in the organization's settings (mkt_...).",
+    }
+}
+
+
+def _unauthorized(code: str, message: str) -> APIError:
+    return APIError(401, code, message)
+
+
+def token_required(view: F) -> F:
+    """The caller must send `Authorization: Bearer <token>` of an active token."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if not header:
+            raise _unauthorized(
+                "missing_token", "Send an API token: Authorization: Bearer <token>."
+            )
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _unauthorized("invalid_token", "Use the Bearer scheme with an API token.")
+        token = accounts.find_active_api_token(get_session(), value.strip())
+        if token is None:
+            raise _unauthorized("invalid_token", "This API token is unknown or revoked.")
+        with transaction():
+            token.last_used_at = utcnow()
+        g.api_token = token
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def current_token() -> ApiToken:
+    token: ApiToken = g.api_token
+    return token
+
+
+def current_organization() -> Organization:
+    return current_token().organization
