@@ -1,0 +1,305 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing and proofs: pure functions over bytes.
+
+Section numbers refer to RFC 9162 (Certificate Transparency 2.0), whose tree is the RFC 6962 tree.
+Leaf indices are 0-based. A perfect subtree is named by ``(level, index)``: level 0 is leaf
+``index``; level ``L`` index ``k`` covers leaves ``[k * 2**L, (k + 1) * 2**L)``. The ledger stores
+the hash of every perfect subtree, so proofs and roots are built from stored nodes alone.
+
+Proof builders raise ``ValueError`` for impossible arguments (the caller has a bug); verifiers
+never raise and answer ``False`` for anything they cannot accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+NodeId = tuple[int, int]
+
+HASH_SIZE = 32
+EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
+
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """Hash one log entry with the 0x00 domain prefix, so no leaf can pose as a node (2.1.1)."""
+    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Hash two child subtree roots with the 0x01 domain prefix (2.1.1)."""
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def _split_point(n: int) -> int:
+    """The largest power of two strictly below ``n`` (n >= 2): where MTH splits a list (2.1.1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _require_hashes(hashes: Iterable[bytes], what: str) -> None:
+    if any(len(h) != HASH_SIZE for h in hashes):
+        raise ValueError(f"every {what} must be {HASH_SIZE} bytes")
+
+
+def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of the whole list by the RFC's recursive definition (2.1.1).
+
+    The reference the incremental code is tested against; it touches every leaf, so it is only
+    for tests and small trees.
+    """
+    _require_hashes(leaf_hashes, "leaf hash")
+
+    def mth(lo: int, hi: int) -> bytes:
+        if hi - lo == 1:
+            return leaf_hashes[lo]
+        k = _split_point(hi - lo)
+        return node_hash(mth(lo, lo + k), mth(lo + k, hi))
+
+    return mth(0, len(leaf_hashes)) if leaf_hashes else EMPTY_ROOT
+
+
+def range_node_ids(start: int, end: int) -> list[NodeId]:
+    """Perfect subtrees, left to right and largest first, whose roots give MTH(D[start:end]).
+
+    These are the subtrees the MTH recursion of 2.1.1 bottoms out in for the ranges that RFC proofs
+    (2.1.3.1, 2.1.4.1) and tree heads use: ``start`` must be a multiple of the largest power of two
+    not above ``end - start``. An empty range needs no node. Raises ValueError otherwise.
+    """
+    if not 0 <= start <= end:
+        raise ValueError(f"not a leaf range: [{start}, {end})")
+    width = end - start
+    if width == 0:
+        return []
+    top_level = width.bit_length() - 1
+    if start % (1 << top_level):
+        raise ValueError(f"[{start}, {end}) is not a subtree of any Merkle tree")
+    ids: list[NodeId] = []
+    position = start
+    for level in range(top_level, -1, -1):
+        if width >> level & 1:
+            ids.append((level, position >> level))
+            position += 1 << level
+    return ids
+
+
+def frontier_ids(size: int) -> list[NodeId]:
+    """The perfect subtrees whose roots make up a tree of ``size`` leaves, one per set bit (2.1.1).
+
+    Their hashes are all an appender has to keep: see ``append_leaf_hashes``.
+    """
+    return range_node_ids(0, size)
+
+
+def _fold_right(roots: Sequence[bytes]) -> bytes:
+    """MTH of consecutive perfect subtrees, largest first: the right-leaning merge of 2.1.1."""
+    if not roots:
+        return EMPTY_ROOT
+    acc = roots[-1]
+    for left in reversed(roots[:-1]):
+        acc = node_hash(left, acc)
+    return acc
+
+
+def root_from_frontier(frontier: Sequence[bytes]) -> bytes:
+    """The tree head MTH(D[0:n]) (2.1.1) from the hashes of ``frontier_ids(n)``, in that order."""
+    return _fold_right(frontier)
+
+
+def range_hash(start: int, end: int, lookup: Mapping[NodeId, bytes]) -> bytes:
+    """MTH(D[start:end]) (2.1.1) from stored perfect-subtree hashes.
+
+    ``lookup`` must hold every id of ``range_node_ids(start, end)`` (KeyError otherwise).
+    """
+    return _fold_right([lookup[node_id] for node_id in range_node_ids(start, end)])
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """The tree after a batch: its size and frontier, and every node (level >= 1) it completed."""
+
+    size: int
+    frontier: list[bytes]
+    new_nodes: list[tuple[int, int, bytes]]
+
+
+def append_leaf_hashes(
+    size: int, frontier: Sequence[bytes], leaf_hashes: Sequence[bytes]
+) -> AppendResult:
+    """Append leaves to a tree known only by its frontier; O(batch + log size) hashing (2.1.1).
+
+    ``new_nodes`` holds (level, index, hash) for each perfect subtree of level >= 1 that the batch
+    completes, ordered by the leaf count at which it completes, then by level. Storing them, plus
+    the leaf hashes as level 0, gives every hash that proofs and later appends will need. Raises
+    ValueError if the frontier does not fit ``size`` or a hash is not 32 bytes.
+    """
+    if size < 0 or len(frontier) != size.bit_count():
+        raise ValueError(f"a tree of {size} leaves has {max(size, 0).bit_count()} frontier hashes")
+    _require_hashes(frontier, "frontier hash")
+    _require_hashes(leaf_hashes, "leaf hash")
+
+    stack = list(frontier)
+    new_nodes: list[tuple[int, int, bytes]] = []
+    push, pop, record = stack.append, stack.pop, new_nodes.append
+    sha256 = hashlib.sha256
+    count = size
+    for node in leaf_hashes:
+        count += 1
+        # Each trailing zero bit of the new leaf count closes one perfect subtree.
+        remaining, level = count, 0
+        while not remaining & 1:
+            node = sha256(_NODE_PREFIX + pop() + node).digest()
+            remaining >>= 1
+            level += 1
+            record((level, remaining - 1, node))
+        push(node)
+    return AppendResult(size=count, frontier=stack, new_nodes=new_nodes)
+
+
+def inclusion_proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """Leaf ranges whose MTH make up PATH(index, D[0:size]), in proof order (2.1.3.1).
+
+    Raises ValueError unless 0 <= index < size.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
+    top_down: list[tuple[int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        mid = lo + _split_point(hi - lo)
+        if index < mid:
+            top_down.append((mid, hi))
+            hi = mid
+        else:
+            top_down.append((lo, mid))
+            lo = mid
+    return top_down[::-1]
+
+
+def consistency_proof_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """Leaf ranges whose MTH make up PROOF(old_size, D[0:new_size]), in proof order (2.1.4.1).
+
+    Equal sizes need an empty proof. Raises ValueError unless 0 < old_size <= new_size: a proof
+    from the empty tree is meaningless, as in RFC 9162 and transparency-dev/merkle.
+    """
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
+    top_down: list[tuple[int, int]] = []
+    lo, hi = 0, new_size
+    whole_old_tree = True  # SUBPROOF's flag b: is [lo, old_size) the entire old tree?
+    while True:
+        if old_size == hi:
+            if not whole_old_tree:
+                top_down.append((lo, hi))
+            break
+        mid = lo + _split_point(hi - lo)
+        if old_size <= mid:
+            top_down.append((mid, hi))
+            hi = mid
+        else:
+            top_down.append((lo, mid))
+            lo = mid
+            whole_old_tree = False
+    return top_down[::-1]
+
+
+def proof_node_ids(ranges: Iterable[tuple[int, int]]) -> set[NodeId]:
+    """Every perfect-subtree id needed to hash ``ranges``: the one query a proof has to make."""
+    return {node_id for start, end in ranges for node_id in range_node_ids(start, end)}
+
+
+def inclusion_proof(index: int, size: int, lookup: Mapping[NodeId, bytes]) -> list[bytes]:
+    """PATH(index, D[0:size]) (2.1.3.1) from stored hashes (see ``proof_node_ids``)."""
+    return [range_hash(s, e, lookup) for s, e in inclusion_proof_ranges(index, size)]
+
+
+def consistency_proof(old_size: int, new_size: int, lookup: Mapping[NodeId, bytes]) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) (2.1.4.1) from stored hashes (see ``proof_node_ids``)."""
+    return [range_hash(s, e, lookup) for s, e in consistency_proof_ranges(old_size, new_size)]
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, bytes | bytearray) and len(value) == HASH_SIZE
+
+
+def _is_proof(proof: object) -> bool:
+    return isinstance(proof, Sequence) and all(_is_hash(p) for p in proof)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """Whether ``proof`` shows leaf ``index`` with ``leaf_hash`` in the tree ``root`` (2.1.3.2).
+
+    Only ``root`` binds ``size``: pass the signed root of a tree of exactly ``size`` leaves. Never
+    raises: malformed input (wrong hash lengths, index outside the tree) is simply False.
+    """
+    if not (_is_count(index) and _is_count(size) and index < size):
+        return False
+    if not (_is_hash(leaf_hash) and _is_hash(root) and _is_proof(proof)):
+        return False
+    fn, sn = index, size - 1
+    r = bytes(leaf_hash)
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(
+    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> bool:
+    """Whether ``proof`` shows tree ``new_root`` extends tree ``old_root`` (2.1.4.2).
+
+    Equal sizes need an empty proof and equal roots. Size 0 is never accepted: every tree extends
+    the empty tree, so a proof from it is meaningless (as transparency-dev/merkle rules); callers
+    decide that case themselves. As with inclusion, only the roots bind the sizes: pass signed
+    roots. Never raises: malformed input is simply False.
+    """
+    if not (_is_count(old_size) and _is_count(new_size)) or not 0 < old_size <= new_size:
+        return False
+    if not isinstance(proof, Sequence):
+        return False
+    if old_size == new_size:
+        return len(proof) == 0 and old_root == new_root
+    if not (proof and _is_proof(proof) and _is_hash(old_root) and _is_hash(new_root)):
+        return False
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a proof node
+        path.insert(0, bytes(old_root))
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = bytes(path[0])
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root

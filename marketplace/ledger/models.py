@@ -1,0 +1,138 @@
+"""Ledger tables. Only `marketplace.ledger` writes them; triggers refuse UPDATE and DELETE.
+
+Provenance: `ledger_entries` (the leaves, seq = leaf index), `ledger_nodes` (the hash of every
+perfect subtree of level >= 1, so appends and proofs never recompute the tree) and
+`ledger_checkpoints` (every signed tree head published).
+
+Money: `ledger_accounts`, `ledger_transactions` and `ledger_postings`. Postings are written
+first and the transaction header last; a trigger refuses a header whose postings do not balance
+and a posting whose header already exists, and a deferred foreign key refuses postings left
+without a header at commit.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.db import Base, UTCDateTime
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid: appends and lookups by seq use one B-tree.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+LEDGER_TABLES = (
+    "ledger_entries",
+    "ledger_nodes",
+    "ledger_checkpoints",
+    "ledger_accounts",
+    "ledger_transactions",
+    "ledger_postings",
+)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    work_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    artist_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    organization_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerNode(Base):
+    """Hash of the perfect subtree covering leaves [idx * 2**level, (idx + 1) * 2**level)."""
+
+    __tablename__ = "ledger_nodes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(Base):
+    """A published signed tree head: the C2SP signed note exactly as served."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountKind(enum.StrEnum):
+    """Whether a debit raises (assets, expenses) or lowers (the rest) the account's balance."""
+
+    ASSET = "asset"
+    LIABILITY = "liability"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[AccountKind] = mapped_column(
+        Enum(
+            AccountKind,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    artist_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    currency: Mapped[str] = mapped_column(String(3))
+    memo: Mapped[str] = mapped_column(Text, default="")
+    entry_seq: Mapped[int] = mapped_column(ForeignKey("ledger_entries.seq"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerPosting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("direction IN ('debit', 'credit')", name="direction_valid"),
+        Index("ix_ledger_postings_account_id_direction", "account_id", "direction"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_key: Mapped[str] = mapped_column(
+        ForeignKey("ledger_transactions.idempotency_key", deferrable=True, initially="DEFERRED"),
+        index=True,
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    direction: Mapped[str] = mapped_column(String(6))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))

@@ -1,0 +1,377 @@
+"""The ledger's write and read paths: the only code that touches ledger_* tables.
+
+Appending takes the ledger lock (a PostgreSQL advisory lock; on SQLite the IMMEDIATE transaction
+that `transaction()` begins), so concurrent appenders form one gap-free sequence. Every
+transaction that appended publishes exactly one signed checkpoint, just before it commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from marketplace.db import utcnow
+from marketplace.ledger import merkle
+from marketplace.ledger.canonical import entry_bytes, format_timestamp
+from marketplace.ledger.keys import load_signer, public_key_pem
+from marketplace.ledger.kinds import SUBJECT_KEYS, EntryKind
+from marketplace.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from marketplace.ledger.note import Checkpoint, Signer, format_checkpoint
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK_ID = 0x4C454447  # "LEDG": one lock for every ledger writer
+CHUNK = 5000
+_PENDING = "ledger.pending_checkpoint"
+
+
+class LedgerError(Exception):
+    """A ledger request that cannot be met; the message is safe to show."""
+
+
+class EntryNotFound(LedgerError):
+    pass
+
+
+class CheckpointNotFound(LedgerError):
+    pass
+
+
+class InvalidEntry(LedgerError):
+    pass
+
+
+@dataclass(frozen=True)
+class LedgerIdentity:
+    """Who signs the log: the checkpoint origin and its key."""
+
+    origin: str
+    signer: Signer
+
+    @property
+    def verifier_key(self) -> str:
+        return self.signer.verifier().to_string()
+
+    @property
+    def public_key_pem(self) -> str:
+        return public_key_pem(self.signer)
+
+
+def init_app(app: Flask) -> None:
+    origin = str(app.config["LEDGER_ORIGIN"])
+    configured = app.config.get("LEDGER_KEY_PATH")
+    path = Path(str(configured or app.config["LEDGER_DEFAULT_KEY_PATH"]))
+    signer = load_signer(origin, path, create=not configured)
+    app.extensions["marketplace.ledger"] = LedgerIdentity(origin=origin, signer=signer)
+
+
+def identity(app: Flask | None = None) -> LedgerIdentity:
+    found: LedgerIdentity = (app or current_app).extensions["marketplace.ledger"]
+    return found
+
+
+# --- Appending -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    kind: EntryKind
+    subject: Mapping[str, int] = field(default_factory=dict)
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where a batch landed: seqs first_seq .. first_seq + count - 1."""
+
+    first_seq: int
+    count: int
+
+    @property
+    def seqs(self) -> range:
+        return range(self.first_seq, self.first_seq + self.count)
+
+
+def lock(session: Session) -> None:
+    """Serialize ledger writers until the transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+
+
+def tree_size(session: Session) -> int:
+    last = session.scalar(select(func.max(LedgerEntry.seq)))
+    return 0 if last is None else int(last) + 1
+
+
+def _check_entry(entry: NewEntry) -> None:
+    if not isinstance(entry.kind, EntryKind):
+        raise InvalidEntry(f"unknown ledger entry kind {entry.kind!r}")
+    for key, value in entry.subject.items():
+        if key not in SUBJECT_KEYS:
+            raise InvalidEntry(f"unknown subject key {key!r}")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidEntry(f"subject {key!r} must be an integer id")
+
+
+def append(
+    session: Session,
+    kind: EntryKind,
+    *,
+    subject: Mapping[str, int] | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> int:
+    """Record one fact; returns its seq. The caller owns the transaction."""
+    return append_many(session, [NewEntry(kind, subject or {}, payload or {})]).first_seq
+
+
+def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
+    """Record many facts in order, in chunks; O(batch + log n) hashing, no tree recomputation.
+
+    Raises InvalidEntry (or NotCanonical) before writing the chunk that holds a bad entry; the
+    caller's transaction then rolls the whole batch back.
+    """
+    who = identity()
+    lock(session)
+    size = tree_size(session)
+    first = size
+    frontier = _frontier(session, size)
+    now = utcnow()
+    for chunk in _chunks(entries, CHUNK):
+        rows, leaves = [], []
+        for offset, entry in enumerate(chunk):
+            _check_entry(entry)
+            seq = size + offset
+            data = entry_bytes(
+                log=who.origin,
+                seq=seq,
+                timestamp=now,
+                kind=entry.kind.value,
+                subject=entry.subject,
+                payload=entry.payload,
+            )
+            leaf = merkle.leaf_hash(data)
+            leaves.append(leaf)
+            rows.append(
+                {
+                    "seq": seq,
+                    "created_at": now,
+                    "kind": entry.kind.value,
+                    "work_id": entry.subject.get("work"),
+                    "artist_id": entry.subject.get("artist"),
+                    "order_id": entry.subject.get("order"),
+                    "organization_id": entry.subject.get("organization"),
+                    "entry": data,
+                    "leaf_hash": leaf,
+                }
+            )
+        result = merkle.append_leaf_hashes(size, frontier, leaves)
+        session.execute(insert(LedgerEntry), rows)
+        if result.new_nodes:
+            session.execute(
+                insert(LedgerNode),
+                [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in result.new_nodes],
+            )
+        size, frontier = result.size, result.frontier
+    if size > first:
+        session.info[_PENDING] = who
+    return Appended(first_seq=first, count=size - first)
+
+
+def _chunks(items: Iterable[NewEntry], n: int) -> Iterator[list[NewEntry]]:
+    chunk: list[NewEntry] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def lookup_hashes(session: Session, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Stored hashes of perfect subtrees: leaves from ledger_entries, the rest from ledger_nodes."""
+    by_level: dict[int, list[int]] = {}
+    for level, index in set(ids):
+        by_level.setdefault(level, []).append(index)
+    found: dict[tuple[int, int], bytes] = {}
+    for level, indexes in by_level.items():
+        for start in range(0, len(indexes), 500):
+            part = indexes[start : start + 500]
+            if level == 0:
+                rows = session.execute(
+                    select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(part))
+                )
+            else:
+                rows = session.execute(
+                    select(LedgerNode.idx, LedgerNode.hash).where(
+                        LedgerNode.level == level, LedgerNode.idx.in_(part)
+                    )
+                )
+            for index, digest in rows:
+                found[(level, int(index))] = bytes(digest)
+    return found
+
+
+def _frontier(session: Session, size: int) -> list[bytes]:
+    ids = merkle.frontier_ids(size)
+    lookup = lookup_hashes(session, ids)
+    return [lookup[node_id] for node_id in ids]
+
+
+def root_hash(session: Session, size: int) -> bytes:
+    return merkle.root_from_frontier(_frontier(session, size))
+
+
+# --- Checkpoints ---------------------------------------------------------------------------
+
+
+def publish_checkpoint(session: Session, who: LedgerIdentity | None = None) -> LedgerCheckpoint:
+    """Sign and store a checkpoint of the current tree; returns the existing one if unchanged."""
+    who = who or identity()
+    size = tree_size(session)
+    existing = session.get(LedgerCheckpoint, size)
+    if existing is not None:
+        return existing
+    root = root_hash(session, size)
+    note = who.signer.sign(format_checkpoint(Checkpoint(who.origin, size, root)))
+    checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
+    session.add(checkpoint)
+    session.flush()
+    log.info("ledger checkpoint published at size %s", size)
+    return checkpoint
+
+
+@event.listens_for(Session, "before_commit")
+def _publish_pending_checkpoint(session: Session) -> None:
+    who = session.info.pop(_PENDING, None)
+    if who is not None:
+        publish_checkpoint(session, who)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending_checkpoint(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
+    return session.scalar(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
+    )
+
+
+def get_checkpoint(session: Session, size: int) -> LedgerCheckpoint:
+    checkpoint = session.get(LedgerCheckpoint, size)
+    if checkpoint is None:
+        raise CheckpointNotFound(f"No checkpoint was published at tree size {size}.")
+    return checkpoint
+
+
+# --- Proofs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryProof:
+    """An entry, its exact bytes and its inclusion proof against a published checkpoint."""
+
+    seq: int
+    kind: str
+    timestamp: datetime
+    entry: bytes
+    leaf_hash: bytes
+    tree_size: int
+    inclusion_proof: list[bytes]
+    checkpoint: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of GET /api/v1/ledger/entries/<seq> (keep stable)."""
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "timestamp": format_timestamp(self.timestamp),
+            "entry": base64.b64encode(self.entry).decode(),
+            "leaf_hash": self.leaf_hash.hex(),
+            "tree_size": self.tree_size,
+            "inclusion_proof": [h.hex() for h in self.inclusion_proof],
+        }
+
+
+def inclusion_proof(session: Session, seq: int, size: int) -> list[bytes]:
+    ranges = merkle.inclusion_proof_ranges(seq, size)
+    lookup = lookup_hashes(session, merkle.proof_node_ids(ranges))
+    return [merkle.range_hash(start, end, lookup) for start, end in ranges]
+
+
+def consistency_proof(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    """Proof that the checkpoint at `old_size` is a prefix of the one at `new_size`.
+
+    Both must be published sizes (CheckpointNotFound otherwise), 1 <= old <= new.
+    """
+    if old_size < 1 or old_size > new_size:
+        raise LedgerError("Ask for 1 <= from <= to.")
+    get_checkpoint(session, old_size)
+    get_checkpoint(session, new_size)
+    ranges = merkle.consistency_proof_ranges(old_size, new_size)
+    lookup = lookup_hashes(session, merkle.proof_node_ids(ranges))
+    return [merkle.range_hash(start, end, lookup) for start, end in ranges]
+
+
+def entry_proof(
+    session: Session, seq: int, checkpoint: LedgerCheckpoint | None = None
+) -> EntryProof:
+    """The entry with an inclusion proof against `checkpoint` (default: the latest one)."""
+    entry = session.get(LedgerEntry, seq)
+    checkpoint = checkpoint or latest_checkpoint(session)
+    if entry is None or checkpoint is None or seq >= checkpoint.tree_size:
+        raise EntryNotFound(f"No ledger entry {seq} in a published checkpoint.")
+    return EntryProof(
+        seq=entry.seq,
+        kind=entry.kind,
+        timestamp=entry.created_at,
+        entry=bytes(entry.entry),
+        leaf_hash=bytes(entry.leaf_hash),
+        tree_size=checkpoint.tree_size,
+        inclusion_proof=inclusion_proof(session, seq, checkpoint.tree_size),
+        checkpoint=checkpoint.note,
+    )
+
+
+def entries_for(
+    session: Session, *, work: int | None = None, order: int | None = None, limit: int = 100
+) -> Sequence[LedgerEntry]:
+    """Entries that concern a work or an order, oldest first (for provenance pages)."""
+    query = select(LedgerEntry).order_by(LedgerEntry.seq).limit(limit)
+    if work is not None:
+        query = query.where(LedgerEntry.work_id == work)
+    if order is not None:
+        query = query.where(LedgerEntry.order_id == order)
+    return session.scalars(query).all()
+
+
+BUNDLE_FORMAT = "marketplace-ledger-proof/1"
+
+
+def proof_bundle(session: Session, seqs: Sequence[int]) -> dict[str, Any]:
+    """Entries with inclusion proofs against one checkpoint, plus the key: all a verifier needs.
+
+    `python -m marketplace.ledger.verify` checks it offline; certificates embed it.
+    """
+    who = identity()
+    checkpoint = latest_checkpoint(session)
+    if checkpoint is None:
+        raise EntryNotFound("The ledger is empty.")
+    return {
+        "format": BUNDLE_FORMAT,
+        "origin": who.origin,
+        "verifier_key": who.verifier_key,
+        "checkpoint": checkpoint.note,
+        "entries": [entry_proof(session, seq, checkpoint).to_json() for seq in sorted(set(seqs))],
+    }
