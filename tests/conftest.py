@@ -1,0 +1,262 @@
+"""Fixtures: a migrated database per test (SQLite file copy or PostgreSQL TEMPLATE), an app,
+a client, a `db` session, and the real services (PostgreSQL, Redis) when present.
+
+`DATABASE_URL` picks the backend of the main suite (default: SQLite). Tests that need a service
+skip when it is absent, unless MARKETPLACE_REQUIRE_SERVICES is set (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from marketplace import create_app
+from marketplace.db import get_database, make_engine
+from marketplace.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("MARKETPLACE_SHARED_DIR", ROOT.parent / "shared"))
+REQUIRE_SERVICES = bool(os.environ.get("MARKETPLACE_REQUIRE_SERVICES"))
+MAIN_DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+PASSWORD = "correct horse battery staple"
+
+
+def service_missing(what: str) -> None:
+    """Skip, or fail in CI, when a service a test needs is not running."""
+    message = f"{what} is not available"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} and MARKETPLACE_REQUIRE_SERVICES is set")
+    pytest.skip(message)
+
+
+# --- Services ------------------------------------------------------------------------------
+
+
+def _postgres_admin_url() -> str:
+    if MAIN_DATABASE_URL.startswith("postgresql"):
+        return MAIN_DATABASE_URL
+    return os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """URL of a PostgreSQL database we may CREATE DATABASE from."""
+    url = _postgres_admin_url()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        service_missing(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)}")
+    finally:
+        engine.dispose()
+    return url
+
+
+class PostgresDatabases:
+    """Creates and drops uniquely named databases on one PostgreSQL server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url)
+        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+
+    def url_for(self, name: str) -> str:
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, template: str | None = None) -> str:
+        name = f"mkt_test_{uuid.uuid4().hex[:12]}"
+        clause = f" TEMPLATE {template}" if template else ""
+        with self.engine.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}{clause}"))
+        return name
+
+    def drop(self, name: str) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_admin_url: str) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_admin_url)
+    yield databases
+    databases.engine.dispose()
+
+
+@pytest.fixture
+def empty_postgres_url(postgres: PostgresDatabases) -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    name = postgres.create()
+    yield postgres.url_for(name)
+    postgres.drop(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    try:
+        Redis.from_url(url, socket_connect_timeout=2).ping()
+    except (RedisError, OSError):
+        service_missing(f"Redis at {url}")
+    return url
+
+
+# --- The database of each test ----------------------------------------------------------
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrations run once per session into a template; tests get copies of it."""
+    if MAIN_DATABASE_URL.startswith("postgresql"):
+        databases = PostgresDatabases(MAIN_DATABASE_URL)
+        name = databases.create()
+        _migrate(databases.url_for(name))
+        yield f"postgres:{name}"
+        databases.drop(name)
+        databases.engine.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.sqlite"
+        _migrate(f"sqlite:///{path}")
+        yield f"sqlite:{path}"
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    kind, _, where = migrated_template.partition(":")
+    if kind == "sqlite":
+        copy = tmp_path / "test.sqlite"
+        shutil.copyfile(where, copy)
+        yield f"sqlite:///{copy}"
+        return
+    databases = PostgresDatabases(MAIN_DATABASE_URL)
+    name = databases.create(template=where)
+    try:
+        yield databases.url_for(name)
+    finally:
+        databases.drop(name)
+        databases.engine.dispose()
+
+
+# --- App, client, db ---------------------------------------------------------------------
+
+
+def make_test_app(database_url: str, tmp_path: Path, **overrides: Any) -> Flask:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": None,
+        "STORAGE_DIR": str(tmp_path / "objects"),
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "PUBLIC_URL": "http://localhost",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
+        "JOBS_RAISE": True,
+    }
+    config.update(overrides)
+    return create_app(config, instance_path=str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Per-test overrides of the app's configuration (override this fixture in a module)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = make_test_app(database_url, tmp_path, **app_config)
+    yield app
+    get_database(app).engine.dispose()
+
+
+class Client(FlaskClient):
+    """A test client that ends the `db` fixture's read transaction after each request, so the
+    test sees what the request wrote."""
+
+    db_session: Session | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if self.db_session is not None:
+            self.db_session.rollback()
+        return response
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session on the app's engine, outside any request; commit what you arrange."""
+    session = get_database(app).sessions()
+    session.info["app"] = app
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app: Flask, db: Session) -> Client:
+    app.test_client_class = Client
+    test_client = app.test_client()
+    assert isinstance(test_client, Client)
+    test_client.db_session = db
+    return test_client
+
+
+@pytest.fixture
+def login(client: Client) -> Callable[..., Any]:
+    def do_login(user: Any, password: str = PASSWORD, remember: bool = False) -> Any:
+        response = client.post(
+            "/accounts/login",
+            data={"email": user.email, "password": password, "remember": "y" if remember else ""},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do_login
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Callable[[], list[Any]]:
+    """The mails the app wrote to its outbox, oldest first, as email.message objects."""
+    from email import message_from_bytes, policy
+
+    def read() -> list[Any]:
+        folder = tmp_path / "outbox"
+        if not folder.exists():
+            return []
+        return [
+            message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in sorted(folder.glob("*.eml"))
+        ]
+
+    return read
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED_DIR.exists():
+        pytest.skip("../shared is not present")
+    return SHARED_DIR

@@ -1,0 +1,176 @@
+"""The database refuses to change the ledger, and `ledger verify` catches what bypasses it."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from marketplace.db import get_database, transaction
+from marketplace.ledger import money
+from marketplace.ledger.kinds import EntryKind
+from marketplace.ledger.models import LEDGER_TABLES
+from tests.ledger.test_log import append_entries
+from tests.ledger.test_money import capture
+
+CHANGES = {
+    "ledger_entries": ("UPDATE ledger_entries SET kind = 'x'", "DELETE FROM ledger_entries"),
+    "ledger_nodes": ("UPDATE ledger_nodes SET level = level", "DELETE FROM ledger_nodes"),
+    "ledger_checkpoints": (
+        "UPDATE ledger_checkpoints SET note = ''",
+        "DELETE FROM ledger_checkpoints",
+    ),
+    "ledger_accounts": (
+        "UPDATE ledger_accounts SET currency = 'eur'",
+        "DELETE FROM ledger_accounts",
+    ),
+    "ledger_transactions": (
+        "UPDATE ledger_transactions SET memo = 'x'",
+        "DELETE FROM ledger_transactions",
+    ),
+    "ledger_postings": (
+        "UPDATE ledger_postings SET amount_minor = 1",
+        "DELETE FROM ledger_postings",
+    ),
+}
+
+
+@pytest.fixture
+def filled(app, db):
+    append_entries(app, db, 9, per_transaction=4)
+    with app.app_context(), transaction(db) as session:
+        capture(session)
+
+
+def run_cli(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+@pytest.mark.usefixtures("filled")
+@pytest.mark.parametrize("table", LEDGER_TABLES)
+def test_update_and_delete_are_refused(app, table):
+    engine = get_database(app).engine
+    for statement in CHANGES[table]:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))
+
+
+@pytest.mark.usefixtures("filled")
+def test_verify_passes_on_an_untouched_ledger(app):
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ledger OK: 10 entries")
+    assert "1 money transactions" in result.output
+
+
+def _bypass_and_run(app, statement: str, params: dict) -> None:
+    """Disable the guard the way an attacker with raw SQL access would, then change a row."""
+    engine = get_database(app).engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
+            connection.execute(text(statement), params)
+            connection.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_entries_no_update"))
+            connection.execute(text(statement), params)
+
+
+@pytest.mark.usefixtures("filled")
+def test_tampered_entry_is_named_by_verify(app, db):
+    entry = db.execute(text("SELECT entry FROM ledger_entries WHERE seq = 6")).scalar_one()
+    forged = json.loads(bytes(entry))
+    forged["payload"]["title"] = "Someone else's work"
+    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
+    _bypass_and_run(app, "UPDATE ledger_entries SET entry = :data WHERE seq = 6", {"data": data})
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "ledger FAILED at seq 6: entry bytes do not match the stored leaf hash"
+    )
+
+
+@pytest.mark.usefixtures("filled")
+def test_entry_and_leaf_rewritten_together_break_the_signed_root(app, db):
+    from marketplace.ledger import merkle
+
+    entry = db.execute(text("SELECT entry FROM ledger_entries WHERE seq = 2")).scalar_one()
+    forged = bytes(entry).replace(b'"Work 2"', b'"Work X"')
+    _bypass_and_run(
+        app,
+        "UPDATE ledger_entries SET entry = :data, leaf_hash = :leaf WHERE seq = 2",
+        {"data": forged, "leaf": merkle.leaf_hash(forged)},
+    )
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert "seq 2" in result.output
+    assert "does not match the entries under it" in result.output
+
+
+@pytest.mark.usefixtures("filled")
+def test_cli_checkpoint_and_proof_print_what_the_api_serves(app, client):
+    result = run_cli(app, "ledger", "checkpoint")
+    assert result.exit_code == 0
+    assert result.output == client.get("/api/v1/ledger/checkpoint").get_data(as_text=True)
+    result = run_cli(app, "ledger", "proof", "3")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == client.get("/api/v1/ledger/entries/3").get_json()
+    assert run_cli(app, "ledger", "proof", "999").exit_code != 0
+
+
+def test_money_payload_must_match_postings(app, db):
+    """A balanced change of postings (with triggers bypassed) is still caught by verify."""
+    with app.app_context(), transaction(db) as session:
+        capture(session)
+    engine = get_database(app).engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_postings DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_postings_no_update"))
+        connection.execute(
+            text(
+                "UPDATE ledger_postings SET amount_minor = amount_minor + 100 "
+                "WHERE direction = 'credit' AND amount_minor = 7000"
+            )
+        )
+        connection.execute(
+            text(
+                "UPDATE ledger_postings SET amount_minor = amount_minor - 100 "
+                "WHERE direction = 'credit' AND amount_minor = 3000"
+            )
+        )
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert "money transaction 'evt_1' differs from its ledger entry" in result.output
+    assert money.balance(db, money.artist_payable(5, "usd")) == 7_100
+
+
+def test_verify_catches_an_unbalanced_transaction_smuggled_in(app, db):
+    with app.app_context(), transaction(db) as session:
+        capture(session)
+    engine = get_database(app).engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_postings DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_postings_no_update"))
+        connection.execute(text("UPDATE ledger_postings SET amount_minor = 1 WHERE id = 1"))
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert "ledger FAILED at seq 0: money transaction 'evt_1' does not balance" in result.output
+
+
+def test_bundle_cli_output_verifies_offline(app, db):
+    from marketplace.ledger.verify import verify_document
+
+    append_entries(app, db, 5)
+    result = run_cli(app, "ledger", "bundle", "1", "3")
+    assert result.exit_code == 0
+    bundle = json.loads(result.output)
+    assert verify_document(bundle).ok
+    assert base64.b64decode(bundle["entries"][0]["entry"])
+    assert EntryKind.WORK_REGISTERED.value in result.output
