@@ -12,7 +12,7 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.wrappers import Response
 
 from marketplace import db, errors, jobs, mail, storage
-from marketplace.config import check_config, load_config
+from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.extensions import csrf, limiter, login_manager
 from marketplace.ledger import services as ledger
 
@@ -36,7 +36,7 @@ def create_app(
         doc_url="/openapi.json",
         validation_error_status=400,
         validation_error_callback=_validation_error,
-        instance_path=instance_path,
+        instance_path=instance_path or instance_path_from_env(),
         instance_relative_config=True,
         template_folder=str(PACKAGE_DIR.parent / "templates"),
         static_folder=str(PACKAGE_DIR.parent / "static"),

@@ -37,6 +37,11 @@ def _instance_secret(instance: Path) -> str:
     return key
 
 
+def instance_path_from_env() -> str | None:
+    """Where instance files (SQLite, keys, outbox, objects) live; default: ./instance."""
+    return os.environ.get("MARKETPLACE_INSTANCE_PATH") or None
+
+
 def load_config(instance_path: str) -> dict[str, object]:
     """Read settings from the environment, falling back to embedded defaults under instance/."""
     instance, env = Path(instance_path), os.environ.get
@@ -77,7 +82,8 @@ def load_config(instance_path: str) -> dict[str, object]:
         # Unset: a key is generated on first run into instance/; set: the file must exist.
         "LEDGER_KEY_PATH": env("LEDGER_KEY_PATH") or None,
         "LEDGER_DEFAULT_KEY_PATH": str(instance / "ledger-signing-key.pem"),
-        # Security.
+        # Security. RATELIMIT_ENABLED is explicit because the limiter object outlives an app.
+        "RATELIMIT_ENABLED": _flag(env("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute;100 per hour"),
         "EMAIL_TOKEN_MAX_AGE": int(env("EMAIL_TOKEN_MAX_AGE", str(3 * 24 * 3600))),

@@ -164,16 +164,19 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 def make_test_app(database_url: str, tmp_path: Path, **overrides: Any) -> Flask:
+    """An app on `database_url`; with REDIS_URL in the environment its jobs go to RQ (run them
+    with the `run_jobs` fixture) and its rate limits live in Redis, as in production."""
+    redis = os.environ.get("REDIS_URL") or None
     config: dict[str, Any] = {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "REDIS_URL": None,
+        "REDIS_URL": redis,
         "STORAGE_DIR": str(tmp_path / "objects"),
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "PUBLIC_URL": "http://localhost",
         "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        "RATELIMIT_STORAGE_URI": redis or "memory://",
+        "RATELIMIT_NAMESPACE": f"test-{uuid.uuid4().hex[:8]}",
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "JOBS_RAISE": True,
     }
@@ -239,11 +242,41 @@ def login(client: Client) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Callable[[], list[Any]]:
-    """The mails the app wrote to its outbox, oldest first, as email.message objects."""
+def run_jobs(app: Flask) -> Callable[[], int]:
+    """Run the queued jobs now (an RQ burst worker in this process); inline apps have none.
+
+    Returns how many jobs ran; a failed job fails the test with its traceback.
+    """
+    from rq import SimpleWorker
+    from rq.registry import FailedJobRegistry
+
+    from marketplace import jobs
+
+    def run() -> int:
+        connection = jobs.redis_connection(app)
+        if connection is None:
+            return 0
+        queue = jobs.queue(app)
+        pending = queue.count
+        jobs.set_worker_app(app)
+        SimpleWorker([queue], connection=connection).work(burst=True)
+        failed = FailedJobRegistry(queue=queue)
+        for job_id in failed.get_job_ids():
+            job = queue.fetch_job(job_id)
+            pytest.fail(f"job {job_id} failed:\n{job.latest_result().exc_string if job else ''}")
+        return pending
+
+    return run
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, run_jobs: Callable[[], int]) -> Callable[[], list[Any]]:
+    """The mails the app sent, oldest first, as email.message objects (queued jobs run first,
+    as a worker would run them)."""
     from email import message_from_bytes, policy
 
     def read() -> list[Any]:
+        run_jobs()
         folder = tmp_path / "outbox"
         if not folder.exists():
             return []

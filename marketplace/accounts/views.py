@@ -19,7 +19,7 @@ from marketplace.accounts.forms import (
 )
 from marketplace.accounts.models import UserRole
 from marketplace.db import get_session, transaction
-from marketplace.extensions import limiter
+from marketplace.extensions import limiter, rate_limit_key
 from marketplace.security import BadToken, login_required_any
 
 ResponseValue = Response | str | tuple[str, int]
@@ -30,7 +30,7 @@ def _login_limit() -> str:
 
 
 def _submitted_email() -> str:
-    return (request.form.get("email") or "").strip().lower()[:254] or "-"
+    return rate_limit_key((request.form.get("email") or "").strip().lower()[:254] or "-")
 
 
 def home_for(role: str) -> str:

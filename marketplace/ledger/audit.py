@@ -14,17 +14,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from marketplace.ledger import merkle, services
 from marketplace.ledger.models import (
+    NODE_LEVEL_BITS,
     LedgerAccount,
     LedgerCheckpoint,
     LedgerEntry,
     LedgerNode,
     LedgerPosting,
     LedgerTransaction,
+    node_from_key,
+    node_key,
 )
 from marketplace.ledger.note import NoteError, open_note, parse_checkpoint
 
@@ -82,12 +85,14 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
         session,
         select(LedgerEntry.seq, LedgerEntry.entry, LedgerEntry.leaf_hash).order_by(LedgerEntry.seq),
     )
-    completes_at = (LedgerNode.idx + 1).op("<<")(LedgerNode.level)
+    # Stored nodes in the order a rebuild completes them: by (idx + 1) << level, then level.
+    level = f"CAST((key & {(1 << NODE_LEVEL_BITS) - 1}) AS INTEGER)"
+    completes_at: ColumnElement[int] = literal_column(
+        f"((key >> {NODE_LEVEL_BITS}) + 1) << {level}"
+    )
     nodes = _stream(
         session,
-        select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).order_by(
-            completes_at, LedgerNode.level
-        ),
+        select(LedgerNode.key, LedgerNode.hash).order_by(completes_at, literal_column(level)),
     )
     checkpoints = _stream(
         session,
@@ -106,10 +111,10 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
         result = merkle.append_leaf_hashes(size, frontier, leaves)
         for level, index, digest in result.new_nodes:
             stored = next(nodes, None)
-            if stored is None or (stored[0], stored[1]) != (level, index):
+            if stored is None or stored[0] != node_key(level, index):
                 report.fail(f"stored tree node ({level}, {index}) is missing", index << level)
                 return False
-            if bytes(stored[2]) != digest:
+            if bytes(stored[1]) != digest:
                 report.fail(
                     f"stored tree node ({level}, {index}) does not match the entries under it",
                     index << level,
@@ -146,7 +151,7 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
         return report.fail(f"checkpoint at size {next_cp[0]} is beyond the {size} entries").ok
     extra = next(nodes, None)
     if extra is not None:
-        return report.fail(f"stored tree node ({extra[0]}, {extra[1]}) covers no entries").ok
+        return report.fail(f"stored tree node {node_from_key(extra[0])} covers no entries").ok
     report.root = merkle.root_from_frontier(frontier)
     return True
 

@@ -6,6 +6,7 @@ bytes from the parsed JSON. We also refuse floats outright: amounts are integers
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,35 +21,60 @@ class NotCanonical(ValueError):
     """A value that has no single canonical JSON form under our rules."""
 
 
-def _check(value: Any, path: str) -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise NotCanonical(f"{path}: integer outside the JSON-safe range")
-        return
-    if isinstance(value, float):
-        raise NotCanonical(f"{path}: floats are not allowed; use integers (minor units)")
+def _check(value: Any) -> bool:
+    """Raise NotCanonical for what JCS cannot express under our rules.
+
+    Returns whether Python's sorted-keys encoder gives the JCS bytes, which holds unless an
+    object key has a character outside the Basic Multilingual Plane (JCS sorts keys by UTF-16
+    code units, Python by code points; the two orders differ only there).
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return True
+        raise NotCanonical("an integer is outside the JSON-safe range (2**53 - 1)")
+    if kind is float:
+        raise NotCanonical("floats are not allowed; use integers (minor units)")
     if isinstance(value, Mapping):
+        simple = True
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise NotCanonical(f"{path}: object keys must be strings")
-            _check(item, f"{path}.{key}")
-        return
+            if type(key) is not str:
+                raise NotCanonical("object keys must be strings")
+            if not key.isascii() and max(map(ord, key)) > 0xFFFF:
+                simple = False
+            if type(item) is not str:  # strings, the common case, need no further look
+                simple = _check(item) and simple
+        return simple
     if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]")
-        return
-    raise NotCanonical(f"{path}: {type(value).__name__} is not a JSON value")
+        simple = True
+        for item in value:
+            if type(item) is not str:
+                simple = _check(item) and simple
+        return simple
+    if isinstance(value, int | str):  # subclasses such as IntEnum and StrEnum
+        return _check(int(value) if isinstance(value, int) else str(value))
+    raise NotCanonical(f"{type(value).__name__} is not a JSON value")
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes of `value`; NotCanonical for floats, huge ints and non-JSON types."""
-    _check(value, "$")
+    """RFC 8785 bytes of `value`; NotCanonical for floats, huge ints and non-JSON types.
+
+    For values whose keys are all in the BMP (all of ours), Python's C encoder with sorted keys,
+    no ASCII escaping and compact separators writes exactly the JCS bytes, several times faster
+    than the pure-Python `rfc8785` package; the tests hold the two equal. Other values go
+    through `rfc8785` itself.
+    """
+    simple = _check(value)
     try:
+        if simple:
+            return json.dumps(
+                value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+            ).encode("utf-8")
         return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:
-        raise NotCanonical(str(exc)) from exc
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+        raise NotCanonical(f"no canonical form: {exc}") from exc
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -60,18 +86,21 @@ def entry_bytes(
     *,
     log: str,
     seq: int,
-    timestamp: datetime,
+    timestamp: datetime | str,
     kind: str,
     subject: Mapping[str, int],
     payload: Mapping[str, Any],
 ) -> bytes:
-    """The leaf input: binds the entry to this log (origin) and to its position (seq)."""
+    """The leaf input: binds the entry to this log (origin) and to its position (seq).
+
+    `timestamp` may be given already formatted (a batch shares one).
+    """
     return canonical_json(
         {
             "v": ENTRY_VERSION,
             "log": log,
             "seq": seq,
-            "timestamp": format_timestamp(timestamp),
+            "timestamp": timestamp if isinstance(timestamp, str) else format_timestamp(timestamp),
             "kind": kind,
             "subject": dict(subject),
             "payload": dict(payload),

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    SmallInteger,
     String,
     Text,
 )
@@ -58,14 +57,25 @@ class LedgerEntry(Base):
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+NODE_LEVEL_BITS = 6  # levels 1..63 fit; a tree of 2**63 leaves is far away
+
+
+def node_key(level: int, index: int) -> int:
+    """One integer per perfect subtree, so a proof's nodes are fetched with a single IN."""
+    return (index << NODE_LEVEL_BITS) | level
+
+
+def node_from_key(key: int) -> tuple[int, int]:
+    return key & ((1 << NODE_LEVEL_BITS) - 1), key >> NODE_LEVEL_BITS
+
+
 class LedgerNode(Base):
-    """Hash of the perfect subtree covering leaves [idx * 2**level, (idx + 1) * 2**level)."""
+    """Hash of the perfect subtree covering leaves [idx * 2**level, (idx + 1) * 2**level),
+    keyed by node_key(level, idx)."""
 
     __tablename__ = "ledger_nodes"
-    __table_args__ = {"sqlite_with_rowid": False}
 
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

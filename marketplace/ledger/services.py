@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
@@ -24,11 +24,19 @@ from marketplace.ledger import merkle
 from marketplace.ledger.canonical import entry_bytes, format_timestamp
 from marketplace.ledger.keys import load_signer, public_key_pem
 from marketplace.ledger.kinds import SUBJECT_KEYS, EntryKind
-from marketplace.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from marketplace.ledger.models import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerNode,
+    node_from_key,
+    node_key,
+)
 from marketplace.ledger.note import Checkpoint, Signer, format_checkpoint
 
 log = logging.getLogger(__name__)
 
+ENTRIES = Table("ledger_entries", LedgerEntry.metadata)  # Core handles for the hot loop
+NODES = Table("ledger_nodes", LedgerNode.metadata)
 ADVISORY_LOCK_ID = 0x4C454447  # "LEDG": one lock for every ledger writer
 CHUNK = 5000
 _PENDING = "ledger.pending_checkpoint"
@@ -145,6 +153,7 @@ def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
     first = size
     frontier = _frontier(session, size)
     now = utcnow()
+    stamp = format_timestamp(now)
     for chunk in _chunks(entries, CHUNK):
         rows, leaves = [], []
         for offset, entry in enumerate(chunk):
@@ -153,7 +162,7 @@ def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
             data = entry_bytes(
                 log=who.origin,
                 seq=seq,
-                timestamp=now,
+                timestamp=stamp,
                 kind=entry.kind.value,
                 subject=entry.subject,
                 payload=entry.payload,
@@ -174,11 +183,13 @@ def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
                 }
             )
         result = merkle.append_leaf_hashes(size, frontier, leaves)
-        session.execute(insert(LedgerEntry), rows)
+        # Core inserts (executemany), not the ORM's bulk path: this is the hot loop.
+        connection = session.connection()
+        connection.execute(insert(ENTRIES), rows)
         if result.new_nodes:
-            session.execute(
-                insert(LedgerNode),
-                [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in result.new_nodes],
+            connection.execute(
+                insert(NODES),
+                [{"key": node_key(lv, ix), "hash": h} for lv, ix, h in result.new_nodes],
             )
         size, frontier = result.size, result.frontier
     if size > first:
@@ -198,26 +209,29 @@ def _chunks(items: Iterable[NewEntry], n: int) -> Iterator[list[NewEntry]]:
 
 
 def lookup_hashes(session: Session, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Stored hashes of perfect subtrees: leaves from ledger_entries, the rest from ledger_nodes."""
-    by_level: dict[int, list[int]] = {}
-    for level, index in set(ids):
-        by_level.setdefault(level, []).append(index)
+    """Stored hashes of perfect subtrees: leaves from ledger_entries, the rest from ledger_nodes.
+
+    Two queries for a proof's few dozen ids, whatever the tree size.
+    """
+    wanted = set(ids)
+    leaves = [index for level, index in wanted if level == 0]
+    nodes = [(level, index) for level, index in wanted if level > 0]
     found: dict[tuple[int, int], bytes] = {}
-    for level, indexes in by_level.items():
-        for start in range(0, len(indexes), 500):
-            part = indexes[start : start + 500]
-            if level == 0:
-                rows = session.execute(
-                    select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(part))
-                )
-            else:
-                rows = session.execute(
-                    select(LedgerNode.idx, LedgerNode.hash).where(
-                        LedgerNode.level == level, LedgerNode.idx.in_(part)
-                    )
-                )
-            for index, digest in rows:
-                found[(level, int(index))] = bytes(digest)
+    for start in range(0, len(leaves), 500):
+        rows = session.execute(
+            select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(
+                LedgerEntry.seq.in_(leaves[start : start + 500])
+            )
+        )
+        found.update(((0, int(seq)), bytes(digest)) for seq, digest in rows)
+    keys = [node_key(level, index) for level, index in nodes]
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            select(LedgerNode.key, LedgerNode.hash).where(
+                LedgerNode.key.in_(keys[start : start + 500])
+            )
+        )
+        found.update((node_from_key(int(key)), bytes(digest)) for key, digest in rows)
     return found
 
 

@@ -176,11 +176,14 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger_nodes",
-        sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "key",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("level", "idx", name=op.f("pk_ledger_nodes")),
-        sqlite_with_rowid=False,
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_ledger_nodes")),
     )
     op.create_table(
         "ledger_transactions",

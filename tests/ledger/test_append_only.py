@@ -18,7 +18,7 @@ from tests.ledger.test_money import capture
 
 CHANGES = {
     "ledger_entries": ("UPDATE ledger_entries SET kind = 'x'", "DELETE FROM ledger_entries"),
-    "ledger_nodes": ("UPDATE ledger_nodes SET level = level", "DELETE FROM ledger_nodes"),
+    "ledger_nodes": ("UPDATE ledger_nodes SET hash = hash", "DELETE FROM ledger_nodes"),
     "ledger_checkpoints": (
         "UPDATE ledger_checkpoints SET note = ''",
         "DELETE FROM ledger_checkpoints",

@@ -5,12 +5,18 @@ from flask import Flask
 from tests.conftest import make_test_app
 
 
-def test_healthz_reports_database_ok(client):
+def test_healthz_reports_database_ok(app, client):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"] == {"ok": True, "configured": bool(app.config["REDIS_URL"])}
+
+
+def test_healthz_without_redis_does_not_check_it(database_url, tmp_path):
+    app = make_test_app(database_url, tmp_path, REDIS_URL=None)
+    body = app.test_client().get("/healthz").get_json()
     assert body["checks"]["redis"] == {"ok": True, "configured": False}
 
 

@@ -1,0 +1,138 @@
+"""Ledger benchmark: batched appends, inclusion-proof latency and full verification.
+
+    python bench/ledger_bench.py [--entries 1000000] [--batch 10000] [--backend sqlite postgresql]
+
+Prints a Markdown table for the README's performance section. Targets (2-core machine):
+>= 20,000 entries/s batched, inclusion proof < 2 ms, full verify of 1M entries < 60 s.
+PostgreSQL is taken from BENCH_POSTGRES_URL (default: the local trust-auth server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from marketplace import create_app
+from marketplace.db import get_database, transaction
+from marketplace.ledger import merkle
+from marketplace.ledger import services as ledger
+from marketplace.ledger.audit import verify_all
+from marketplace.ledger.kinds import EntryKind
+from marketplace.migrate import upgrade
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def entries(start: int, count: int):
+    for i in range(start, start + count):
+        yield ledger.NewEntry(
+            EntryKind.STOCK_REGISTERED,
+            {"stock": i},
+            {
+                "source": "cleveland",
+                "record": f"1953.{i}",
+                "title": f"Landscape with figures, study {i}",
+                "rights": "https://creativecommons.org/publicdomain/zero/1.0/",
+                "sha256": f"{i:064x}",
+            },
+        )
+
+
+def bench_backend(name: str, url: str, total: int, batch: int, workdir: Path) -> dict[str, str]:
+    app = create_app(
+        {"DATABASE_URL": url, "REDIS_URL": None, "TESTING": True},
+        instance_path=str(workdir / f"instance-{name}"),
+    )
+    upgrade(get_database(app).engine)
+    session = get_database(app).sessions()
+    rates = []
+    started = time.perf_counter()
+    with app.app_context():
+        for start in range(0, total, batch):
+            n = min(batch, total - start)
+            t0 = time.perf_counter()
+            with transaction(session):
+                ledger.append_many(session, entries(start, n))
+            rates.append(n / (time.perf_counter() - t0))
+        append_seconds = time.perf_counter() - started
+
+        size = ledger.tree_size(session)
+        root = ledger.root_hash(session, size)
+        rng = random.Random(7)
+        latencies = []
+        for seq in rng.sample(range(size), 300):
+            t0 = time.perf_counter()
+            proof = ledger.inclusion_proof(session, seq, size)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            leaf = session.execute(
+                text("SELECT leaf_hash FROM ledger_entries WHERE seq = :s"), {"s": seq}
+            ).scalar_one()
+            assert merkle.verify_inclusion(bytes(leaf), seq, size, proof, root)
+        session.rollback()
+
+        t0 = time.perf_counter()
+        report = verify_all(session)
+        verify_seconds = time.perf_counter() - t0
+        assert report.ok, report.summary()
+    session.close()
+    get_database(app).engine.dispose()
+    latencies.sort()
+    return {
+        "backend": name,
+        "entries": f"{size:,}",
+        "append (median batch)": f"{statistics.median(rates):,.0f}/s",
+        "append (overall)": f"{size / append_seconds:,.0f}/s",
+        "proof p50": f"{statistics.median(latencies):.2f} ms",
+        "proof p95": f"{latencies[int(len(latencies) * 0.95)]:.2f} ms",
+        "verify all": f"{verify_seconds:.1f} s",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument(
+        "--backend", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for backend in args.backend:
+            if backend == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.sqlite'}"
+                rows.append(bench_backend(backend, url, args.entries, args.batch, workdir))
+                continue
+            import os
+
+            admin_url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG)
+            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            name = f"mkt_bench_{uuid.uuid4().hex[:8]}"
+            with admin.connect() as connection:
+                connection.execute(text(f"CREATE DATABASE {name}"))
+            try:
+                url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+                rows.append(bench_backend(backend, url, args.entries, args.batch, workdir))
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                admin.dispose()
+    headers = list(rows[0])
+    print(f"Ledger, {args.entries:,} entries in batches of {args.batch:,}:\n")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|")
+    for row in rows:
+        print("| " + " | ".join(row[h] for h in headers) + " |")
+
+
+if __name__ == "__main__":
+    main()

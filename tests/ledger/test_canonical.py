@@ -1,0 +1,51 @@
+"""Our fast canonical encoder writes exactly what the reference RFC 8785 package writes."""
+
+from __future__ import annotations
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from marketplace.ledger.canonical import MAX_SAFE_INTEGER, NotCanonical, canonical_json
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"]))
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(alphabet=st.characters(exclude_categories=["Cs"])), children)
+    ),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_matches_rfc8785(value):
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_keys_sort_by_utf16_code_units_outside_the_bmp():
+    # U+1F600 sorts before U+FF61 in UTF-16 (a surrogate 0xD83D) but after it by code point.
+    value = {"\U0001f600": 1, "\uff61": 2}
+    assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json(value).index("\U0001f600".encode()) < canonical_json(value).index(
+        "\uff61".encode()
+    )
+
+
+def test_control_characters_are_escaped_like_es6():
+    assert canonical_json({"a": '\u0001\n\t"\\/'}) == b'{"a":"\\u0001\\n\\t\\"\\\\/"}'
+
+
+@pytest.mark.parametrize(
+    "value", [1.5, {"a": 0.1}, [2**53], {"a": object()}, "\ud800", {1: "a"}, float("nan")]
+)
+def test_values_without_a_canonical_form_are_refused(value):
+    with pytest.raises(NotCanonical):
+        canonical_json(value)

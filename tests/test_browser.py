@@ -1,0 +1,183 @@
+"""End to end in Chromium: sign up, confirm the address from the mailed link, log out and in.
+
+The app serves a real socket with CSRF on, so the forms, cookies and redirects are the ones a
+person gets. Playwright drives Debian's Chromium (`apt-get install chromium`): no browser download.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from marketplace import jobs
+from marketplace.db import get_database
+from tests.conftest import PASSWORD, REQUIRE_SERVICES, make_test_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+BANNER = "Please confirm your email address"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = "Chromium not installed: apt-get install chromium"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} (MARKETPLACE_REQUIRE_SERVICES is set)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _not_started(environ: object, start_response: object) -> list[bytes]:
+    raise RuntimeError("the live server answered before its app was set")
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    """The app on 127.0.0.1 at a free port, with PUBLIC_URL that address so mailed links work."""
+    server = make_server("127.0.0.1", 0, _not_started, threaded=True)  # type: ignore[arg-type]
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    app = make_test_app(database_url, tmp_path, PUBLIC_URL=base_url, WTF_CSRF_ENABLED=True)
+    server.app = app
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield app, base_url
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        get_database(app).engine.dispose()
+
+
+@pytest.fixture
+def page(chromium: Browser, live_server: tuple[Flask, str]) -> Iterator[Page]:
+    context = chromium.new_context(base_url=live_server[1])
+    context.set_default_timeout(5_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _run_queued_jobs(app: Flask) -> None:
+    """With REDIS_URL the mail is an RQ job: run the queue now, as a worker would."""
+    connection = jobs.redis_connection(app)
+    if connection is None:
+        return  # jobs ran inline, inside the request
+    from rq import SimpleWorker
+    from rq.registry import FailedJobRegistry
+
+    queue = jobs.queue(app)
+    jobs.set_worker_app(app)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    assert not FailedJobRegistry(queue=queue).get_job_ids()
+
+
+def _verification_link(app: Flask, outbox: Path, to: str, base_url: str) -> str:
+    """The link in the newest mail to `to`, checked to point at the live server."""
+    _run_queued_jobs(app)
+    for path in sorted(outbox.glob("*.eml"), reverse=True):
+        mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if mail["To"] != to:
+            continue
+        body = mail.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content()
+        match = re.search(r"\S+/accounts/verify/\S+", text)
+        assert match, text
+        assert match.group(0).startswith(f"{base_url}/accounts/verify/"), match.group(0)
+        return match.group(0)
+    raise AssertionError(f"no mail to {to} in {outbox}")
+
+
+def _nav(page: Page) -> Locator:
+    return page.get_by_role("navigation", name="Main")
+
+
+def _sign_up(page: Page, role: str, name: str, email: str, organization: str = "") -> None:
+    page.goto("/accounts/signup")
+    page.get_by_label(role).check()
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password (at least 10 characters)").fill(PASSWORD)
+    page.get_by_label("Repeat password").fill(PASSWORD)
+    if organization:
+        page.get_by_label("your organization's name").fill(organization)
+    page.get_by_role("button", name="Sign up").click()
+
+
+def _log_in(page: Page, email: str) -> None:
+    page.goto("/accounts/login")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def _log_out(page: Page) -> None:
+    _nav(page).get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    expect(_nav(page).get_by_role("link", name="Log in")).to_be_visible()
+
+
+def test_artist_and_buyer_sign_up_confirm_log_out_and_log_in(
+    page: Page, live_server: tuple[Flask, str], tmp_path: Path
+) -> None:
+    app, base_url = live_server
+    artist = "ada@example.com"
+
+    _sign_up(page, "An artist", "Ada Lovelace", artist)
+    expect(page).to_have_url(f"{base_url}/artists/dashboard")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
+    expect(_nav(page).get_by_text("artist", exact=True)).to_be_visible()
+    expect(page.get_by_text(BANNER)).to_be_visible()
+
+    page.goto(_verification_link(app, tmp_path / "outbox", artist, base_url))
+    expect(page).to_have_url(f"{base_url}/artists/dashboard")
+    expect(page.get_by_text("Thank you, your email address is confirmed.")).to_be_visible()
+    expect(page.get_by_text(BANNER)).to_have_count(0)
+
+    _log_out(page)
+    _log_in(page, artist)
+    expect(page).to_have_url(f"{base_url}/artists/dashboard")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
+    expect(page.get_by_text("verified", exact=True)).to_be_visible()
+    expect(page.get_by_text(BANNER)).to_have_count(0)
+    _log_out(page)
+
+    buyer = "grace@example.com"
+    _sign_up(page, "A buyer", "Grace Hopper", buyer, organization="Hopper Labs")
+    expect(page).to_have_url(f"{base_url}/buyers/organization")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hopper Labs")
+    expect(_nav(page).get_by_text("buyer", exact=True)).to_be_visible()
+    expect(page.get_by_text(BANNER)).to_be_visible()
+    _log_out(page)
+
+    _log_in(page, buyer)
+    expect(page).to_have_url(f"{base_url}/buyers/organization")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hopper Labs")
+    expect(page.get_by_role("cell", name=buyer)).to_be_visible()
