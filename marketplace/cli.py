@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from marketplace import migrate
 from marketplace.db import get_engine, transaction
@@ -41,6 +41,7 @@ def current_command() -> None:
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker_command(burst: bool) -> None:
     """Run an RQ worker for the app's queue (needs REDIS_URL)."""
@@ -57,6 +58,7 @@ def worker_command(burst: bool) -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", "display_name", default="Administrator")
 @click.password_option()
@@ -75,6 +77,7 @@ def create_admin_command(email: str, display_name: str, password: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Seed a small demo (artists, a buyer organization); running it again changes nothing."""
     from marketplace.demo import seed_demo

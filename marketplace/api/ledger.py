@@ -5,6 +5,8 @@ No login: anyone holding a certificate must be able to check it. The shapes are 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
@@ -19,6 +21,7 @@ from marketplace.ledger import services as ledger
 tag = Tag(name="ledger", description="The public provenance log (RFC 6962, C2SP checkpoints).")
 
 _MAX_SEQ = 2**62
+ApiAnswer = Response | dict[str, Any]
 
 
 class PublicKeyResponse(BaseModel):
@@ -69,7 +72,7 @@ def _note_response(note: str) -> Response:
     },
 )
 @limiter.limit("600 per minute")
-def latest_checkpoint():
+def latest_checkpoint() -> ApiAnswer:
     """The latest signed checkpoint, as C2SP signed-note text. Public."""
     checkpoint = ledger.latest_checkpoint(get_session())
     if checkpoint is None:
@@ -86,7 +89,7 @@ def latest_checkpoint():
     },
 )
 @limiter.limit("600 per minute")
-def checkpoint_at(path: CheckpointPath):
+def checkpoint_at(path: CheckpointPath) -> ApiAnswer:
     """The checkpoint published at a given tree size, for witnesses and monitors. Public."""
     try:
         checkpoint = ledger.get_checkpoint(get_session(), path.size)
@@ -96,7 +99,7 @@ def checkpoint_at(path: CheckpointPath):
 
 
 @bp.get("/ledger/public-key", tags=[tag], responses={200: PublicKeyResponse})
-def public_key():
+def public_key() -> ApiAnswer:
     """The key that signs checkpoints, as a note verifier key and as PEM. Public."""
     who = ledger.identity()
     return PublicKeyResponse(
@@ -110,7 +113,7 @@ def public_key():
     responses={200: EntryResponse, 404: ErrorResponse},
 )
 @limiter.limit("600 per minute")
-def entry(path: EntryPath):
+def entry(path: EntryPath) -> ApiAnswer:
     """One entry, its exact bytes and an inclusion proof against the latest checkpoint. Public."""
     try:
         proof = ledger.entry_proof(get_session(), path.seq)
@@ -125,7 +128,7 @@ def entry(path: EntryPath):
     responses={200: ConsistencyResponse, 404: ErrorResponse, 422: ErrorResponse},
 )
 @limiter.limit("600 per minute")
-def consistency(query: ConsistencyQuery):
+def consistency(query: ConsistencyQuery) -> ApiAnswer:
     """A consistency proof between two published tree sizes (from <= to). Public."""
     if query.from_ > query.to:
         raise APIError(422, "invalid_range", "`from` must not be larger than `to`.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask_openapi3 import Tag
 from pydantic import BaseModel
@@ -38,7 +39,7 @@ class MeResponse(BaseModel):
     responses={200: MeResponse, 401: ErrorResponse},
 )
 @token_required
-def me():
+def me() -> dict[str, Any]:
     """The organization the token belongs to."""
     token = current_token()
     return MeResponse(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -16,13 +17,15 @@ from marketplace.security import role_required
 
 
 def _organization() -> Organization:
-    organization = current_user.organization
+    organization: Organization | None = current_user.organization
     if organization is None:
         abort(404)
     return organization
 
 
-def _render_settings(form: NewApiTokenForm, new_token: str | None = None, status: int = 200):
+def _render_settings(
+    form: NewApiTokenForm, new_token: str | None = None, status: int = 200
+) -> ResponseReturnValue:
     organization = _organization()
     session = get_session()
     return (
@@ -42,13 +45,13 @@ def _render_settings(form: NewApiTokenForm, new_token: str | None = None, status
 
 @bp.route("/organization")
 @role_required("buyer")
-def organization():
+def organization() -> ResponseReturnValue:
     return _render_settings(NewApiTokenForm())
 
 
 @bp.route("/organization/tokens", methods=["POST"])
 @role_required("buyer")
-def create_token():
+def create_token() -> ResponseReturnValue:
     form = NewApiTokenForm()
     if not form.validate_on_submit():
         return _render_settings(form, status=422)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import Organization, User, UserRole
+from tests.conftest import PASSWORD
+
+
+def test_demo_seeds_once_and_changes_nothing_when_run_again(app, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "created" in first.output
+    users = db.scalar(select(func.count()).select_from(User))
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0
+    assert "created" not in second.output
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(User)) == users
+    assert db.scalar(select(func.count()).select_from(Organization)) == 1
+    roles = set(db.scalars(select(User.role)))
+    assert roles == {UserRole.ARTIST, UserRole.BUYER}
+
+
+def test_demo_accounts_can_log_in(app, client):
+    app.test_cli_runner().invoke(args=["demo"])
+    response = client.post(
+        "/accounts/login", data={"email": "buyer@demo.example", "password": "demo-password-2026"}
+    )
+    assert response.status_code == 302
+
+
+def test_create_admin_then_admin_page(app, client, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["create-admin", "--email", "root@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(
+        args=["create-admin", "--email", "root@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert again.exit_code != 0
+    assert "already exists" in again.output
+    client.post("/accounts/login", data={"email": "root@example.com", "password": PASSWORD})
+    page = client.get("/admin")
+    assert page.status_code == 200
+    assert b"Administration" in page.data
+
+
+def test_worker_without_redis_explains_itself(database_url, tmp_path):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url, tmp_path, REDIS_URL=None)
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code != 0
+    assert "REDIS_URL is not set" in result.output
