@@ -87,8 +87,9 @@ def _validation_error(exc: Exception) -> Response:
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from marketplace import accounts, api, artists, buyers, site
+    from marketplace import accounts, api, artists, buyers, optout, site
     from marketplace.accounts.models import User
+    from marketplace.storage.views import bp as storage_bp
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
@@ -97,7 +98,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         user = db.get_session().get(User, int(user_id))
         return user if user is not None and user.is_active else None
 
-    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp):
+    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp, optout.bp, storage_bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: CSRF does not apply
     app.register_api(api.bp)

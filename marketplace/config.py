@@ -77,6 +77,16 @@ def load_config(instance_path: str) -> dict[str, object]:
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,
+        # Works: upload limits, price bounds (USD minor units), near-duplicate distance.
+        "MAX_UPLOAD_BYTES": int(env("MAX_UPLOAD_BYTES", str(50_000_000))),
+        "MAX_IMAGE_PIXELS": int(env("MAX_IMAGE_PIXELS", str(100_000_000))),
+        "PRICE_MIN_MINOR": int(env("PRICE_MIN_MINOR", "5")),
+        "PRICE_MAX_MINOR": int(env("PRICE_MAX_MINOR", "100000")),
+        "DEFAULT_CURRENCY": env("DEFAULT_CURRENCY", "usd"),
+        "DUPLICATE_PHASH_DISTANCE": int(env("DUPLICATE_PHASH_DISTANCE", "6")),
+        "OPTOUT_PHASH_DISTANCE": int(env("OPTOUT_PHASH_DISTANCE", "6")),
+        "OPTOUT_CHECK_RATE_LIMIT": env("OPTOUT_CHECK_RATE_LIMIT", "120 per minute"),
+        "WATERMARK_TEXT": env("WATERMARK_TEXT", "PREVIEW · Consent Marketplace"),
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
         "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
         # Unset: a key is generated on first run into instance/; set: the file must exist.

@@ -165,7 +165,7 @@ def test_artist_and_buyer_sign_up_confirm_log_out_and_log_in(
     _log_in(page, artist)
     expect(page).to_have_url(f"{base_url}/artists/dashboard")
     expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
-    expect(page.get_by_text("verified", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Upload works")).to_be_visible()
     expect(page.get_by_text(BANNER)).to_have_count(0)
     _log_out(page)
 

@@ -88,12 +88,15 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of a buyer organization; only its SHA-256 is kept."""
+    """A bearer token: a buyer organization's, or an artist's own (no organization).
+
+    Only its SHA-256 is kept.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(80))
     prefix: Mapped[str] = mapped_column(String(16))
@@ -102,7 +105,7 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    organization: Mapped[Organization] = relationship(back_populates="api_tokens")
+    organization: Mapped[Organization | None] = relationship(back_populates="api_tokens")
     created_by: Mapped[User] = relationship()
 
     @property

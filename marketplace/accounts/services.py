@@ -9,6 +9,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -357,14 +358,15 @@ def _token_digest(plaintext: str) -> str:
 
 
 def create_api_token(session: Session, user: User, name: str) -> IssuedToken:
-    if user.organization is None:
-        raise AccountError("Only members of a buyer organization can create API tokens.")
+    """A buyer's token acts for their organization; an artist's token acts for the artist."""
+    if user.organization is None and user.role is not UserRole.ARTIST:
+        raise AccountError("Only artists and members of a buyer organization have API tokens.")
     name = name.strip()
     if not name:
         raise AccountError("Give the token a name, so you know later what uses it.")
     plaintext = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        organization=user.organization,
+        organization=user.organization if user.role is UserRole.BUYER else None,
         created_by=user,
         name=name[:80],
         prefix=plaintext[:12],
@@ -376,21 +378,28 @@ def create_api_token(session: Session, user: User, name: str) -> IssuedToken:
     return IssuedToken(token=token, plaintext=plaintext)
 
 
-def list_api_tokens(session: Session, organization: Organization) -> list[ApiToken]:
+def _tokens_of(user: User) -> Any:
+    """Which tokens a user manages: their organization's, or (artists) their own."""
+    if user.role is UserRole.BUYER and user.organization_id is not None:
+        return ApiToken.organization_id == user.organization_id
+    return (ApiToken.created_by_id == user.id) & ApiToken.organization_id.is_(None)
+
+
+def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
     return list(
         session.scalars(
             select(ApiToken)
-            .where(ApiToken.organization_id == organization.id)
+            .where(_tokens_of(user))
             .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
         )
     )
 
 
-def revoke_api_token(session: Session, organization: Organization, token_id: int) -> ApiToken:
-    """Revoke one of the organization's tokens; another organization's token is 'not found'."""
-    token = session.get(ApiToken, token_id)
-    if token is None or token.organization_id != organization.id:
-        raise TokenNotFound("No such token in your organization.")
+def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's tokens; anyone else's token is 'not found'."""
+    token = session.scalar(select(ApiToken).where(ApiToken.id == token_id, _tokens_of(user)))
+    if token is None:
+        raise TokenNotFound("No such token.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         log.info("api token %s revoked", token.id)

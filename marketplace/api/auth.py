@@ -1,4 +1,7 @@
-"""Bearer API tokens: who is calling, and which organization's data they may see."""
+"""Bearer API tokens: who is calling, and whose data they may see.
+
+A buyer's token acts for its organization; an artist's token acts for that artist.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from flask import g, request
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiToken, Organization
+from marketplace.artists.models import Artist
 from marketplace.db import get_session, transaction, utcnow
 from marketplace.errors import APIError
 
@@ -20,7 +24,7 @@ SECURITY_SCHEMES = {
     "bearerAuth": {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token created in the organization's settings (mkt_...).",
+        "description": "An API token (mkt_...) made in an organization's or an artist's settings.",
     }
 }
 
@@ -59,4 +63,17 @@ def current_token() -> ApiToken:
 
 
 def current_organization() -> Organization:
-    return current_token().organization
+    """The calling organization; 403 for an artist's token."""
+    organization = current_token().organization
+    if organization is None:
+        raise APIError(403, "buyer_token_required", "Use a buyer organization's API token.")
+    return organization
+
+
+def current_artist() -> Artist:
+    """The calling artist; 403 for an organization's token."""
+    token = current_token()
+    artist = token.created_by.artist
+    if token.organization_id is not None or artist is None:
+        raise APIError(403, "artist_token_required", "Use an artist's own API token.")
+    return artist

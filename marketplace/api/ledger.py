@@ -113,7 +113,7 @@ def public_key() -> ApiAnswer:
     responses={200: EntryResponse, 404: ErrorResponse},
 )
 @limiter.limit("600 per minute")
-def entry(path: EntryPath) -> ApiAnswer:
+def ledger_entry(path: EntryPath) -> ApiAnswer:
     """One entry, its exact bytes and an inclusion proof against the latest checkpoint. Public."""
     try:
         proof = ledger.entry_proof(get_session(), path.seq)

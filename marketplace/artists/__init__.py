@@ -1,7 +1,8 @@
-"""Artists: profiles (works, terms and the opt-out registry follow)."""
+"""Artists: profiles, works, versioned licence terms, consent signals."""
 
 from flask import Blueprint
 
-bp = Blueprint("artists", __name__, url_prefix="/artists")
+# Routes spell their full paths: /artists/..., and the public /terms/<id> and /works/<id>/...
+bp = Blueprint("artists", __name__)
 
 from marketplace.artists import views  # noqa: E402, F401

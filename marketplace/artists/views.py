@@ -1,18 +1,407 @@
-"""Artist pages."""
+"""Artist pages: dashboard, uploads, works and their terms, profile; public terms and images."""
 
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.datastructures import FileStorage
 
-from marketplace.artists import bp
+from marketplace import storage
+from marketplace.accounts import services as accounts
+from marketplace.accounts.forms import ConfirmForm
+from marketplace.artists import bp, services
+from marketplace.artists.forms import (
+    BatchTermsForm,
+    DefaultTermsForm,
+    ProfileForm,
+    UploadForm,
+    WorkDetailsForm,
+    WorkTermsForm,
+)
+from marketplace.artists.models import Artist, Work, WorkTerms
+from marketplace.artists.tasks import derivative_key
+from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
+from marketplace.buyers.forms import NewApiTokenForm
+from marketplace.db import get_session, transaction
 from marketplace.security import role_required
 
 
-@bp.route("/dashboard")
-@role_required("artist")
-def dashboard() -> str:
-    artist = current_user.artist
+def _artist() -> Artist:
+    artist: Artist | None = current_user.artist
     if artist is None:
         abort(404)
-    return render_template("artists/dashboard.html", artist=artist)
+    return artist
+
+
+def _own_work(work_id: int) -> Work:
+    """The current artist's work: 404 if absent, 403 if another artist's."""
+    try:
+        return services.get_own_work(get_session(), _artist(), work_id)
+    except services.WorkNotFound:
+        abort(404)
+    except services.NotYourWork:
+        abort(403)
+
+
+@bp.route("/artists/dashboard")
+@role_required("artist")
+def dashboard() -> ResponseReturnValue:
+    artist = _artist()
+    session = get_session()
+    form = BatchTermsForm(formdata=None)
+    form.fill_from(services.default_terms(artist))
+    return render_template(
+        "artists/dashboard.html",
+        artist=artist,
+        works=services.list_works(session, artist),
+        counts=services.count_works(session, artist),
+        batch_form=form,
+        default_summary=summary(services.default_terms(artist)),
+        summary=summary,
+        TermsSpec=TermsSpec,
+    )
+
+
+def _read(upload: FileStorage) -> bytes:
+    return upload.read() if upload and upload.filename else b""
+
+
+@bp.route("/artists/works/new", methods=["GET", "POST"])
+@role_required("artist")
+def upload_works() -> ResponseReturnValue:
+    artist = _artist()
+    form = UploadForm()
+    if request.method == "GET":
+        form.fill_from(services.default_terms(artist))
+        return render_template(
+            "artists/upload.html",
+            form=form,
+            default_summary=summary(services.default_terms(artist)),
+        )
+    if not form.validate_on_submit():
+        return render_template("artists/upload.html", form=form), 422
+    files = [(f.filename or "upload", f.read()) for f in request.files.getlist("images") if f]
+    files = [(name, data) for name, data in files if name]
+    if not files:
+        form.images.errors = ["Choose at least one image."]
+        return render_template("artists/upload.html", form=form), 422
+    terms = None
+    if not form.use_default_terms.data:
+        terms = form.terms_spec()
+        if terms is None:
+            return render_template("artists/upload.html", form=form), 422
+    csv_data = _read(request.files.get("metadata_csv"))  # type: ignore[arg-type]
+    results, notes = services.upload_batch(
+        artist.id,
+        current_user.id,
+        files,
+        metadata_csv=csv_data or None,
+        terms=terms,
+        confirm_override=bool(form.confirm_override.data),
+    )
+    ok = [r for r in results if r.work_id]
+    if ok:
+        flash(f"{len(ok)} of {len(results)} files uploaded. Thumbnails appear shortly.", "success")
+    status = 200 if ok else 422
+    return render_template(
+        "artists/upload_results.html", results=results, notes=notes, form=form
+    ), status
+
+
+@bp.route("/artists/works/<int:work_id>", methods=["GET", "POST"])
+@role_required("artist")
+def show_work(work_id: int) -> ResponseReturnValue:
+    work = _own_work(work_id)
+    details = WorkDetailsForm(obj=work) if request.method == "GET" else WorkDetailsForm()
+    status = 200
+    if request.method == "POST":
+        if details.validate_on_submit():
+            try:
+                with transaction() as session:
+                    services.update_work_details(
+                        session,
+                        work,
+                        title=details.title.data or "",
+                        description=details.description.data or "",
+                        tags=details.tags.data or "",
+                    )
+            except services.ArtistError as exc:
+                details.title.errors = [str(exc)]
+                status = 422
+            else:
+                flash("Saved.", "success")
+                return redirect(url_for("artists.show_work", work_id=work.id))
+        else:
+            status = 422
+    return _render_work(work, details=details, status=status)
+
+
+def _render_work(
+    work: Work,
+    *,
+    details: WorkDetailsForm | None = None,
+    terms_form: WorkTermsForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    if terms_form is None:
+        terms_form = WorkTermsForm(formdata=None)
+        if work.current_terms:
+            terms_form.fill_from(TermsSpec.of(work.current_terms))
+    return render_template(
+        "artists/work.html",
+        work=work,
+        details=details or WorkDetailsForm(obj=work, formdata=None),
+        terms_form=terms_form,
+        confirm=ConfirmForm(),
+        entries=services.provenance(get_session(), work),
+        summary=summary,
+        TermsSpec=TermsSpec,
+    ), status
+
+
+@bp.route("/artists/works/<int:work_id>/terms", methods=["POST"])
+@role_required("artist")
+def set_work_terms(work_id: int) -> ResponseReturnValue:
+    work = _own_work(work_id)
+    form = WorkTermsForm()
+    spec = form.terms_spec() if form.validate_on_submit() else None
+    if spec is None:
+        return _render_work(work, terms_form=form, status=422)
+    try:
+        with transaction() as session:
+            terms = services.set_terms(
+                session, work, current_user, spec, confirm_override=bool(form.confirm_override.data)
+            )
+    except services.ConsentConfirmationRequired as exc:
+        form.confirm_override.errors = [str(exc)]
+        return _render_work(work, terms_form=form, status=422)
+    except TermsInvalid as exc:
+        form.kind.errors = [str(exc)]
+        return _render_work(work, terms_form=form, status=422)
+    flash(f"Terms saved as version {terms.version}: {summary(TermsSpec.of(terms))}.", "success")
+    return redirect(url_for("artists.show_work", work_id=work.id))
+
+
+@bp.route("/artists/works/terms", methods=["POST"])
+@role_required("artist")
+def set_batch_terms() -> ResponseReturnValue:
+    artist = _artist()
+    form = BatchTermsForm()
+    ids = [int(v) for v in request.form.getlist("work_ids") if v.isdigit()]
+    spec = form.terms_spec() if form.validate_on_submit() else None
+    if spec is None:
+        flash("Check the terms: " + "; ".join(form.price.errors or ["invalid form"]), "error")
+        return redirect(url_for("artists.dashboard")), 303
+    try:
+        with transaction() as session:
+            versions = services.apply_terms_to_works(
+                session,
+                artist,
+                current_user,
+                ids,
+                spec,
+                confirm_override=bool(form.confirm_override.data),
+            )
+    except services.NotYourWork:
+        abort(403)
+    except services.WorkNotFound:
+        abort(404)
+    except (services.ArtistError, TermsInvalid) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("artists.dashboard")), 303
+    flash(f"Terms set on {len(versions)} works: {summary(spec)}.", "success")
+    return redirect(url_for("artists.dashboard"))
+
+
+@bp.route("/artists/works/<int:work_id>/withdraw", methods=["POST"])
+@role_required("artist")
+def withdraw_work(work_id: int) -> ResponseReturnValue:
+    work = _own_work(work_id)
+    if ConfirmForm().validate_on_submit():
+        with transaction() as session:
+            services.withdraw_consent(session, work, current_user)
+        flash("Consent withdrawn: the work is out of every future sale.", "info")
+    return redirect(url_for("artists.show_work", work_id=work.id))
+
+
+@bp.route("/artists/works/<int:work_id>/original")
+@role_required("artist")
+def download_original(work_id: int) -> ResponseReturnValue:
+    work = _own_work(work_id)
+    name = work.original_filename or f"work-{work.id}.{work.format.lower()}"
+    return redirect(storage.download_url(services.original_key(work), name))
+
+
+@bp.route("/artists/defaults", methods=["GET", "POST"])
+@role_required("artist")
+def default_terms() -> ResponseReturnValue:
+    artist = _artist()
+    form = DefaultTermsForm()
+    if request.method == "GET":
+        form.fill_from(services.default_terms(artist))
+    elif form.validate_on_submit() and (spec := form.terms_spec()) is not None:
+        try:
+            with transaction() as session:
+                services.set_default_terms(session, artist, spec)
+        except TermsInvalid as exc:
+            form.kind.errors = [str(exc)]
+        else:
+            flash(f"Default terms saved: {summary(spec)}.", "success")
+            return redirect(url_for("artists.dashboard"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("artists/defaults.html", form=form), status
+
+
+@bp.route("/artists/profile", methods=["GET", "POST"])
+@role_required("artist")
+def edit_profile() -> ResponseReturnValue:
+    artist = _artist()
+    form = ProfileForm(obj=artist) if request.method == "GET" else ProfileForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            with transaction() as session:
+                services.update_profile(
+                    session,
+                    artist,
+                    display_name=form.display_name.data or "",
+                    bio=form.bio.data or "",
+                    links=form.links.data or "",
+                    country=form.country.data or "",
+                )
+        except services.ArtistError as exc:
+            form.links.errors = [str(exc)]
+        else:
+            flash("Profile saved.", "success")
+            return redirect(url_for("artists.public_profile", artist_id=artist.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("artists/profile_form.html", form=form), status
+
+
+@bp.route("/artists/tokens", methods=["GET", "POST"])
+@role_required("artist")
+def api_tokens() -> ResponseReturnValue:
+    form = NewApiTokenForm()
+    new_token, status = None, 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            with transaction() as session:
+                new_token = accounts.create_api_token(session, current_user, form.name.data or "")
+            flash("Token created. Copy it now: it is shown only once.", "success")
+            form, status = NewApiTokenForm(formdata=None), 201
+        else:
+            status = 422
+    return render_template(
+        "artists/tokens.html",
+        form=form,
+        confirm=ConfirmForm(),
+        tokens=accounts.list_api_tokens(get_session(), current_user),
+        new_token=new_token.plaintext if new_token else None,
+    ), status
+
+
+@bp.route("/artists/tokens/<int:token_id>/revoke", methods=["POST"])
+@role_required("artist")
+def revoke_api_token(token_id: int) -> ResponseReturnValue:
+    if ConfirmForm().validate_on_submit():
+        try:
+            with transaction() as session:
+                accounts.revoke_api_token(session, current_user, token_id)
+        except accounts.TokenNotFound:
+            abort(404)
+        flash("Token revoked.", "info")
+    return redirect(url_for("artists.api_tokens"))
+
+
+# --- Public pages ----------------------------------------------------------------------------
+
+
+@bp.route("/artists/<int:artist_id>")
+def public_profile(artist_id: int) -> ResponseReturnValue:
+    """Public: the artist and the works they offer for licensing or donation."""
+    session = get_session()
+    artist = session.get(Artist, artist_id)
+    if artist is None:
+        abort(404)
+    return render_template(
+        "artists/public_profile.html",
+        artist=artist,
+        works=services.public_works(session, artist),
+        summary=summary,
+        TermsSpec=TermsSpec,
+    )
+
+
+def _terms(terms_id: int) -> WorkTerms:
+    terms = get_session().get(WorkTerms, terms_id)
+    if terms is None:
+        abort(404)
+    return terms
+
+
+@bp.route("/terms/<int:terms_id>")
+def show_terms(terms_id: int) -> ResponseReturnValue:
+    """Public: the human-readable licence of one immutable terms version."""
+    terms = _terms(terms_id)
+    spec = TermsSpec.of(terms)
+    text = licence_text(
+        spec,
+        work_title=terms.work.title,
+        artist_name=terms.work.artist.display_name,
+        version=terms.version,
+    )
+    return render_template("artists/terms.html", terms=terms, spec=spec, text=text)
+
+
+@bp.route("/terms/<int:terms_id>.json")
+def show_terms_json(terms_id: int) -> Response:
+    """Public: the machine-readable form of one terms version."""
+    return jsonify(terms_json(_terms(terms_id)))
+
+
+def terms_json(terms: WorkTerms) -> dict[str, object]:
+    from marketplace.ledger.canonical import format_timestamp
+
+    return {
+        "id": terms.id,
+        "work_id": terms.work_id,
+        "version": terms.version,
+        **TermsSpec.of(terms).to_json(),
+        "overrides_file_signal": terms.overrides_file_signal,
+        "created_at": format_timestamp(terms.created_at),
+        "ledger_seq": terms.ledger_seq,
+        "url": url_for("artists.show_terms", terms_id=terms.id, _external=True),
+        "licence": licence_text(
+            TermsSpec.of(terms),
+            work_title=terms.work.title,
+            artist_name=terms.work.artist.display_name,
+            version=terms.version,
+        ),
+    }
+
+
+def _visible(work: Work) -> bool:
+    """Derivatives are public for works on offer; owners and admins always see theirs."""
+    if work.is_available:
+        return True
+    if not current_user.is_authenticated:
+        return False
+    if current_user.role == "admin":
+        return True
+    artist = current_user.artist
+    return artist is not None and artist.id == work.artist_id
+
+
+@bp.route("/works/<int:work_id>/<any(thumb, preview):name>.webp")
+def derivative(work_id: int, name: str) -> ResponseReturnValue:
+    """Public for works on offer (previews of priced works are watermarked)."""
+    work = get_session().get(Work, work_id)
+    if work is None or not work.derivatives_ready or not _visible(work):
+        abort(404)
+    try:
+        data = storage.get(derivative_key(work.id, work.derivatives_version, name))
+    except storage.ObjectNotFound:
+        abort(404)
+    response = Response(data, mimetype="image/webp")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

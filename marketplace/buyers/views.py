@@ -33,7 +33,7 @@ def _render_settings(
             "buyers/organization.html",
             organization=organization,
             members=accounts.organization_members(session, organization),
-            tokens=accounts.list_api_tokens(session, organization),
+            tokens=accounts.list_api_tokens(session, current_user),
             form=form,
             confirm=ConfirmForm(),
             new_token=new_token,
@@ -71,7 +71,7 @@ def revoke_token(token_id: int) -> Response:
     if ConfirmForm().validate_on_submit():
         try:
             with transaction() as session:
-                token = accounts.revoke_api_token(session, _organization(), token_id)
+                token = accounts.revoke_api_token(session, current_user, token_id)
         except accounts.TokenNotFound:
             abort(404)
         flash(f"Token “{token.name}” is revoked.", "info")

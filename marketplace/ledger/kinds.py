@@ -13,6 +13,7 @@ class EntryKind(enum.StrEnum):
     WORK_REVIEW_CLEARED = "work.review_cleared"
     WORK_TAKEN_DOWN = "work.taken_down"
     OPTOUT_REGISTERED = "optout.registered"
+    OPTOUT_REMOVED = "optout.removed"
     # Public-domain stock (Catalog issue).
     STOCK_REGISTERED = "stock.registered"
     STOCK_UPDATED = "stock.updated"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,7 +11,9 @@ from werkzeug.wrappers import Response
 
 from marketplace import jobs
 from marketplace.accounts import services as accounts
-from marketplace.db import get_engine, get_session
+from marketplace.accounts.forms import ConfirmForm
+from marketplace.artists import services as artists
+from marketplace.db import get_engine, get_session, transaction
 from marketplace.security import role_required
 from marketplace.site import bp
 
@@ -53,3 +56,29 @@ def admin() -> str:
     return render_template(
         "site/admin.html", users_by_role=accounts.count_users_by_role(get_session())
     )
+
+
+@bp.route("/admin/reviews")
+@role_required("admin")
+def reviews() -> str:
+    """Works held back as suspected duplicates of another account's work."""
+    return render_template(
+        "site/reviews.html", works=artists.works_in_review(get_session()), confirm=ConfirmForm()
+    )
+
+
+@bp.route("/admin/reviews/<int:work_id>/clear", methods=["POST"])
+@role_required("admin")
+def clear_review(work_id: int) -> Response:
+    if ConfirmForm().validate_on_submit():
+        try:
+            with transaction() as session:
+                work = artists.get_work(session, work_id)
+                artists.clear_review(session, work, current_user, request.form.get("note", ""))
+        except artists.WorkNotFound:
+            abort(404)
+        except artists.ArtistError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"“{work.title}” cleared: it may be offered now.", "success")
+    return redirect(url_for("site.reviews"))

@@ -32,6 +32,17 @@ class Backend(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str: ...
+
+
+DOWNLOAD_PURPOSE = "storage-download"
+
+
+def attachment_header(filename: str) -> str:
+    from urllib.parse import quote
+
+    safe = "".join(c for c in filename if c.isalnum() or c in "._- ")[:120] or "download"
+    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:200])}"
 
 
 def check_key(key: str) -> str:
@@ -72,6 +83,15 @@ class LocalBackend:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str:
+        """A signed, expiring link to this app (see `storage.views`), not a file path."""
+        from flask import url_for
+
+        from marketplace.security import sign_token
+
+        token = sign_token(DOWNLOAD_PURPOSE, {"key": check_key(key), "name": filename})
+        return url_for("storage.download", token=token, _external=True)
 
     def keys(self, prefix: str = "") -> list[str]:
         if not self.root.exists():
@@ -120,6 +140,19 @@ class S3Backend:
             raise
         return True
 
+    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str:
+        """An S3 presigned GET URL, valid for `max_age_seconds`."""
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": check_key(key),
+                "ResponseContentDisposition": attachment_header(filename),
+            },
+            ExpiresIn=max_age_seconds,
+        )
+        return url
+
     def keys(self, prefix: str = "") -> list[str]:
         found: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
@@ -159,3 +192,9 @@ def get(key: str) -> bytes:
 
 def delete(key: str) -> None:
     backend().delete(key)
+
+
+def download_url(key: str, filename: str) -> str:
+    """A time-limited link for a private object (DOWNLOAD_URL_MAX_AGE seconds)."""
+    max_age = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])
+    return backend().download_url(key, filename, max_age)

@@ -1,0 +1,357 @@
+"""An artist's works through the API: upload, list, edit, terms versions, withdraw consent.
+
+Another artist's work is 403 here (works are public, but only their artist may change them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from flask_openapi3 import FileStorage, Tag
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from marketplace import imaging
+from marketplace.api import bp
+from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
+from marketplace.api.pagination import decode_cursor, encode_cursor
+from marketplace.api.schemas import ErrorResponse
+from marketplace.artists import services
+from marketplace.artists.models import TermsKind, Work, WorkTerms
+from marketplace.artists.terms import TermsInvalid, TermsSpec
+from marketplace.artists.views import terms_json
+from marketplace.db import get_session, transaction
+from marketplace.errors import APIError
+from marketplace.ledger.canonical import format_timestamp
+
+tag = Tag(name="artist works", description="An artist's own works and their licence terms.")
+
+_ID = Field(ge=1, le=2**62)
+
+
+class TermsIn(BaseModel):
+    kind: TermsKind
+    price_minor: int | None = Field(default=None, ge=0, le=10**9)
+    currency: str = Field(default="usd", pattern="^[a-zA-Z]{3}$")
+    generative_training: bool = False
+    non_generative_training: bool = False
+    commercial_use: bool = False
+    fine_tuning: bool = False
+    style_imitation: bool = False
+    attribution_required: bool = False
+    confirm_override: bool = Field(
+        default=False,
+        description="Offer the work although its file says 'no AI training' (rights holder).",
+    )
+
+    def spec(self) -> TermsSpec:
+        return TermsSpec(
+            kind=self.kind,
+            price_minor=self.price_minor,
+            currency=self.currency.lower(),
+            generative_training=self.generative_training,
+            non_generative_training=self.non_generative_training,
+            commercial_use=self.commercial_use,
+            fine_tuning=self.fine_tuning,
+            style_imitation=self.style_imitation,
+            attribution_required=self.attribution_required,
+        )
+
+
+class TermsOut(BaseModel):
+    id: int
+    work_id: int
+    version: int
+    kind: str
+    price_minor: int | None
+    currency: str
+    generative_training: bool
+    non_generative_training: bool
+    commercial_use: bool
+    fine_tuning: bool
+    style_imitation: bool
+    attribution_required: bool
+    overrides_file_signal: bool
+    created_at: str
+    ledger_seq: int
+    url: str
+    licence: str
+
+
+class WorkOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    tags: list[str]
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+    phash: str
+    status: str
+    review_reason: str
+    file_prohibits_training: bool
+    embedded_consent: dict[str, Any]
+    created_at: str
+    current_terms: TermsOut | None
+    thumbnail_url: str | None
+    preview_url: str | None
+
+
+class WorkList(BaseModel):
+    items: list[WorkOut]
+    next_cursor: str | None
+
+
+class WorkPath(BaseModel):
+    work_id: int = _ID
+
+
+class TermsPath(BaseModel):
+    terms_id: int = _ID
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class WorkPatch(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[str] | None = Field(default=None, max_length=30)
+
+
+class UploadForm(BaseModel):
+    image: FileStorage
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=5000)
+    tags: str = Field(default="", max_length=1000, description="Comma-separated")
+    terms: str | None = Field(
+        default=None, max_length=2000, description="Terms as JSON (TermsIn); default: yours"
+    )
+    confirm_override: bool = False
+
+
+def work_json(work: Work) -> dict[str, Any]:
+    ready = work.derivatives_ready
+    return {
+        "id": work.id,
+        "title": work.title,
+        "description": work.description,
+        "tags": work.tag_list,
+        "format": work.format,
+        "width": work.width,
+        "height": work.height,
+        "size_bytes": work.size_bytes,
+        "sha256": work.sha256,
+        "phash": imaging.format_phash(imaging.from_signed64(work.phash)),
+        "status": work.status.value,
+        "review_reason": work.review_reason,
+        "file_prohibits_training": work.file_prohibits_training,
+        "embedded_consent": work.embedded_consent,
+        "created_at": format_timestamp(work.created_at),
+        "current_terms": terms_json(work.current_terms) if work.current_terms else None,
+        "thumbnail_url": url_for(
+            "artists.derivative", work_id=work.id, name="thumb", _external=True
+        )
+        if ready
+        else None,
+        "preview_url": url_for(
+            "artists.derivative", work_id=work.id, name="preview", _external=True
+        )
+        if ready
+        else None,
+    }
+
+
+def _own_work(work_id: int) -> Work:
+    try:
+        return services.get_own_work(get_session(), current_artist(), work_id)
+    except services.WorkNotFound as exc:
+        raise APIError(404, "work_not_found", str(exc)) from exc
+    except services.NotYourWork as exc:
+        raise APIError(403, "not_your_work", str(exc)) from exc
+
+
+def _rule_error(exc: Exception) -> APIError:
+    if isinstance(exc, services.ConsentConfirmationRequired):
+        return APIError(409, "consent_confirmation_required", str(exc), {"reasons": exc.reasons})
+    if isinstance(exc, imaging.ImageRejected):
+        return APIError(422, "image_rejected", f"The file {exc}.")
+    if isinstance(exc, services.DuplicateUpload):
+        return APIError(409, "already_uploaded", str(exc), {"work_id": exc.work_id})
+    return APIError(422, "invalid_terms" if isinstance(exc, TermsInvalid) else "invalid", str(exc))
+
+
+_RULE_ERRORS = (
+    services.ConsentConfirmationRequired,
+    services.DuplicateUpload,
+    imaging.ImageRejected,
+    TermsInvalid,
+    services.ArtistError,
+)
+
+
+@bp.get(
+    "/artist/works",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={200: WorkList, 401: ErrorResponse, 403: ErrorResponse},
+)
+@token_required
+def list_my_works(query: ListQuery) -> dict[str, Any]:
+    """The calling artist's works, newest first, by cursor."""
+    artist = current_artist()
+    after = decode_cursor(query.cursor)
+    stmt = select(Work).where(Work.artist_id == artist.id).order_by(Work.id.desc())
+    if after is not None:
+        stmt = stmt.where(Work.id < after)
+    works = get_session().scalars(stmt.limit(query.limit + 1)).all()
+    page = works[: query.limit]
+    more = len(works) > query.limit
+    return {
+        "items": [work_json(w) for w in page],
+        "next_cursor": encode_cursor(page[-1].id) if more and page else None,
+    }
+
+
+@bp.post(
+    "/artist/works",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={
+        201: WorkOut,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        409: ErrorResponse,
+        413: ErrorResponse,
+        422: ErrorResponse,
+    },
+)
+@token_required
+def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
+    """Upload one work (multipart); terms default to the artist's default terms."""
+    artist = current_artist()
+    spec = None
+    if form.terms:
+        try:
+            spec = TermsIn.model_validate_json(form.terms).spec()
+        except ValueError as exc:
+            raise APIError(400, "invalid_terms", "terms must be TermsIn JSON.") from exc
+    try:
+        with transaction() as session:
+            work = services.register_work(
+                session,
+                artist,
+                current_token().created_by,
+                form.image.read(),
+                filename=form.image.filename or "",
+                title=form.title,
+                description=form.description,
+                tags=form.tags,
+                terms=spec,
+                confirm_override=form.confirm_override,
+            )
+    except _RULE_ERRORS as exc:
+        raise _rule_error(exc) from exc
+    return work_json(work), 201
+
+
+@bp.get(
+    "/artist/works/<int:work_id>",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={200: WorkOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
+)
+@token_required
+def get_my_work(path: WorkPath) -> dict[str, Any]:
+    """One of the calling artist's works."""
+    return work_json(_own_work(path.work_id))
+
+
+@bp.patch(
+    "/artist/works/<int:work_id>",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={
+        200: WorkOut,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        422: ErrorResponse,
+    },
+)
+@token_required
+def edit_my_work(path: WorkPath, body: WorkPatch) -> dict[str, Any]:
+    """Change a work's title, description or tags."""
+    work = _own_work(path.work_id)
+    try:
+        with transaction() as session:
+            services.update_work_details(
+                session,
+                work,
+                title=body.title if body.title is not None else work.title,
+                description=body.description if body.description is not None else work.description,
+                tags=",".join(body.tags) if body.tags is not None else work.tags,
+            )
+    except services.ArtistError as exc:
+        raise APIError(422, "invalid", str(exc)) from exc
+    return work_json(work)
+
+
+@bp.put(
+    "/artist/works/<int:work_id>/terms",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={
+        200: TermsOut,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        409: ErrorResponse,
+        422: ErrorResponse,
+    },
+)
+@token_required
+def set_my_work_terms(path: WorkPath, body: TermsIn) -> dict[str, Any]:
+    """Set the work's terms: a new immutable version (the same terms again change nothing)."""
+    work = _own_work(path.work_id)
+    try:
+        with transaction() as session:
+            terms = services.set_terms(
+                session,
+                work,
+                current_token().created_by,
+                body.spec(),
+                confirm_override=body.confirm_override,
+            )
+    except _RULE_ERRORS as exc:
+        raise _rule_error(exc) from exc
+    return terms_json(terms)
+
+
+@bp.post(
+    "/artist/works/<int:work_id>/withdraw",
+    tags=[tag],
+    security=BEARER_SECURITY,
+    responses={200: WorkOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
+)
+@token_required
+def withdraw_my_work(path: WorkPath) -> dict[str, Any]:
+    """Withdraw consent: out of every future sale now; past sales stay valid."""
+    work = _own_work(path.work_id)
+    with transaction() as session:
+        services.withdraw_consent(session, work, current_token().created_by)
+    return work_json(work)
+
+
+@bp.get("/terms/<int:terms_id>", tags=[tag], responses={200: TermsOut, 404: ErrorResponse})
+def get_terms(path: TermsPath) -> dict[str, Any]:
+    """One immutable terms version, machine-readable. Public."""
+    terms = get_session().get(WorkTerms, path.terms_id)
+    if terms is None:
+        raise APIError(404, "terms_not_found", f"No terms {path.terms_id}.")
+    return terms_json(terms)

@@ -1,0 +1,71 @@
+"""Jobs of the artists feature: ids in, safe to rerun."""
+
+from __future__ import annotations
+
+import logging
+
+from marketplace import imaging, storage
+from marketplace.artists.models import TermsKind, Work
+from marketplace.db import after_commit, transaction
+from marketplace.urls import external_url
+
+log = logging.getLogger(__name__)
+
+THUMB_PX = 256
+PREVIEW_PX = 1024
+
+
+def derivative_key(work_id: int, version: int, name: str) -> str:
+    return f"derivatives/{work_id}/v{version}/{name}.webp"
+
+
+def _delete_all(keys: list[str]) -> None:
+    for key in keys:
+        storage.delete(key)
+
+
+def make_derivatives(work_id: int) -> None:
+    """Thumbnail and preview for the work's current terms: EXIF/GPS stripped, XMP consent
+    written in, the preview watermarked when the work is priced. Each run writes a new version
+    of the objects and removes the old ones after commit, so a failed run leaves the last good
+    pair in place and a rerun is harmless."""
+    from flask import current_app
+
+    from marketplace.artists import consent
+
+    with transaction() as session:
+        work = session.get(Work, work_id)
+        if work is None or work.current_terms is None:
+            return
+        terms = work.current_terms
+        original = storage.get(f"originals/{work.id}")
+        image, _fmt = imaging.open_image(
+            original, max_pixels=int(current_app.config["MAX_IMAGE_PIXELS"])
+        )
+        data_mining = consent.data_mining_for_terms(
+            terms.kind.value,
+            generative_training=terms.generative_training,
+            non_generative_training=terms.non_generative_training,
+            licensed_copy=False,
+        )
+        terms_url = external_url("artists.show_terms", terms_id=terms.id)
+        xmp = consent.xmp_packet(
+            data_mining, terms_url, rights_text=f"© {work.artist.display_name}"
+        )
+        preview = imaging.resized(image, PREVIEW_PX)
+        if terms.kind is TermsKind.LICENSE:
+            preview = imaging.watermarked(preview, str(current_app.config["WATERMARK_TEXT"]))
+        thumb = imaging.resized(image, THUMB_PX)
+        old_version = work.derivatives_version
+        version = old_version + 1
+        for name, picture in (("thumb", thumb), ("preview", preview)):
+            data = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
+            storage.put(
+                session, derivative_key(work.id, version, name), data, content_type="image/webp"
+            )
+        work.derivatives_version = version
+        work.derivatives_ready = True
+        if old_version:
+            stale = [derivative_key(work.id, old_version, n) for n in ("thumb", "preview")]
+            after_commit(session, lambda: _delete_all(stale))
+    log.info("derivatives v%s made for work %s", version, work_id)

@@ -1,0 +1,174 @@
+"""Licence terms as values: what an artist chose, checked, and said in words and in JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from marketplace.artists.models import TermsKind
+
+if TYPE_CHECKING:
+    from marketplace.artists.models import WorkTerms
+
+USE_FLAGS = (
+    "generative_training",
+    "non_generative_training",
+    "commercial_use",
+    "fine_tuning",
+    "style_imitation",
+    "attribution_required",
+)
+USE_LABELS = {
+    "generative_training": "Training generative models",
+    "non_generative_training": "Training non-generative / analytic models",
+    "commercial_use": "Commercial use of the trained model",
+    "fine_tuning": "Fine-tuning",
+    "style_imitation": "Prompting with the artist's name or imitating their style",
+    "attribution_required": "Attribution required",
+}
+CC0_URL = "https://creativecommons.org/publicdomain/zero/1.0/"
+
+
+class TermsInvalid(ValueError):
+    """Terms that break a rule; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class TermsSpec:
+    kind: TermsKind
+    price_minor: int | None = None
+    currency: str = "usd"
+    generative_training: bool = False
+    non_generative_training: bool = False
+    commercial_use: bool = False
+    fine_tuning: bool = False
+    style_imitation: bool = False
+    attribution_required: bool = False
+
+    def normalized(self, *, min_price: int, max_price: int) -> TermsSpec:
+        """The canonical form of these terms; TermsInvalid if they break a rule.
+
+        CC0 waives every right (so no attribution can be required); "not available" permits
+        nothing; a licence has a price within bounds and permits some kind of training.
+        """
+        if self.kind is TermsKind.DONATE:
+            return TermsSpec(
+                TermsKind.DONATE,
+                None,
+                self.currency,
+                generative_training=True,
+                non_generative_training=True,
+                commercial_use=True,
+                fine_tuning=True,
+                style_imitation=True,
+                attribution_required=False,
+            )
+        if self.kind is TermsKind.NOT_AVAILABLE:
+            return TermsSpec(TermsKind.NOT_AVAILABLE, None, self.currency)
+        price = self.price_minor
+        if not isinstance(price, int) or isinstance(price, bool):
+            raise TermsInvalid("A licence needs a price per image.")
+        if not min_price <= price <= max_price:
+            raise TermsInvalid(
+                f"The price must be between {format_money(min_price, self.currency)} and "
+                f"{format_money(max_price, self.currency)} per image."
+            )
+        if not (self.generative_training or self.non_generative_training):
+            raise TermsInvalid(
+                "Permit at least one kind of training (generative or non-generative)."
+            )
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise TermsInvalid("Currency must be a three-letter code.")
+        return replace(self, currency=self.currency.lower())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TermsSpec:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["kind"] = TermsKind(values.get("kind", TermsKind.NOT_AVAILABLE))
+        return cls(**values)
+
+    @classmethod
+    def of(cls, terms: WorkTerms) -> TermsSpec:
+        return cls(
+            kind=terms.kind,
+            price_minor=terms.price_minor,
+            currency=terms.currency,
+            **{flag: bool(getattr(terms, flag)) for flag in USE_FLAGS},
+        )
+
+
+def format_money(amount_minor: int, currency: str = "usd") -> str:
+    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower(), "")
+    text = f"{amount_minor // 100:,}.{amount_minor % 100:02d}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+
+
+def parse_money(text: str) -> int:
+    """'0.05', '12', '1,000.00' → minor units; ValueError for anything else (no floats)."""
+    cleaned = text.strip().replace(",", "").lstrip("$€£").strip()
+    if not cleaned or cleaned.count(".") > 1:
+        raise ValueError("not an amount")
+    whole, _, cents = cleaned.partition(".")
+    if not whole.isdigit() and whole != "":
+        raise ValueError("not an amount")
+    if cents and (not cents.isdigit() or len(cents) > 2):
+        raise ValueError("use at most two decimals")
+    return int(whole or "0") * 100 + int(cents.ljust(2, "0") or "0")
+
+
+def summary(spec: TermsSpec) -> str:
+    if spec.kind is TermsKind.DONATE:
+        return "Donated (CC0 1.0)"
+    if spec.kind is TermsKind.NOT_AVAILABLE:
+        return "Not available for training"
+    return f"Licensed, {format_money(spec.price_minor or 0, spec.currency)} per image"
+
+
+def licence_text(spec: TermsSpec, *, work_title: str, artist_name: str, version: int) -> str:
+    """The human-readable licence for one terms version (what the terms URL shows)."""
+    head = f"“{work_title}” by {artist_name} — terms version {version}"
+    if spec.kind is TermsKind.DONATE:
+        return (
+            f"{head}\n\nThe artist dedicates this work to the public domain under the Creative "
+            f"Commons CC0 1.0 Universal dedication ({CC0_URL}). You may copy, modify and use it, "
+            "including for training any kind of AI model, for any purpose, without asking "
+            "permission or giving credit."
+        )
+    if spec.kind is TermsKind.NOT_AVAILABLE:
+        return (
+            f"{head}\n\nThe artist does NOT consent to the use of this work for training, "
+            "fine-tuning or evaluating AI or machine-learning models, or for text and data "
+            "mining. The work is listed in the marketplace's public opt-out registry."
+        )
+    allowed = [USE_LABELS[f] for f in USE_FLAGS[:-1] if getattr(spec, f)]
+    refused = [USE_LABELS[f] for f in USE_FLAGS[:-1] if not getattr(spec, f)]
+    lines = [
+        head,
+        "",
+        "The artist licenses this work for AI training to a buyer who includes it in a dataset "
+        "purchased through the marketplace, at "
+        f"{format_money(spec.price_minor or 0, spec.currency)} per image per dataset sale, "
+        "under these conditions.",
+        "",
+        "Permitted:",
+        *(f"  - {item}" for item in allowed),
+        "Not permitted:",
+        *(f"  - {item}" for item in refused or ["(nothing else is restricted)"]),
+        "",
+        "Attribution: "
+        + (
+            f"credit “{artist_name}” wherever the dataset's sources are listed."
+            if spec.attribution_required
+            else "not required."
+        ),
+        "",
+        "No other rights are granted: the licence does not transfer copyright, and it covers "
+        "only the copy delivered in the purchased dataset.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,361 @@
+"""Registering opt-outs and checking images and URLs against them.
+
+Checks are set lookups on indexed columns, a few queries per 10,000 URLs: exact addresses by
+value, domains by every suffix of each host, prefixes by host and then compared in Python;
+near-identical images by pHash bands (see `marketplace.imaging.band_neighbours`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from marketplace import imaging, storage
+from marketplace.accounts.models import User
+from marketplace.db import utcnow
+from marketplace.ledger import services as ledger
+from marketplace.ledger.canonical import format_timestamp
+from marketplace.ledger.kinds import EntryKind
+from marketplace.optout.models import OptOutRule, RuleKind
+from marketplace.optout.urls import BadUrl, host_suffixes, normalize_host, normalize_url
+
+log = logging.getLogger(__name__)
+
+MAX_BULK_URLS = 10_000
+_CHUNK = 2000
+
+
+class OptOutError(Exception):
+    """A registration or check that cannot be done; the message is safe to show."""
+
+
+class RuleNotFound(OptOutError):
+    pass
+
+
+# --- Registering ---------------------------------------------------------------------------
+
+
+def _set_phash(rule: OptOutRule, phash: int) -> None:
+    rule.phash = imaging.to_signed64(phash)
+    rule.phash_b0, rule.phash_b1, rule.phash_b2, rule.phash_b3 = imaging.phash_bands(phash)
+
+
+def _log_rule(session: Session, rule: OptOutRule) -> None:
+    session.add(rule)
+    session.flush()
+    payload: dict[str, Any] = {"kind": rule.kind.value, "value": rule.value}
+    rule.ledger_seq = ledger.append(
+        session, EntryKind.OPTOUT_REGISTERED, subject={"optout": rule.id}, payload=payload
+    )
+    log.info("opt-out rule %s (%s) registered", rule.id, rule.kind.value)
+
+
+def register_image(
+    session: Session,
+    owner: User,
+    data: bytes,
+    *,
+    label: str = "",
+    keep_image: bool = False,
+    max_bytes: int,
+    max_pixels: int,
+) -> list[OptOutRule]:
+    """Opt an image out by its SHA-256 and pHash; the image is stored only if asked."""
+    image = imaging.inspect_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    by_hash = OptOutRule(owner_id=owner.id, kind=RuleKind.SHA256, value=image.sha256, label=label)
+    by_look = OptOutRule(
+        owner_id=owner.id,
+        kind=RuleKind.PHASH,
+        value=imaging.format_phash(image.phash),
+        label=label,
+    )
+    _set_phash(by_hash, image.phash)
+    _set_phash(by_look, image.phash)
+    for rule in (by_hash, by_look):
+        _log_rule(session, rule)
+    if keep_image:
+        key = f"optout/{by_hash.id}"
+        storage.put(session, key, data, content_type=image.mime)
+        by_hash.image_key = key
+    return [by_hash, by_look]
+
+
+def register_address(
+    session: Session, owner: User, kind: RuleKind, address: str, *, label: str = ""
+) -> OptOutRule:
+    """Opt out a URL, a URL prefix or a whole domain. OptOutError for a malformed address."""
+    try:
+        if kind is RuleKind.DOMAIN:
+            text = address.strip()
+            if "://" in text or "/" in text:
+                text = normalize_url(text).host
+            host = normalize_host(text.split(":", 1)[0])
+            if "." not in host:
+                raise BadUrl("give a domain such as example.com")
+            value = host
+        elif kind in (RuleKind.URL, RuleKind.PREFIX):
+            normalized = normalize_url(address)
+            host, value = normalized.host, normalized.key
+        else:
+            raise OptOutError("register images by uploading them")
+    except BadUrl as exc:
+        raise OptOutError(f"{address[:100]!r}: {exc}") from exc
+    existing = session.scalar(
+        select(OptOutRule).where(
+            OptOutRule.owner_id == owner.id,
+            OptOutRule.kind == kind,
+            OptOutRule.value == value,
+            OptOutRule.removed_at.is_(None),
+        )
+    )
+    if existing is not None:
+        return existing
+    rule = OptOutRule(owner_id=owner.id, kind=kind, value=value, host=host, label=label)
+    _log_rule(session, rule)
+    return rule
+
+
+def remove_rule(session: Session, owner: User, rule_id: int) -> OptOutRule:
+    """Withdraw an opt-out (the owner's own only); the removal is a ledger entry too."""
+    rule = session.get(OptOutRule, rule_id)
+    if rule is None or rule.owner_id != owner.id or rule.removed_at is not None:
+        raise RuleNotFound("No such opt-out in your registry.")
+    if rule.work_id is not None:
+        raise OptOutError("This entry follows a work's terms: change the work's terms instead.")
+    rule.removed_at = utcnow()
+    ledger.append(
+        session,
+        EntryKind.OPTOUT_REMOVED,
+        subject={"optout": rule.id},
+        payload={"kind": rule.kind.value, "value": rule.value},
+    )
+    return rule
+
+
+def list_rules(session: Session, owner: User) -> Sequence[OptOutRule]:
+    return session.scalars(
+        select(OptOutRule)
+        .where(OptOutRule.owner_id == owner.id, OptOutRule.removed_at.is_(None))
+        .order_by(OptOutRule.id.desc())
+    ).all()
+
+
+def sync_work_rules(
+    session: Session, owner: User, work_id: int, sha256: str, phash: int, opted_out: bool
+) -> None:
+    """Keep a work whose terms say "not available" listed in the registry, and only then."""
+    current = session.scalars(
+        select(OptOutRule).where(OptOutRule.work_id == work_id, OptOutRule.removed_at.is_(None))
+    ).all()
+    if opted_out and not current:
+        for kind, value in (
+            (RuleKind.SHA256, sha256),
+            (RuleKind.PHASH, imaging.format_phash(phash)),
+        ):
+            rule = OptOutRule(
+                owner_id=owner.id, kind=kind, value=value, work_id=work_id, label=f"work {work_id}"
+            )
+            _set_phash(rule, phash)
+            _log_rule(session, rule)
+    elif not opted_out:
+        for rule in current:
+            rule.removed_at = utcnow()
+            ledger.append(
+                session,
+                EntryKind.OPTOUT_REMOVED,
+                subject={"optout": rule.id, "work": work_id},
+                payload={"kind": rule.kind.value, "value": rule.value},
+            )
+
+
+# --- Checking ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: str
+    distance: int
+    registered_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "distance": self.distance,
+            "registered_at": format_timestamp(self.registered_at),
+        }
+
+
+@dataclass
+class CheckResult:
+    matches: list[Match] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def opted_out(self) -> bool | None:
+        return None if self.error else bool(self.matches)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "opted_out": self.opted_out,
+            "matches": [m.to_json() for m in self.matches],
+        }
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+def _active() -> Any:
+    return OptOutRule.removed_at.is_(None)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
+    """One result per URL, in input order; a malformed URL gets an error, not an exception."""
+    if len(urls) > MAX_BULK_URLS:
+        raise OptOutError(f"Send at most {MAX_BULK_URLS} URLs per request.")
+    results = [CheckResult() for _ in urls]
+    normalized: list[tuple[int, str, str]] = []  # (position, host, key)
+    for position, url in enumerate(urls):
+        try:
+            n = normalize_url(url)
+        except BadUrl as exc:
+            results[position].error = str(exc)
+            continue
+        normalized.append((position, n.host, n.key))
+
+    keys = sorted({key for _, _, key in normalized})
+    exact: dict[str, list[datetime]] = {}
+    for part in _chunks(keys):
+        rows = session.execute(
+            select(OptOutRule.value, OptOutRule.created_at).where(
+                OptOutRule.kind == RuleKind.URL, OptOutRule.value.in_(part), _active()
+            )
+        )
+        for value, created in rows:
+            exact.setdefault(value, []).append(created)
+
+    suffixes = sorted({s for _, host, _ in normalized for s in host_suffixes(host)})
+    domains: dict[str, list[datetime]] = {}
+    for part in _chunks(suffixes):
+        rows = session.execute(
+            select(OptOutRule.value, OptOutRule.created_at).where(
+                OptOutRule.kind == RuleKind.DOMAIN, OptOutRule.value.in_(part), _active()
+            )
+        )
+        for value, created in rows:
+            domains.setdefault(value, []).append(created)
+
+    hosts = sorted({host for _, host, _ in normalized})
+    prefixes: dict[str, list[tuple[str, datetime]]] = {}
+    for part in _chunks(hosts):
+        rows = session.execute(
+            select(OptOutRule.host, OptOutRule.value, OptOutRule.created_at).where(
+                OptOutRule.kind == RuleKind.PREFIX, OptOutRule.host.in_(part), _active()
+            )
+        )
+        for host, value, created in rows:
+            prefixes.setdefault(host, []).append((value, created))
+
+    for position, host, key in normalized:
+        result = results[position]
+        result.matches.extend(Match("url", 0, created) for created in exact.get(key, ()))
+        for prefix, created in prefixes.get(host, ()):
+            if key.startswith(prefix):
+                result.matches.append(Match("prefix", 0, created))
+        for suffix in host_suffixes(host):
+            result.matches.extend(
+                Match("domain", 0, created) for created in domains.get(suffix, ())
+            )
+    return results
+
+
+def check_url(session: Session, url: str) -> CheckResult:
+    return check_urls(session, [url])[0]
+
+
+def check_image(
+    session: Session, *, sha256: str | None, phash: int | None, max_distance: int
+) -> CheckResult:
+    """Matches by exact file hash and by perceptual hash within `max_distance` bits."""
+    result = CheckResult()
+    if sha256:
+        rows = session.execute(
+            select(OptOutRule.created_at).where(
+                OptOutRule.kind == RuleKind.SHA256, OptOutRule.value == sha256.lower(), _active()
+            )
+        )
+        result.matches.extend(Match("sha256", 0, created) for (created,) in rows)
+    if phash is not None:
+        for rule_phash, created in phash_candidates(session, phash, RuleKind.PHASH):
+            distance = imaging.hamming(phash, rule_phash)
+            if distance <= max_distance:
+                result.matches.append(Match("phash", distance, created))
+        result.matches.sort(key=lambda m: (m.kind != "sha256", m.distance))
+    return result
+
+
+def phash_candidates(
+    session: Session, phash: int, kind: RuleKind
+) -> Iterable[tuple[int, datetime]]:
+    bands = imaging.phash_bands(phash)
+    columns = (OptOutRule.phash_b0, OptOutRule.phash_b1, OptOutRule.phash_b2, OptOutRule.phash_b3)
+    rows = session.execute(
+        select(OptOutRule.phash, OptOutRule.created_at).where(
+            OptOutRule.kind == kind,
+            _active(),
+            or_(
+                *(
+                    column.in_(imaging.band_neighbours(band))
+                    for column, band in zip(columns, bands, strict=True)
+                )
+            ),
+        )
+    )
+    return ((imaging.from_signed64(int(value)), created) for value, created in rows)
+
+
+# --- Snapshot ------------------------------------------------------------------------------
+
+
+def snapshot_lines(session: Session, *, phash_distance: int) -> Iterator[str]:
+    """The registry as JSON lines (a header, then one rule per line): no owner, no label."""
+    import json
+
+    last_id = session.scalar(select(OptOutRule.id).order_by(OptOutRule.id.desc()).limit(1))
+    yield (
+        json.dumps(
+            {
+                "format": "marketplace-optout-snapshot/1",
+                "generated_at": format_timestamp(utcnow()),
+                "last_rule_id": last_id or 0,
+                "phash_max_distance": phash_distance,
+                "url_normalization": "scheme, fragment and default port dropped; host lower-case "
+                "IDNA; empty path is /; key = host + path + ?query",
+            }
+        )
+        + "\n"
+    )
+    query = (
+        select(OptOutRule.kind, OptOutRule.value, OptOutRule.created_at)
+        .where(_active())
+        .order_by(OptOutRule.id)
+        .execution_options(yield_per=5000)
+    )
+    for kind, value, created in session.execute(query):
+        yield (
+            json.dumps(
+                {"kind": str(kind), "value": value, "registered_at": format_timestamp(created)}
+            )
+            + "\n"
+        )
