@@ -9,10 +9,12 @@ from pathlib import Path
 
 from flask import Flask, g, request
 from flask_openapi3 import Info, OpenAPI
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from marketplace import db, errors, jobs, mail, storage
 from marketplace.config import check_config, instance_path_from_env, load_config
+from marketplace.db import MAX_ROW_ID
 from marketplace.extensions import csrf, limiter, login_manager
 from marketplace.ledger import services as ledger
 
@@ -47,6 +49,7 @@ def create_app(
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _configure_logging(app)
 
+    app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -84,6 +87,13 @@ def _validation_error(exc: Exception) -> Response:
         "The request does not match the API's schema.",
         {"problems": problems},
     )
+
+
+class IdConverter(IntegerConverter):
+    """`<id:...>`: a positive row id that fits a 32-bit INTEGER column, else 404, not a 500."""
+
+    def __init__(self, map: Map) -> None:
+        super().__init__(map, min=1, max=MAX_ROW_ID)
 
 
 def _register_blueprints(app: OpenAPI) -> None:

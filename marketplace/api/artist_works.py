@@ -5,11 +5,11 @@ Another artist's work is 403 here (works are public, but only their artist may c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import url_for
 from flask_openapi3 import FileStorage, Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
 from marketplace import imaging
@@ -21,13 +21,13 @@ from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.terms import TermsInvalid, TermsSpec
 from marketplace.artists.views import terms_json
-from marketplace.db import get_session, transaction
+from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger.canonical import format_timestamp
 
 tag = Tag(name="artist works", description="An artist's own works and their licence terms.")
 
-_ID = Field(ge=1, le=2**62)
+_ID = Field(ge=1, le=MAX_ROW_ID)
 
 
 class TermsIn(BaseModel):
@@ -124,15 +124,24 @@ class WorkPatch(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=30)
 
 
+def _as_text(value: Any) -> Any:
+    """Multipart fields arrive JSON-decoded (flask-openapi3): a title "1984" is text here."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else value
+
+
+FormText = Annotated[str, BeforeValidator(_as_text)]
+
+
 class UploadForm(BaseModel):
     image: FileStorage
-    title: str = Field(default="", max_length=200)
-    description: str = Field(default="", max_length=5000)
-    tags: str = Field(default="", max_length=1000, description="Comma-separated")
-    terms: str | None = Field(
-        default=None, max_length=2000, description="Terms as JSON (TermsIn); default: yours"
+    title: FormText = Field(default="", max_length=200)
+    description: FormText = Field(default="", max_length=5000)
+    tags: FormText = Field(default="", max_length=1000, description="Comma-separated")
+    terms: TermsIn | None = Field(
+        default=None, description="Terms as a JSON object; default: the artist's default terms"
     )
-    confirm_override: bool = False
 
 
 def work_json(work: Work) -> dict[str, Any]:
@@ -235,12 +244,7 @@ def list_my_works(query: ListQuery) -> dict[str, Any]:
 def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
     """Upload one work (multipart); terms default to the artist's default terms."""
     artist = current_artist()
-    spec = None
-    if form.terms:
-        try:
-            spec = TermsIn.model_validate_json(form.terms).spec()
-        except ValueError as exc:
-            raise APIError(400, "invalid_terms", "terms must be TermsIn JSON.") from exc
+    spec = form.terms.spec() if form.terms else None
     try:
         with transaction() as session:
             work = services.register_work(
@@ -253,7 +257,7 @@ def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
                 description=form.description,
                 tags=form.tags,
                 terms=spec,
-                confirm_override=form.confirm_override,
+                confirm_override=bool(form.terms and form.terms.confirm_override),
             )
     except _RULE_ERRORS as exc:
         raise _rule_error(exc) from exc
@@ -261,7 +265,7 @@ def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
 
 
 @bp.get(
-    "/artist/works/<int:work_id>",
+    "/artist/works/<id:work_id>",
     tags=[tag],
     security=BEARER_SECURITY,
     responses={200: WorkOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
@@ -273,7 +277,7 @@ def get_my_work(path: WorkPath) -> dict[str, Any]:
 
 
 @bp.patch(
-    "/artist/works/<int:work_id>",
+    "/artist/works/<id:work_id>",
     tags=[tag],
     security=BEARER_SECURITY,
     responses={
@@ -303,7 +307,7 @@ def edit_my_work(path: WorkPath, body: WorkPatch) -> dict[str, Any]:
 
 
 @bp.put(
-    "/artist/works/<int:work_id>/terms",
+    "/artist/works/<id:work_id>/terms",
     tags=[tag],
     security=BEARER_SECURITY,
     responses={
@@ -334,7 +338,7 @@ def set_my_work_terms(path: WorkPath, body: TermsIn) -> dict[str, Any]:
 
 
 @bp.post(
-    "/artist/works/<int:work_id>/withdraw",
+    "/artist/works/<id:work_id>/withdraw",
     tags=[tag],
     security=BEARER_SECURITY,
     responses={200: WorkOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
@@ -348,7 +352,7 @@ def withdraw_my_work(path: WorkPath) -> dict[str, Any]:
     return work_json(work)
 
 
-@bp.get("/terms/<int:terms_id>", tags=[tag], responses={200: TermsOut, 404: ErrorResponse})
+@bp.get("/terms/<id:terms_id>", tags=[tag], responses={200: TermsOut, 404: ErrorResponse})
 def get_terms(path: TermsPath) -> dict[str, Any]:
     """One immutable terms version, machine-readable. Public."""
     terms = get_session().get(WorkTerms, path.terms_id)

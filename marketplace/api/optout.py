@@ -12,7 +12,7 @@ from marketplace import imaging
 from marketplace.api import bp
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.schemas import ErrorResponse
-from marketplace.db import get_session, transaction
+from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
 from marketplace.ledger.canonical import format_timestamp
@@ -173,7 +173,8 @@ def optout_check_urls() -> dict[str, Any]:
             raise APIError(400, "invalid_request", "Send a JSON list of URL strings.")
     elif request.mimetype in ("text/plain", ""):
         try:
-            text = request.get_data(as_text=False).decode("utf-8")
+            # utf-8-sig: a URL list saved by Windows tools starts with a byte order mark.
+            text = request.get_data(as_text=False).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise APIError(400, "invalid_request", "The body is not UTF-8 text.") from exc
         urls = [line.strip() for line in text.splitlines() if line.strip()]
@@ -226,7 +227,7 @@ class RuleList(BaseModel):
 
 
 class RulePath(BaseModel):
-    rule_id: int = Field(ge=1, le=2**62)
+    rule_id: int = Field(ge=1, le=MAX_ROW_ID)
 
 
 def rule_json(rule: OptOutRule) -> dict[str, Any]:
@@ -280,7 +281,7 @@ def add_my_optout(body: RuleIn) -> tuple[dict[str, Any], int]:
 
 
 @bp.delete(
-    "/artist/optouts/<int:rule_id>",
+    "/artist/optouts/<id:rule_id>",
     tags=[tag],
     security=BEARER_SECURITY,
     responses={200: RuleOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},

@@ -23,7 +23,7 @@ from marketplace.artists.models import Artist, Work, WorkTerms
 from marketplace.artists.tasks import derivative_key
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
 from marketplace.buyers.forms import NewApiTokenForm
-from marketplace.db import get_session, transaction
+from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.security import role_required
 
 
@@ -109,7 +109,7 @@ def upload_works() -> ResponseReturnValue:
     ), status
 
 
-@bp.route("/artists/works/<int:work_id>", methods=["GET", "POST"])
+@bp.route("/artists/works/<id:work_id>", methods=["GET", "POST"])
 @role_required("artist")
 def show_work(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
@@ -160,7 +160,7 @@ def _render_work(
     ), status
 
 
-@bp.route("/artists/works/<int:work_id>/terms", methods=["POST"])
+@bp.route("/artists/works/<id:work_id>/terms", methods=["POST"])
 @role_required("artist")
 def set_work_terms(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
@@ -188,7 +188,11 @@ def set_work_terms(work_id: int) -> ResponseReturnValue:
 def set_batch_terms() -> ResponseReturnValue:
     artist = _artist()
     form = BatchTermsForm()
-    ids = [int(v) for v in request.form.getlist("work_ids") if v.isdigit()]
+    ids = [
+        int(v)
+        for v in request.form.getlist("work_ids")
+        if v.isdigit() and len(v) < 11 and int(v) <= MAX_ROW_ID
+    ]
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
         flash("Check the terms: " + "; ".join(form.price.errors or ["invalid form"]), "error")
@@ -214,7 +218,7 @@ def set_batch_terms() -> ResponseReturnValue:
     return redirect(url_for("artists.dashboard"))
 
 
-@bp.route("/artists/works/<int:work_id>/withdraw", methods=["POST"])
+@bp.route("/artists/works/<id:work_id>/withdraw", methods=["POST"])
 @role_required("artist")
 def withdraw_work(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
@@ -225,7 +229,7 @@ def withdraw_work(work_id: int) -> ResponseReturnValue:
     return redirect(url_for("artists.show_work", work_id=work.id))
 
 
-@bp.route("/artists/works/<int:work_id>/original")
+@bp.route("/artists/works/<id:work_id>/original")
 @role_required("artist")
 def download_original(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
@@ -300,7 +304,7 @@ def api_tokens() -> ResponseReturnValue:
     ), status
 
 
-@bp.route("/artists/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/artists/tokens/<id:token_id>/revoke", methods=["POST"])
 @role_required("artist")
 def revoke_api_token(token_id: int) -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():
@@ -316,7 +320,7 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
 # --- Public pages ----------------------------------------------------------------------------
 
 
-@bp.route("/artists/<int:artist_id>")
+@bp.route("/artists/<id:artist_id>")
 def public_profile(artist_id: int) -> ResponseReturnValue:
     """Public: the artist and the works they offer for licensing or donation."""
     session = get_session()
@@ -339,7 +343,7 @@ def _terms(terms_id: int) -> WorkTerms:
     return terms
 
 
-@bp.route("/terms/<int:terms_id>")
+@bp.route("/terms/<id:terms_id>")
 def show_terms(terms_id: int) -> ResponseReturnValue:
     """Public: the human-readable licence of one immutable terms version."""
     terms = _terms(terms_id)
@@ -353,7 +357,7 @@ def show_terms(terms_id: int) -> ResponseReturnValue:
     return render_template("artists/terms.html", terms=terms, spec=spec, text=text)
 
 
-@bp.route("/terms/<int:terms_id>.json")
+@bp.route("/terms/<id:terms_id>.json")
 def show_terms_json(terms_id: int) -> Response:
     """Public: the machine-readable form of one terms version."""
     return jsonify(terms_json(_terms(terms_id)))
@@ -392,7 +396,7 @@ def _visible(work: Work) -> bool:
     return artist is not None and artist.id == work.artist_id
 
 
-@bp.route("/works/<int:work_id>/<any(thumb, preview):name>.webp")
+@bp.route("/works/<id:work_id>/<any(thumb, preview):name>.webp")
 def derivative(work_id: int, name: str) -> ResponseReturnValue:
     """Public for works on offer (previews of priced works are watermarked)."""
     work = get_session().get(Work, work_id)

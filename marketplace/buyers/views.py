@@ -65,7 +65,7 @@ def create_token() -> ResponseReturnValue:
     return _render_settings(NewApiTokenForm(formdata=None), new_token=issued.plaintext, status=201)
 
 
-@bp.route("/organization/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/organization/tokens/<id:token_id>/revoke", methods=["POST"])
 @role_required("buyer")
 def revoke_token(token_id: int) -> Response:
     if ConfirmForm().validate_on_submit():

@@ -94,6 +94,8 @@ def register_address(
     try:
         if kind is RuleKind.DOMAIN:
             text = address.strip()
+            if "*" in text:  # would be stored as typed and never match anything
+                raise BadUrl("give the domain without '*': a domain rule covers its subdomains")
             if "://" in text or "/" in text:
                 text = normalize_url(text).host
             host = normalize_host(text.split(":", 1)[0])

@@ -7,10 +7,13 @@ lower-cased and IDNA-encoded, an empty path is "/".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
+# "mailto:ada@example.com", "data:...", "http:/typo": a scheme without "//", not "host:port".
+_OTHER_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:(?![0-9])")
 
 
 class BadUrl(ValueError):
@@ -40,6 +43,8 @@ def normalize_url(url: str) -> NormalizedUrl:
     if not url or len(url) > MAX_URL_LENGTH:
         raise BadUrl("give an http(s) URL of at most 2048 characters")
     if "://" not in url:
+        if _OTHER_SCHEME.match(url):
+            raise BadUrl("only http and https URLs can be checked")
         url = "http://" + url
     try:
         parts = urlsplit(url)

@@ -82,7 +82,7 @@ def add_address() -> ResponseReturnValue:
     return redirect(url_for("optout.registry"))
 
 
-@bp.route("/<int:rule_id>/remove", methods=["POST"])
+@bp.route("/<id:rule_id>/remove", methods=["POST"])
 @role_required("artist")
 def remove(rule_id: int) -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():

@@ -67,7 +67,7 @@ def reviews() -> str:
     )
 
 
-@bp.route("/admin/reviews/<int:work_id>/clear", methods=["POST"])
+@bp.route("/admin/reviews/<id:work_id>/clear", methods=["POST"])
 @role_required("admin")
 def clear_review(work_id: int) -> Response:
     if ConfirmForm().validate_on_submit():

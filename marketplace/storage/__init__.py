@@ -41,8 +41,11 @@ DOWNLOAD_PURPOSE = "storage-download"
 def attachment_header(filename: str) -> str:
     from urllib.parse import quote
 
-    safe = "".join(c for c in filename if c.isalnum() or c in "._- ")[:120] or "download"
-    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:200])}"
+    # The plain filename is an ASCII fallback: HTTP headers are Latin-1 at most, and a server
+    # (werkzeug, gunicorn) drops the response on "夕焼け.png"; filename* carries the real name.
+    safe = "".join(c for c in filename if c.isascii() and (c.isalnum() or c in "._- "))
+    safe = safe[:120] or "download"
+    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:200], safe='')}"
 
 
 def check_key(key: str) -> str:
@@ -109,9 +112,17 @@ class S3Backend:
 
     def __init__(self, bucket: str, region: str, endpoint_url: str | None) -> None:
         import boto3
+        from botocore.config import Config
 
         self.bucket = bucket
-        self.client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+        # SigV4 for presigned URLs too: botocore presigns with SigV2 in us-east-1 and other old
+        # regions, and S3 refuses SigV2 on buckets created after June 24, 2020.
+        self.client = boto3.client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(signature_version="s3v4"),
+        )
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(

@@ -414,3 +414,18 @@ def test_profile_edit_and_public_page(client, db, artist):
     assert "Ada O." in page
     assert "Paints harbours." in page
     assert "https://ada.example" in page
+
+
+def test_ids_beyond_any_row_are_404_not_errors(client, db, artist):
+    for path in (
+        "/artists/works/99999999999",
+        "/terms/99999999999",
+        "/terms/99999999999.json",
+        "/works/99999999999/thumb.webp",
+        "/artists/99999999999",
+    ):
+        assert client.get(path).status_code == 404, path
+    response = client.post(
+        "/artists/works/terms", data={"work_ids": "99999999999", "kind": "donate"}
+    )
+    assert response.status_code == 303
