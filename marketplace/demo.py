@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
+import io
+import math
+import random
+
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User, UserRole
+from marketplace.artists import services as artists
+from marketplace.artists.models import TermsKind
+from marketplace.artists.terms import TermsSpec
 from marketplace.db import transaction
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed on purpose; demo accounts only
 
+LICENSED = TermsSpec(
+    TermsKind.LICENSE,
+    price_minor=250,
+    generative_training=True,
+    non_generative_training=True,
+    commercial_use=True,
+    attribution_required=True,
+)
+DONATED = TermsSpec(TermsKind.DONATE)
+KEPT_OUT = TermsSpec(TermsKind.NOT_AVAILABLE)
+
 DEMO_ARTISTS = [
-    ("ada@demo.example", "Ada Okafor"),
-    ("bruno@demo.example", "Bruno Lindqvist"),
-    ("chen@demo.example", "Chen Wei"),
+    ("ada@demo.example", "Ada Okafor", [("Harbour lights", LICENSED), ("Salt flats", DONATED)]),
+    ("bruno@demo.example", "Bruno Lindqvist", [("Birch study", LICENSED), ("Fjord", LICENSED)]),
+    ("chen@demo.example", "Chen Wei", [("Ink rain", KEPT_OUT), ("Lantern street", DONATED)]),
 ]
 DEMO_BUYER = ("buyer@demo.example", "Dana Buyer", "Open Vision Labs")
+
+
+def demo_picture(seed: int, size: tuple[int, int] = (1200, 800)) -> bytes:
+    """An abstract picture drawn here (the demo needs no network and ships no images)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    top = tuple(rng.randrange(40, 220) for _ in range(3))
+    bottom = tuple(rng.randrange(40, 220) for _ in range(3))
+    for y in range(size[1]):
+        t = y / size[1]
+        draw.line(
+            [(0, y), (size[0], y)],
+            fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+        )
+    for _ in range(14):
+        x, y, r = rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 220)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=rng.randrange(2, 12))
+    for i in range(0, size[0], 6):
+        y = size[1] / 2 + math.sin(i / (30 + seed)) * 120
+        draw.point((i, int(y)), fill=(255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def _ensure_user(email: str, **kwargs: object) -> tuple[User, bool]:
@@ -28,12 +72,37 @@ def _ensure_user(email: str, **kwargs: object) -> tuple[User, bool]:
         return user, True
 
 
+def _ensure_works(user: User, works: list[tuple[str, TermsSpec]], seed: int) -> int:
+    made = 0
+    for offset, (title, terms) in enumerate(works):
+        try:
+            with transaction() as session:
+                owner = session.get(User, user.id)
+                assert owner is not None
+                assert owner.artist is not None
+                artists.register_work(
+                    session,
+                    owner.artist,
+                    owner,
+                    demo_picture(seed * 10 + offset),
+                    filename=f"{title.lower().replace(' ', '-')}.png",
+                    title=title,
+                    tags="demo",
+                    terms=terms,
+                )
+            made += 1
+        except artists.DuplicateUpload:
+            continue
+    return made
+
+
 def seed_demo() -> list[str]:
     """Create what is missing, report what exists; safe to run any number of times."""
     lines = []
-    for email, name in DEMO_ARTISTS:
-        _user, made = _ensure_user(email, role=UserRole.ARTIST, display_name=name)
-        lines.append(f"artist {email}: {'created' if made else 'exists'}")
+    for number, (email, name, works) in enumerate(DEMO_ARTISTS, start=1):
+        user, made = _ensure_user(email, role=UserRole.ARTIST, display_name=name)
+        new_works = _ensure_works(user, works, number)
+        lines.append(f"artist {email}: {'created' if made else 'exists'}, {new_works} new works")
     email, name, org = DEMO_BUYER
     _user, made = _ensure_user(email, role=UserRole.BUYER, display_name=name, organization_name=org)
     lines.append(f"buyer {email} of {org}: {'created' if made else 'exists'}")

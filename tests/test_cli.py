@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organization, User, UserRole
+from marketplace.artists.models import Work
 from tests.conftest import PASSWORD
 
 
@@ -15,11 +16,14 @@ def test_demo_seeds_once_and_changes_nothing_when_run_again(app, db):
     second = runner.invoke(args=["demo"])
     assert second.exit_code == 0
     assert "created" not in second.output
+    assert "0 new works" in second.output
     db.rollback()
     assert db.scalar(select(func.count()).select_from(User)) == users
     assert db.scalar(select(func.count()).select_from(Organization)) == 1
     roles = set(db.scalars(select(User.role)))
     assert roles == {UserRole.ARTIST, UserRole.BUYER}
+    kinds = [w.current_terms.kind.value for w in db.scalars(select(Work))]
+    assert sorted(kinds) == ["donate", "donate", "license", "license", "license", "not_available"]
 
 
 def test_demo_accounts_can_log_in(app, client):
