@@ -97,7 +97,7 @@ class IdConverter(IntegerConverter):
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from marketplace import accounts, api, artists, buyers, optout, site
+    from marketplace import accounts, api, artists, buyers, catalog, optout, site
     from marketplace.accounts.models import User
     from marketplace.storage.views import bp as storage_bp
 
@@ -108,7 +108,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         user = db.get_session().get(User, int(user_id))
         return user if user is not None and user.is_active else None
 
-    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp, optout.bp, storage_bp):
+    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp, catalog.bp, optout.bp, storage_bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: CSRF does not apply
     app.register_api(api.bp)

@@ -88,6 +88,7 @@ def demo_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from marketplace.catalog.cli import catalog_cli, ingest_command
     from marketplace.ledger.cli import ledger_cli
 
     app.cli.add_command(db_cli)
@@ -95,6 +96,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(ingest_command)
+    app.cli.add_command(catalog_cli)
 
 
 def _create_app() -> Flask:

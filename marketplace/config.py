@@ -87,6 +87,12 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OPTOUT_PHASH_DISTANCE": int(env("OPTOUT_PHASH_DISTANCE", "6")),
         "OPTOUT_CHECK_RATE_LIMIT": env("OPTOUT_CHECK_RATE_LIMIT", "120 per minute"),
         "WATERMARK_TEXT": env("WATERMARK_TEXT", "PREVIEW · Consent Marketplace"),
+        # Catalog: mirroring stock images, and adding whole searches to collections.
+        "MIRROR_HOST_CONCURRENCY": int(env("MIRROR_HOST_CONCURRENCY", "2")),
+        "MIRROR_RETRIES": int(env("MIRROR_RETRIES", "4")),
+        "MIRROR_BACKOFF_SECONDS": float(env("MIRROR_BACKOFF_SECONDS", "1.0")),
+        "MIRROR_TIMEOUT_SECONDS": float(env("MIRROR_TIMEOUT_SECONDS", "30")),
+        "COLLECTION_QUERY_CAP": int(env("COLLECTION_QUERY_CAP", "100000")),
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
         "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
         # Unset: a key is generated on first run into instance/; set: the file must exist.

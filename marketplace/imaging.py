@@ -196,3 +196,15 @@ def watermarked(image: Image.Image, text: str) -> Image.Image:
         row += 1
     layer = layer.rotate(30, resample=Image.Resampling.BICUBIC)
     return Image.alpha_composite(base, layer).convert("RGB")
+
+
+THUMB_PX = 256
+PREVIEW_PX = 1024
+
+
+def derivative_images(image: Image.Image, watermark: str | None = None) -> dict[str, Image.Image]:
+    """The thumbnail (256 px) and the preview (1024 px, marked when `watermark` is given)."""
+    preview = resized(image, PREVIEW_PX)
+    if watermark:
+        preview = watermarked(preview, watermark)
+    return {"thumb": resized(image, THUMB_PX), "preview": preview}

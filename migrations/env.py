@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from marketplace.migrate import include_object
 from marketplace.models import metadata
 
 config = context.config
@@ -27,6 +28,7 @@ def run_migrations_online() -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

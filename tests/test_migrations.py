@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from marketplace.db import make_engine
-from marketplace.migrate import alembic_config, downgrade, upgrade
+from marketplace.migrate import alembic_config, downgrade, include_object, upgrade
 from marketplace.models import metadata
 
 
@@ -27,7 +27,12 @@ def _diff(url: str) -> list:
         upgrade(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "render_as_batch": True}
+                connection,
+                opts={
+                    "compare_type": True,
+                    "render_as_batch": True,
+                    "include_object": include_object,
+                },
             )
             return compare_metadata(context, metadata)
     finally:

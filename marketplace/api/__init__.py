@@ -11,4 +11,4 @@ bp = APIBlueprint(
     abp_responses={400: ErrorResponse, 429: ErrorResponse},
 )
 
-from marketplace.api import artist_works, ledger, me, optout  # noqa: E402, F401
+from marketplace.api import artist_works, catalog, ledger, me, optout  # noqa: E402, F401

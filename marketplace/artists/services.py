@@ -288,6 +288,7 @@ def update_work_details(
     work.title = title[:200]
     work.description = description.strip()[:5000]
     work.tags = clean_tags(tags)
+    _index(session, work)
     return work
 
 
@@ -329,6 +330,7 @@ def _add_terms_version(
     work.current_terms = terms
     _sync_registry(session, work, actor, spec)
     _rerender_derivatives(session, work)
+    _index(session, work)
     return terms
 
 
@@ -352,6 +354,7 @@ def set_terms(
     if work.status is WorkStatus.WITHDRAWN and spec.kind is not TermsKind.NOT_AVAILABLE:
         work.status = WorkStatus.ACTIVE
         work.withdrawn_at = None
+        _index(session, work)
     return terms
 
 
@@ -367,6 +370,7 @@ def withdraw_consent(session: Session, work: Work, actor: User) -> Work:
         subject={"work": work.id, "artist": work.artist_id},
         payload={"terms_version": work.current_terms.version if work.current_terms else 0},
     )
+    _index(session, work)
     log.info("consent withdrawn for work %s", work.id)
     return work
 
@@ -383,6 +387,7 @@ def clear_review(session: Session, work: Work, admin: User, note: str = "") -> W
         payload={"note": note.strip()[:500], "reason": work.review_reason},
     )
     work.review_reason = ""
+    _index(session, work)
     return work
 
 
@@ -403,6 +408,13 @@ def _sync_registry(session: Session, work: Work, actor: User, spec: TermsSpec) -
         imaging.from_signed64(work.phash),
         spec.kind is TermsKind.NOT_AVAILABLE,
     )
+
+
+def _index(session: Session, work: Work) -> None:
+    """Keep the work's catalog row in step (available to buyers or not)."""
+    from marketplace.catalog import services as catalog
+
+    catalog.index_work(session, work)
 
 
 def _rerender_derivatives(session: Session, work: Work) -> None:

@@ -6,22 +6,15 @@ import logging
 
 from marketplace import imaging, storage
 from marketplace.artists.models import TermsKind, Work
+from marketplace.catalog import services as catalog
 from marketplace.db import after_commit, transaction
 from marketplace.urls import external_url
 
 log = logging.getLogger(__name__)
 
-THUMB_PX = 256
-PREVIEW_PX = 1024
-
 
 def derivative_key(work_id: int, version: int, name: str) -> str:
     return f"derivatives/{work_id}/v{version}/{name}.webp"
-
-
-def _delete_all(keys: list[str]) -> None:
-    for key in keys:
-        storage.delete(key)
 
 
 def make_derivatives(work_id: int) -> None:
@@ -52,20 +45,20 @@ def make_derivatives(work_id: int) -> None:
         xmp = consent.xmp_packet(
             data_mining, terms_url, rights_text=f"© {work.artist.display_name}"
         )
-        preview = imaging.resized(image, PREVIEW_PX)
-        if terms.kind is TermsKind.LICENSE:
-            preview = imaging.watermarked(preview, str(current_app.config["WATERMARK_TEXT"]))
-        thumb = imaging.resized(image, THUMB_PX)
+        watermark = (
+            str(current_app.config["WATERMARK_TEXT"]) if terms.kind is TermsKind.LICENSE else None
+        )
         old_version = work.derivatives_version
         version = old_version + 1
-        for name, picture in (("thumb", thumb), ("preview", preview)):
+        for name, picture in imaging.derivative_images(image, watermark).items():
             data = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
             storage.put(
                 session, derivative_key(work.id, version, name), data, content_type="image/webp"
             )
         work.derivatives_version = version
         work.derivatives_ready = True
+        catalog.index_work(session, work)
         if old_version:
             stale = [derivative_key(work.id, old_version, n) for n in ("thumb", "preview")]
-            after_commit(session, lambda: _delete_all(stale))
+            after_commit(session, lambda: storage.delete_many(stale))
     log.info("derivatives v%s made for work %s", version, work_id)

@@ -358,6 +358,10 @@ def entry_proof(
     )
 
 
+def find_entry(session: Session, seq: int) -> LedgerEntry | None:
+    return session.get(LedgerEntry, seq)
+
+
 def entries_for(
     session: Session, *, work: int | None = None, order: int | None = None, limit: int = 100
 ) -> Sequence[LedgerEntry]:

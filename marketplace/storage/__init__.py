@@ -205,6 +205,12 @@ def delete(key: str) -> None:
     backend().delete(key)
 
 
+def delete_many(keys: list[str]) -> None:
+    store = backend()
+    for key in keys:
+        store.delete(key)
+
+
 def download_url(key: str, filename: str) -> str:
     """A time-limited link for a private object (DOWNLOAD_URL_MAX_AGE seconds)."""
     max_age = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])

@@ -1,0 +1,458 @@
+"""The catalog API: search with facets and cursors, one work, and collections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask_openapi3 import Tag
+from pydantic import BaseModel, Field
+
+from marketplace.api import bp
+from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
+from marketplace.api.pagination import decode_cursor, encode_cursor
+from marketplace.api.schemas import ErrorResponse
+from marketplace.catalog import search, services
+from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
+from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.errors import APIError
+from marketplace.ledger.canonical import format_timestamp
+
+tag = Tag(name="catalog", description="Search artists' works and public-domain stock.")
+collections_tag = Tag(name="collections", description="Saved works, shareable by link.")
+
+_ID = Field(ge=1, le=MAX_ROW_ID)
+
+
+class SearchQueryIn(BaseModel):
+    q: str | None = Field(default=None, description="Words, matched in full text")
+    license: list[str] | None = Field(
+        default=None, description="public_domain, cc0, licensed (repeat or comma-separate)"
+    )
+    source: list[str] | None = Field(default=None, description="Museum adapter or 'artists'")
+    creator: str | None = Field(default=None, max_length=300)
+    medium: str | None = Field(default=None, max_length=300)
+    year_from: int | None = Field(default=None, ge=-5000, le=3000)
+    year_to: int | None = Field(default=None, ge=-5000, le=3000)
+    min_width: int | None = Field(default=None, ge=0, le=100_000)
+    min_height: int | None = Field(default=None, ge=0, le=100_000)
+    orientation: list[str] | None = Field(default=None, description="landscape, portrait, square")
+    price_min: str | None = Field(default=None, max_length=20, description="e.g. 1.50 (USD)")
+    price_max: str | None = Field(default=None, max_length=20)
+    has_image: bool | None = None
+    sort: str | None = Field(default=None, description="relevance, newest, price_asc, price_desc")
+    limit: int | None = Field(default=None, ge=1, le=search.MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+class ItemOut(BaseModel):
+    id: int
+    kind: str = Field(description="work (an artist's) or stock (public domain)")
+    title: str
+    creator: str
+    institution: str
+    source: str
+    medium: str
+    year_start: int | None
+    year_end: int | None
+    width: int | None
+    height: int | None
+    orientation: str
+    license: str
+    price_minor: int
+    currency: str
+    has_image: bool
+    thumbnail_url: str | None
+    preview_url: str | None
+    url: str
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class SearchOut(BaseModel):
+    items: list[ItemOut]
+    total: int
+    total_exact: bool
+    facets: dict[str, list[FacetValue]]
+    facets_exact: bool
+    next_cursor: str | None
+
+
+class ItemDetailOut(ItemOut):
+    description: str
+    tags: str
+    terms: dict[str, Any] | None
+    source_record: dict[str, Any] | None
+    ledger_entries: list[int]
+
+
+class ItemPath(BaseModel):
+    item_id: int = _ID
+
+
+def item_json(item: CatalogItem) -> dict[str, Any]:
+    def image(name: str) -> str | None:
+        if not item.has_image:
+            return None
+        return url_for("catalog.item_image", item_id=item.id, name=name, _external=True)
+
+    return {
+        "id": item.id,
+        "kind": "work" if item.work_id is not None else "stock",
+        "title": item.title,
+        "creator": item.creator,
+        "institution": item.institution,
+        "source": item.source,
+        "medium": item.medium,
+        "year_start": item.year_start,
+        "year_end": item.year_end,
+        "width": item.width,
+        "height": item.height,
+        "orientation": item.orientation.value,
+        "license": item.license.value,
+        "price_minor": item.price_minor,
+        "currency": item.currency,
+        "has_image": item.has_image,
+        "thumbnail_url": image("thumb"),
+        "preview_url": image("preview"),
+        "url": url_for("catalog.item_page", item_id=item.id, _external=True),
+    }
+
+
+def _search_args() -> dict[str, list[str]]:
+    return {name: request.args.getlist(name) for name in request.args}
+
+
+@bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse})
+def search_works(query: SearchQueryIn) -> dict[str, Any]:
+    """Search every available work: full text, filters, facet counts, a next-page cursor.
+    Public."""
+    try:
+        parsed = search.parse_query(_search_args())
+    except search.InvalidSearch as exc:
+        raise APIError(400, "invalid_search", str(exc)) from exc
+    result = search.search(get_session(), parsed)
+    return {
+        "items": [item_json(i) for i in result.items],
+        "total": result.total,
+        "total_exact": result.total_exact,
+        "facets": {f.name: [{"value": v, "count": n} for v, n in f.values] for f in result.facets},
+        "facets_exact": result.facets_exact,
+        "next_cursor": result.next_cursor,
+    }
+
+
+@bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
+def get_work(path: ItemPath) -> dict[str, Any]:
+    """One available work with its terms (artists' works) or source record (stock). Public."""
+    from marketplace.artists.models import Work
+    from marketplace.artists.views import terms_json
+    from marketplace.ledger import services as ledger
+
+    session = get_session()
+    try:
+        item = services.get_item(session, path.item_id)
+    except services.ItemNotFound as exc:
+        raise APIError(404, "work_not_found", str(exc)) from exc
+    terms, record, seqs = None, None, []
+    if item.work_id is not None:
+        work = session.get(Work, item.work_id)
+        if work is not None and work.current_terms is not None:
+            terms = terms_json(work.current_terms)
+        seqs = [e.seq for e in ledger.entries_for(session, work=item.work_id)]
+    elif item.stock_id is not None:
+        stock = session.get(StockRecord, item.stock_id)
+        if stock is not None:
+            record = {
+                "source": stock.source,
+                "source_id": stock.source_id,
+                "page_url": stock.page_url,
+                "date_text": stock.date_text,
+                "dimensions": stock.dimensions,
+                "rights_statement": stock.rights_statement,
+                "rights_uri": stock.rights_uri,
+                "raw": stock.raw,
+            }
+            seqs = [stock.ledger_seq] if stock.ledger_seq is not None else []
+    return {
+        **item_json(item),
+        "description": item.description,
+        "tags": item.tags,
+        "terms": terms,
+        "source_record": record,
+        "ledger_entries": seqs,
+    }
+
+
+# --- Collections -----------------------------------------------------------------------------
+
+
+class CollectionIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class CollectionPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    shared: bool | None = Field(default=None, description="true: make a new share link")
+
+
+class CollectionOut(BaseModel):
+    id: int
+    name: str
+    item_count: int | None = None
+    share_url: str | None
+    created_at: str
+
+
+class CollectionList(BaseModel):
+    items: list[CollectionOut]
+
+
+class CollectionPath(BaseModel):
+    collection_id: int = _ID
+
+
+class CollectionItemPath(BaseModel):
+    collection_id: int = _ID
+    item_id: int = _ID
+
+
+class AddItemIn(BaseModel):
+    item_id: int = _ID
+
+
+class ItemsQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None
+
+
+class AddQueryIn(BaseModel):
+    query: dict[str, Any] = Field(
+        description='Search parameters as for GET /works, e.g. {"q": "harbour", '
+        '"license": ["public_domain"]}'
+    )
+
+
+class JobOut(BaseModel):
+    id: int
+    status: str
+    added: int
+    matched: int
+    capped: bool
+    error: str
+    created_at: str
+    finished_at: str | None
+
+
+class JobPath(BaseModel):
+    collection_id: int = _ID
+    job_id: int = _ID
+
+
+def collection_json(collection: Collection, count: int | None = None) -> dict[str, Any]:
+    return {
+        "id": collection.id,
+        "name": collection.name,
+        "item_count": count,
+        "share_url": url_for(
+            "catalog.shared_collection", token=collection.share_token, _external=True
+        )
+        if collection.share_token
+        else None,
+        "created_at": format_timestamp(collection.created_at),
+    }
+
+
+def job_json(job: CollectionJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "added": job.added,
+        "matched": job.matched,
+        "capped": job.capped,
+        "error": job.error,
+        "created_at": format_timestamp(job.created_at),
+        "finished_at": format_timestamp(job.finished_at) if job.finished_at else None,
+    }
+
+
+def _owner() -> Any:
+    """Collections act for the token's organization, or for the artist holding it."""
+    return current_token().created_by
+
+
+def _collection(collection_id: int) -> Collection:
+    try:
+        return services.get_collection(get_session(), _owner(), collection_id)
+    except services.CollectionNotFound as exc:
+        raise APIError(404, "collection_not_found", str(exc)) from exc
+
+
+_AUTH = {"security": BEARER_SECURITY, "tags": [collections_tag]}
+
+
+@bp.get("/collections", responses={200: CollectionList, 401: ErrorResponse}, **_AUTH)
+@token_required
+def list_collections() -> dict[str, Any]:
+    """Your collections (a buyer token: the organization's)."""
+    rows = services.list_collections(get_session(), _owner())
+    return {"items": [collection_json(c, n) for c, n in rows]}
+
+
+@bp.post(
+    "/collections", responses={201: CollectionOut, 401: ErrorResponse, 422: ErrorResponse}, **_AUTH
+)
+@token_required
+def create_collection(body: CollectionIn) -> tuple[dict[str, Any], int]:
+    """A new, private collection."""
+    try:
+        with transaction() as session:
+            collection = services.create_collection(session, _owner(), body.name)
+    except services.CatalogError as exc:
+        raise APIError(422, "invalid", str(exc)) from exc
+    return collection_json(collection, 0), 201
+
+
+@bp.get(
+    "/collections/<id:collection_id>",
+    responses={200: CollectionOut, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def get_collection(path: CollectionPath) -> dict[str, Any]:
+    """One collection (another organization's is 404)."""
+    return collection_json(_collection(path.collection_id))
+
+
+@bp.patch(
+    "/collections/<id:collection_id>",
+    responses={200: CollectionOut, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def update_collection(path: CollectionPath, body: CollectionPatch) -> dict[str, Any]:
+    """Rename, share by link (a new unguessable link each time) or stop sharing."""
+    collection = _collection(path.collection_id)
+    try:
+        with transaction() as session:
+            if body.name is not None:
+                services.rename_collection(session, collection, body.name)
+            if body.shared is not None:
+                services.set_sharing(session, collection, body.shared)
+    except services.CatalogError as exc:
+        raise APIError(422, "invalid", str(exc)) from exc
+    return collection_json(collection)
+
+
+@bp.delete(
+    "/collections/<id:collection_id>",
+    responses={204: None, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def delete_collection(path: CollectionPath) -> tuple[str, int]:
+    """Delete a collection (the works stay in the catalog)."""
+    collection = _collection(path.collection_id)
+    with transaction() as session:
+        services.delete_collection(session, collection)
+    return "", 204
+
+
+@bp.get(
+    "/collections/<id:collection_id>/items",
+    responses={200: ItemPage, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def list_collection_items(path: CollectionPath, query: ItemsQuery) -> dict[str, Any]:
+    """The collection's works, by cursor."""
+    collection = _collection(path.collection_id)
+    after = decode_cursor(query.cursor)
+    items = services.collection_items(get_session(), collection, after=after, limit=query.limit + 1)
+    page = items[: query.limit]
+    return {
+        "items": [item_json(i) for i in page],
+        "next_cursor": encode_cursor(page[-1].id) if len(items) > query.limit and page else None,
+    }
+
+
+@bp.post(
+    "/collections/<id:collection_id>/items",
+    responses={201: CollectionOut, 200: CollectionOut, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def add_collection_item(path: CollectionPath, body: AddItemIn) -> tuple[dict[str, Any], int]:
+    """Add one work (201; 200 if it was already there)."""
+    collection = _collection(path.collection_id)
+    try:
+        with transaction() as session:
+            added = services.add_item(session, collection, body.item_id)
+    except services.ItemNotFound as exc:
+        raise APIError(404, "work_not_found", str(exc)) from exc
+    return collection_json(collection), 201 if added else 200
+
+
+@bp.delete(
+    "/collections/<id:collection_id>/items/<id:item_id>",
+    responses={204: None, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def remove_collection_item(path: CollectionItemPath) -> tuple[str, int]:
+    """Remove one work from the collection."""
+    collection = _collection(path.collection_id)
+    try:
+        with transaction() as session:
+            services.remove_item(session, collection, path.item_id)
+    except services.ItemNotFound as exc:
+        raise APIError(404, "not_in_collection", str(exc)) from exc
+    return "", 204
+
+
+@bp.post(
+    "/collections/<id:collection_id>/add-by-query",
+    responses={202: JobOut, 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def add_by_query(path: CollectionPath, body: AddQueryIn) -> tuple[dict[str, Any], int]:
+    """Add every result of a search (up to the cap) as a job; poll the job for its status."""
+    collection = _collection(path.collection_id)
+    args = {
+        str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
+        for k, v in body.query.items()
+        if k not in ("cursor", "limit")
+    }
+    try:
+        query = search.parse_query(args)
+    except search.InvalidSearch as exc:
+        raise APIError(400, "invalid_search", str(exc)) from exc
+    with transaction() as session:
+        job = services.start_add_by_query(session, collection, query)
+    get_session().refresh(job)
+    return job_json(job), 202
+
+
+@bp.get(
+    "/collections/<id:collection_id>/jobs/<id:job_id>",
+    responses={200: JobOut, 401: ErrorResponse, 404: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def get_collection_job(path: JobPath) -> dict[str, Any]:
+    """The status of an add-by-query job."""
+    collection = _collection(path.collection_id)
+    try:
+        job = services.get_job(get_session(), collection, path.job_id)
+    except services.CollectionNotFound as exc:
+        raise APIError(404, "job_not_found", str(exc)) from exc
+    return job_json(job)

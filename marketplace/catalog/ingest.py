@@ -1,0 +1,225 @@
+"""Loading a museum's open-access file into the catalog: streaming, idempotent, batched.
+
+Each chunk of records commits on its own (so a run cut short can simply be run again), is
+written with bulk statements, and is registered in the ledger with one `append_many` call.
+A record whose mapped fields and raw source are unchanged is left alone; a changed one is
+updated and its change recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.catalog.services import stock_item_values
+from marketplace.catalog.sources.base import Adapter, Malformed, RawRecord, Skipped, StockFields
+from marketplace.db import transaction, utcnow
+from marketplace.ledger import services as ledger
+from marketplace.ledger.kinds import EntryKind
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000
+MAX_REPORTED_PROBLEMS = 200
+
+
+@dataclass
+class IngestReport:
+    source: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), first N
+
+    @property
+    def read(self) -> int:
+        return (
+            self.added
+            + self.updated
+            + self.unchanged
+            + sum(self.skipped.values())
+            + sum(self.malformed.values())
+        )
+
+    def note_malformed(self, problem: Malformed) -> None:
+        self.malformed[problem.reason] += 1
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append((problem.line, problem.reason))
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            f"{self.source}: {self.read} records read: {self.added} added, {self.updated} "
+            f"updated, {self.unchanged} unchanged, {sum(self.skipped.values())} skipped, "
+            f"{sum(self.malformed.values())} malformed"
+        ]
+        lines += [f"  skipped, {reason}: {n}" for reason, n in self.skipped.most_common()]
+        lines += [f"  malformed, {reason}: {n}" for reason, n in self.malformed.most_common()]
+        shown = self.problems[:20]
+        lines += [f"  line {line}: {reason}" for line, reason in shown]
+        if sum(self.malformed.values()) > len(shown):
+            lines.append(f"  ... and {sum(self.malformed.values()) - len(shown)} more")
+        return lines
+
+
+def content_hash(fields: StockFields) -> str:
+    """Fingerprint of everything we store about a record: unchanged means nothing to write."""
+    data = json.dumps(
+        asdict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _columns(fields: StockFields) -> dict[str, Any]:
+    return {
+        "title": fields.title[:2000],
+        "creator": fields.creator[:2000],
+        "date_text": fields.date_text[:200],
+        "year_start": fields.year_start,
+        "year_end": fields.year_end,
+        "medium": fields.medium[:2000],
+        "dimensions": fields.dimensions[:2000],
+        "institution": fields.institution[:200],
+        "page_url": fields.page_url,
+        "image_urls": list(fields.image_urls),
+        "rights_statement": fields.rights_statement,
+        "rights_uri": fields.rights_uri[:200],
+        "description": fields.description,
+        "tags": ", ".join(fields.tags),
+        "raw": fields.raw,
+    }
+
+
+def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[StockFields]:
+    for item in adapter.read(path):
+        if isinstance(item, Malformed):
+            report.note_malformed(item)
+            continue
+        result = adapter.map(item) if isinstance(item, RawRecord) else item
+        if isinstance(result, Malformed):
+            report.note_malformed(result)
+        elif isinstance(result, Skipped):
+            report.skipped[result.reason] += 1
+        else:
+            yield result
+
+
+def _chunks(records: Iterable[StockFields], size: int) -> Iterator[list[StockFields]]:
+    chunk: dict[str, StockFields] = {}
+    for record in records:
+        chunk[record.source_id] = record  # a repeated id within a chunk: the last one wins
+        if len(chunk) >= size:
+            yield list(chunk.values())
+            chunk = {}
+    if chunk:
+        yield list(chunk.values())
+
+
+def ingest_file(
+    adapter: Adapter,
+    path: Path,
+    *,
+    chunk_size: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Load `path` with `adapter`; returns counts of what happened, with reasons."""
+    report = IngestReport(source=adapter.name)
+    for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
+        _write_chunk(adapter, chunk, report)
+        if progress is not None:
+            progress(len(chunk))
+    log.info("ingest %s: %s", adapter.name, report.summary_lines()[0])
+    return report
+
+
+def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestReport) -> None:
+    hashes = {fields.source_id: content_hash(fields) for fields in chunk}
+    with transaction() as session:
+        existing = {
+            source_id: (record_id, old_hash)
+            for record_id, source_id, old_hash in session.execute(
+                select(StockRecord.id, StockRecord.source_id, StockRecord.content_hash).where(
+                    StockRecord.source == adapter.name,
+                    StockRecord.source_id.in_(list(hashes)),
+                )
+            )
+        }
+        new = [f for f in chunk if f.source_id not in existing]
+        changed = [
+            f
+            for f in chunk
+            if f.source_id in existing and existing[f.source_id][1] != hashes[f.source_id]
+        ]
+        report.unchanged += len(chunk) - len(new) - len(changed)
+        if not new and not changed:
+            return
+        entries = [
+            ledger.NewEntry(
+                EntryKind.STOCK_REGISTERED
+                if f.source_id not in existing
+                else EntryKind.STOCK_UPDATED,
+                {},
+                {
+                    "source": adapter.name,
+                    "source_id": f.source_id,
+                    "title": f.title[:300],
+                    "rights_uri": f.rights_uri,
+                    "image_url": f.image_urls[0] if f.image_urls else "",
+                    "content_sha256": hashes[f.source_id],
+                },
+            )
+            for f in (*new, *changed)
+        ]
+        first_seq = ledger.append_many(session, entries).first_seq
+        now = utcnow()
+        if new:
+            rows = [
+                {
+                    "source": adapter.name,
+                    "source_id": f.source_id,
+                    **_columns(f),
+                    "content_hash": hashes[f.source_id],
+                    "created_at": now,
+                    "updated_at": now,
+                    "ledger_seq": first_seq + i,
+                    "mirror_status": MirrorStatus.PENDING,
+                    "mirror_error": "",
+                    "mirror_attempts": 0,
+                    "derivatives_version": 0,
+                }
+                for i, f in enumerate(new)
+            ]
+            created = session.scalars(insert(StockRecord).returning(StockRecord), rows).all()
+            session.execute(insert(CatalogItem), [stock_item_values(r) for r in created])
+            report.added += len(new)
+        for offset, f in enumerate(changed, start=len(new)):
+            record_id = existing[f.source_id][0]
+            session.execute(
+                update(StockRecord)
+                .where(StockRecord.id == record_id)
+                .values(
+                    **_columns(f),
+                    content_hash=hashes[f.source_id],
+                    updated_at=now,
+                    ledger_seq=first_seq + offset,
+                )
+            )
+            record = session.get(StockRecord, record_id)
+            assert record is not None
+            session.refresh(record)
+            values = stock_item_values(record)
+            values.pop("created_at")
+            session.execute(
+                update(CatalogItem).where(CatalogItem.stock_id == record_id).values(**values)
+            )
+            report.updated += 1

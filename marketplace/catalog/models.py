@@ -1,0 +1,189 @@
+"""The catalog: public-domain stock records, one search row per offerable item, collections.
+
+`catalog_items` is the search document for artists' works and stock alike. Its full-text
+index lives beside it and is created by the migration: an FTS5 table kept in sync by triggers on
+SQLite, a generated `tsvector` column with a GIN index on PostgreSQL. Neither is declared here
+(see `marketplace.catalog.search`), so the models stay one schema for both backends.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, UTCDateTime, utcnow
+
+
+def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class MirrorStatus(enum.StrEnum):
+    PENDING = "pending"  # not fetched yet
+    MIRRORED = "mirrored"  # the image is in our storage with its hashes and derivatives
+    FAILED = "failed"  # fetching failed after retries; see mirror_error
+
+
+class StockRecord(Base):
+    """A museum's open-access record, mapped to our fields; `raw` keeps the source record."""
+
+    __tablename__ = "stock_records"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    source_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    creator: Mapped[str] = mapped_column(Text, default="")
+    date_text: Mapped[str] = mapped_column(String(200), default="")
+    year_start: Mapped[int | None] = mapped_column(Integer)
+    year_end: Mapped[int | None] = mapped_column(Integer)
+    medium: Mapped[str] = mapped_column(Text, default="")
+    dimensions: Mapped[str] = mapped_column(Text, default="")
+    institution: Mapped[str] = mapped_column(String(200), default="")
+    page_url: Mapped[str] = mapped_column(Text, default="")
+    image_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rights_statement: Mapped[str] = mapped_column(Text, default="")
+    rights_uri: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))  # of the mapped fields and raw
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # the latest entry about it
+    mirror_status: Mapped[MirrorStatus] = mapped_column(
+        _enum(MirrorStatus), default=MirrorStatus.PENDING, index=True
+    )
+    mirror_error: Mapped[str] = mapped_column(Text, default="")
+    mirror_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    image_key: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    phash: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    derivatives_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CatalogLicense(enum.StrEnum):
+    PUBLIC_DOMAIN = "public_domain"  # museum stock (CC0 or Public Domain Mark)
+    CC0 = "cc0"  # an artist's donated work
+    LICENSED = "licensed"  # an artist's work licensed for AI training at a price
+
+
+class Orientation(enum.StrEnum):
+    LANDSCAPE = "landscape"
+    PORTRAIT = "portrait"
+    SQUARE = "square"
+    UNKNOWN = "unknown"
+
+
+class CatalogItem(Base):
+    """One row per work or stock record; `available` says whether it may be bought now."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (
+        Index("ix_catalog_items_available_id", "available", "id"),
+        Index("ix_catalog_items_available_license_id", "available", "license", "id"),
+        Index("ix_catalog_items_available_price", "available", "price_minor", "id"),
+        Index("ix_catalog_items_available_source", "available", "source"),
+        Index("ix_catalog_items_available_year", "available", "year_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"), unique=True)
+    stock_id: Mapped[int | None] = mapped_column(ForeignKey("stock_records.id"), unique=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+    creator: Mapped[str] = mapped_column(String(300), default="", index=True)
+    institution: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(40))  # museum adapter name, or "artists"
+    medium: Mapped[str] = mapped_column(String(300), default="", index=True)
+    year_start: Mapped[int | None] = mapped_column(Integer)
+    year_end: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    orientation: Mapped[Orientation] = mapped_column(_enum(Orientation))
+    license: Mapped[CatalogLicense] = mapped_column(_enum(CatalogLicense))
+    price_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # 0: free
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    has_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Collection(Base):
+    """Saved works. A buyer's collection belongs to their organization; others' to the user."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    items: Mapped[list[CollectionItem]] = relationship(
+        back_populates="collection", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CollectionItem(Base):
+    __tablename__ = "collection_items"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_items.id"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    collection: Mapped[Collection] = relationship(back_populates="items")
+    item: Mapped[CatalogItem] = relationship()
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class CollectionJob(Base):
+    """Adding every result of a search to a collection, run as a job with a visible status."""
+
+    __tablename__ = "collection_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

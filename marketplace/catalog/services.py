@@ -1,0 +1,336 @@
+"""The catalog's rules: keeping search rows in step with works and stock, and collections."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from marketplace import jobs
+from marketplace.accounts.models import User, UserRole
+from marketplace.catalog.models import (
+    CatalogItem,
+    CatalogLicense,
+    Collection,
+    CollectionItem,
+    CollectionJob,
+    JobStatus,
+    MirrorStatus,
+    Orientation,
+    StockRecord,
+)
+from marketplace.catalog.search import SearchQuery, iter_matching_ids
+from marketplace.db import after_commit, transaction, utcnow
+
+if TYPE_CHECKING:
+    from marketplace.artists.models import Work
+
+log = logging.getLogger(__name__)
+
+ARTISTS_SOURCE = "artists"
+
+
+class CatalogError(Exception):
+    """A request that breaks a catalog rule; the message is safe to show."""
+
+
+class ItemNotFound(CatalogError):
+    pass
+
+
+class CollectionNotFound(CatalogError):
+    pass
+
+
+def orientation_of(width: int | None, height: int | None) -> Orientation:
+    if not width or not height:
+        return Orientation.UNKNOWN
+    if abs(width - height) <= 0.02 * max(width, height):
+        return Orientation.SQUARE
+    return Orientation.LANDSCAPE if width > height else Orientation.PORTRAIT
+
+
+# --- Keeping search rows in step -------------------------------------------------------------
+
+
+def index_work(session: Session, work: Work) -> CatalogItem:
+    """Make the work's search row say what the work is now (available or not)."""
+    from marketplace.artists.models import TermsKind
+
+    item = session.scalar(select(CatalogItem).where(CatalogItem.work_id == work.id))
+    if item is None:
+        item = CatalogItem(work_id=work.id, source=ARTISTS_SOURCE, created_at=work.created_at)
+        session.add(item)
+    terms = work.current_terms
+    licensed = terms is not None and terms.kind is TermsKind.LICENSE
+    item.available = work.is_available
+    item.title = work.title
+    item.description = work.description
+    item.tags = work.tags.replace(",", ", ")
+    item.creator = work.artist.display_name[:300]
+    item.institution = ""
+    item.medium = ""
+    item.year_start = item.year_end = work.created_at.year
+    item.width, item.height = work.width, work.height
+    item.orientation = orientation_of(work.width, work.height)
+    item.license = CatalogLicense.LICENSED if licensed else CatalogLicense.CC0
+    item.price_minor = (terms.price_minor or 0) if licensed and terms else 0
+    item.currency = terms.currency if terms else "usd"
+    item.has_image = work.derivatives_ready
+    item.updated_at = utcnow()
+    session.flush()
+    return item
+
+
+def stock_item_values(record: StockRecord) -> dict[str, Any]:
+    """The search row of a stock record, as column values (the ingest writes them in bulk)."""
+    return {
+        "stock_id": record.id,
+        "available": True,
+        "title": record.title,
+        "description": record.description,
+        "tags": record.tags,
+        "creator": record.creator[:300],
+        "institution": record.institution,
+        "source": record.source,
+        "medium": record.medium[:300],
+        "year_start": record.year_start,
+        "year_end": record.year_end,
+        "width": record.width,
+        "height": record.height,
+        "orientation": orientation_of(record.width, record.height),
+        "license": CatalogLicense.PUBLIC_DOMAIN,
+        "price_minor": 0,
+        "currency": "usd",
+        "has_image": record.mirror_status is MirrorStatus.MIRRORED,
+        "created_at": record.created_at,
+        "updated_at": utcnow(),
+    }
+
+
+def index_stock(session: Session, record: StockRecord) -> CatalogItem:
+    item = session.scalar(select(CatalogItem).where(CatalogItem.stock_id == record.id))
+    values = stock_item_values(record)
+    if item is None:
+        item = CatalogItem(**values)
+        session.add(item)
+    else:
+        for name, value in values.items():
+            if name != "created_at":
+                setattr(item, name, value)
+    session.flush()
+    return item
+
+
+def get_item(session: Session, item_id: int) -> CatalogItem:
+    """An item a buyer may see: available ones only (404 otherwise)."""
+    item = session.get(CatalogItem, item_id)
+    if item is None or not item.available:
+        raise ItemNotFound(f"No work {item_id} in the catalog.")
+    return item
+
+
+def item_for_work(session: Session, work_id: int) -> CatalogItem | None:
+    return session.scalar(select(CatalogItem).where(CatalogItem.work_id == work_id))
+
+
+# --- Collections -----------------------------------------------------------------------------
+
+
+def _owned_by(user: User) -> Any:
+    """A buyer sees their organization's collections; anyone else sees their own."""
+    if user.role is UserRole.BUYER and user.organization_id is not None:
+        return Collection.organization_id == user.organization_id
+    return (Collection.owner_id == user.id) & Collection.organization_id.is_(None)
+
+
+def list_collections(session: Session, user: User) -> Sequence[tuple[Collection, int]]:
+    counts = (
+        select(CollectionItem.collection_id, func.count().label("n"))
+        .group_by(CollectionItem.collection_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Collection, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.collection_id == Collection.id)
+        .where(_owned_by(user))
+        .order_by(Collection.id.desc())
+    ).all()
+    return [(c, int(n)) for c, n in rows]
+
+
+def get_collection(session: Session, user: User, collection_id: int) -> Collection:
+    """The user's (or their organization's) collection; anyone else's is 'not found'."""
+    collection = session.scalar(
+        select(Collection).where(Collection.id == collection_id, _owned_by(user))
+    )
+    if collection is None:
+        raise CollectionNotFound(f"No collection {collection_id}.")
+    return collection
+
+
+def shared_collection(session: Session, token: str) -> Collection:
+    if not token or len(token) > 64:
+        raise CollectionNotFound("No such shared collection.")
+    collection = session.scalar(select(Collection).where(Collection.share_token == token))
+    if collection is None:
+        raise CollectionNotFound("No such shared collection.")
+    return collection
+
+
+def create_collection(session: Session, user: User, name: str) -> Collection:
+    name = " ".join(name.split())
+    if not name:
+        raise CatalogError("Name the collection.")
+    collection = Collection(
+        owner_id=user.id,
+        organization_id=user.organization_id if user.role is UserRole.BUYER else None,
+        name=name[:120],
+    )
+    session.add(collection)
+    session.flush()
+    return collection
+
+
+def rename_collection(session: Session, collection: Collection, name: str) -> Collection:
+    name = " ".join(name.split())
+    if not name:
+        raise CatalogError("Name the collection.")
+    collection.name = name[:120]
+    return collection
+
+
+def delete_collection(session: Session, collection: Collection) -> None:
+    session.execute(delete(CollectionJob).where(CollectionJob.collection_id == collection.id))
+    session.execute(delete(CollectionItem).where(CollectionItem.collection_id == collection.id))
+    session.delete(collection)
+
+
+def set_sharing(session: Session, collection: Collection, shared: bool) -> str | None:
+    """Share by an unguessable link (a new one each time), or stop sharing."""
+    collection.share_token = secrets.token_urlsafe(24) if shared else None
+    return collection.share_token
+
+
+def add_item(session: Session, collection: Collection, item_id: int) -> bool:
+    """Add one available item; False if it was already there."""
+    get_item(session, item_id)
+    exists = session.get(CollectionItem, (collection.id, item_id))
+    if exists is not None:
+        return False
+    session.add(CollectionItem(collection_id=collection.id, item_id=item_id))
+    session.flush()
+    return True
+
+
+def remove_item(session: Session, collection: Collection, item_id: int) -> None:
+    found = session.get(CollectionItem, (collection.id, item_id))
+    if found is None:
+        raise ItemNotFound(f"Work {item_id} is not in this collection.")
+    session.delete(found)
+
+
+def collection_items(
+    session: Session, collection: Collection, *, after: int | None = None, limit: int = 48
+) -> list[CatalogItem]:
+    stmt = (
+        select(CatalogItem)
+        .join(CollectionItem, CollectionItem.item_id == CatalogItem.id)
+        .where(CollectionItem.collection_id == collection.id)
+        .order_by(CatalogItem.id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(CatalogItem.id > after)
+    return list(session.scalars(stmt))
+
+
+def start_add_by_query(
+    session: Session, collection: Collection, query: SearchQuery
+) -> CollectionJob:
+    """Queue adding every result of `query` (up to COLLECTION_QUERY_CAP) as a job."""
+    job = CollectionJob(collection_id=collection.id, query=query.to_params())
+    session.add(job)
+    session.flush()
+    job_id = job.id
+    from marketplace.catalog import tasks
+
+    after_commit(
+        session, lambda: jobs.enqueue(tasks.add_query_to_collection, job_id, job_id=f"cq-{job_id}")
+    )
+    return job
+
+
+def run_add_by_query(job_id: int) -> None:
+    """The job's body: add matches in chunks; rerunning adds nothing twice."""
+    from marketplace.catalog.search import parse_query
+
+    cap = int(current_app.config["COLLECTION_QUERY_CAP"])
+    with transaction() as session:
+        job = session.get(CollectionJob, job_id)
+        if job is None or job.status is JobStatus.DONE:
+            return
+        job.status = JobStatus.RUNNING
+    try:
+        with transaction() as session:
+            job = session.get(CollectionJob, job_id)
+            assert job is not None
+            params = {k: v if isinstance(v, list) else [str(v)] for k, v in job.query.items()}
+            query = parse_query(params)
+            present = set(
+                session.scalars(
+                    select(CollectionItem.item_id).where(
+                        CollectionItem.collection_id == job.collection_id
+                    )
+                )
+            )
+            matched, added, batch = 0, 0, []
+            for item_id in iter_matching_ids(session, query, cap + 1):
+                matched += 1
+                if matched > cap:
+                    job.capped = True
+                    break
+                if item_id not in present:
+                    batch.append({"collection_id": job.collection_id, "item_id": item_id})
+                    present.add(item_id)
+                if len(batch) >= 1000:
+                    session.execute(insert(CollectionItem), batch)
+                    added += len(batch)
+                    batch = []
+            if batch:
+                session.execute(insert(CollectionItem), batch)
+                added += len(batch)
+            job.matched = min(matched, cap)
+            job.added = added
+            job.status = JobStatus.DONE
+            job.finished_at = utcnow()
+        log.info("collection job %s added %s of %s matches", job_id, added, matched)
+    except Exception as exc:
+        with transaction() as session:
+            job = session.get(CollectionJob, job_id)
+            if job is not None:
+                job.status = JobStatus.FAILED
+                job.error = f"{type(exc).__name__}: {exc}"[:500]
+                job.finished_at = utcnow()
+        raise
+
+
+def get_job(session: Session, collection: Collection, job_id: int) -> CollectionJob:
+    job = session.get(CollectionJob, job_id)
+    if job is None or job.collection_id != collection.id:
+        raise CollectionNotFound(f"No job {job_id} for this collection.")
+    return job
+
+
+def recent_jobs(session: Session, collection: Collection) -> Sequence[CollectionJob]:
+    return session.scalars(
+        select(CollectionJob)
+        .where(CollectionJob.collection_id == collection.id)
+        .order_by(CollectionJob.id.desc())
+        .limit(5)
+    ).all()

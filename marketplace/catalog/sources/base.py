@@ -1,0 +1,74 @@
+"""What every museum adapter does: stream a source file, map each record or say why not.
+
+An adapter is one small module in this package implementing `Adapter`. The ingest service
+(`marketplace.catalog.ingest`) owns the database side: idempotency, batching, the ledger.
+Adapters are pure: no Flask, no SQLAlchemy, no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+CC0_URI = "https://creativecommons.org/publicdomain/zero/1.0/"
+PDM_URI = "https://creativecommons.org/publicdomain/mark/1.0/"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as read from the file, with where it came from (for error reports)."""
+
+    line: int  # 1-based line (JSONL/CSV) or position in a JSON array
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A record (or line) that cannot be read or is broken; reported with its line number."""
+
+    line: int
+    reason: str  # short, stable phrase: "missing title", "bad year", "broken encoding", ...
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A sound record that does not qualify for the catalog, and why."""
+
+    reason: str  # stable phrase: "not open access", "no image URL", ...
+
+
+@dataclass(frozen=True)
+class StockFields:
+    """A public-domain record mapped to our catalog fields."""
+
+    source_id: str  # the institution's stable id for the record
+    title: str
+    creator: str = ""
+    date_text: str = ""
+    year_start: int | None = None
+    year_end: int | None = None
+    medium: str = ""
+    dimensions: str = ""
+    institution: str = ""
+    page_url: str = ""
+    image_urls: tuple[str, ...] = ()  # best first
+    rights_statement: str = ""
+    rights_uri: str = ""  # CC0_URI or PDM_URI
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)  # the source record, kept for provenance
+
+
+class Adapter(Protocol):
+    name: str  # the SOURCE argument of `marketplace ingest SOURCE FILE`
+    institution: str
+
+    def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
+        """Stream the file's records in order, with flat memory whatever the file size."""
+        ...
+
+    def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
+        """Map one record, or say why it is skipped or malformed."""
+        ...

@@ -1,0 +1,301 @@
+"""Catalog pages: search with facets, item details with provenance, collections."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from marketplace import storage
+from marketplace.accounts.forms import ConfirmForm
+from marketplace.artists.terms import TermsSpec, format_money, summary
+from marketplace.catalog import bp, search, services
+from marketplace.catalog.forms import CollectionForm
+from marketplace.catalog.models import CatalogItem, Collection, StockRecord
+from marketplace.catalog.tasks import item_image_key
+from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.ledger import services as ledger
+from marketplace.security import login_required_any
+
+FACET_LABELS = {
+    "license": "Licence",
+    "source": "Source",
+    "orientation": "Orientation",
+    "has_image": "Image mirrored",
+    "creator": "Creator",
+    "medium": "Medium",
+}
+VALUE_LABELS = {
+    "public_domain": "Public domain",
+    "cc0": "CC0 (donated)",
+    "licensed": "Licensed",
+    "true": "Yes",
+    "false": "Not yet",
+    "artists": "Marketplace artists",
+}
+
+
+def _query_args() -> dict[str, list[str]]:
+    return {name: request.args.getlist(name) for name in request.args}
+
+
+def _link(params: dict[str, Any], **changes: Any) -> str:
+    merged = {**params, **changes}
+    clean = {k: v for k, v in merged.items() if v not in (None, "", [], ())}
+    return url_for("catalog.search_page") + ("?" + urlencode(clean, doseq=True) if clean else "")
+
+
+@bp.route("/catalog")
+def search_page() -> ResponseReturnValue:
+    """Public: anyone may browse the catalog."""
+    try:
+        query = search.parse_query(_query_args())
+    except search.InvalidSearch as exc:
+        return render_template("catalog/search.html", error=str(exc), result=None, query=None), 400
+    result = search.search(get_session(), query)
+    params = query.to_params()
+    collections = []
+    if current_user.is_authenticated:
+        collections = [c for c, _ in services.list_collections(get_session(), current_user)]
+    return render_template(
+        "catalog/search.html",
+        error=None,
+        query=query,
+        params=params,
+        result=result,
+        link=_link,
+        facet_labels=FACET_LABELS,
+        value_labels=VALUE_LABELS,
+        price=_price,
+        collections=collections,
+        confirm=ConfirmForm(),
+    )
+
+
+def _price(item: CatalogItem) -> str:
+    return format_money(item.price_minor, item.currency) if item.price_minor else "Free"
+
+
+@bp.route("/catalog/items/<id:item_id>")
+def item_page(item_id: int) -> ResponseReturnValue:
+    """Public: an available item with its licence, price and provenance."""
+    session = get_session()
+    try:
+        item = services.get_item(session, item_id)
+    except services.ItemNotFound:
+        abort(404)
+    work, record, terms = None, None, None
+    entries: list[Any] = []
+    if item.work_id is not None:
+        from marketplace.artists.models import Work
+
+        work = session.get(Work, item.work_id)
+        terms = work.current_terms if work else None
+        entries = list(ledger.entries_for(session, work=item.work_id))
+    elif item.stock_id is not None:
+        record = session.get(StockRecord, item.stock_id)
+        if record is not None and record.ledger_seq is not None:
+            entry = ledger.find_entry(session, record.ledger_seq)
+            entries = [entry] if entry else []
+    collections = []
+    if current_user.is_authenticated:
+        collections = [c for c, _ in services.list_collections(session, current_user)]
+    return render_template(
+        "catalog/item.html",
+        item=item,
+        work=work,
+        record=record,
+        terms=terms,
+        terms_summary=summary(TermsSpec.of(terms)) if terms else None,
+        entries=entries,
+        price=_price(item),
+        collections=collections,
+        confirm=ConfirmForm(),
+        value_labels=VALUE_LABELS,
+    )
+
+
+@bp.route("/catalog/items/<id:item_id>/<any(thumb, preview):name>.webp")
+def item_image(item_id: int, name: str) -> Response:
+    """Public: the thumbnail or preview of an available item."""
+    session = get_session()
+    item = session.get(CatalogItem, item_id)
+    key = item_image_key(item, name) if item is not None and item.available else None
+    if key is None:
+        abort(404)
+    try:
+        data = storage.get(key)
+    except storage.ObjectNotFound:
+        abort(404)
+    response = Response(data, mimetype="image/webp")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# --- Collections -----------------------------------------------------------------------------
+
+
+def _collection(collection_id: int) -> Collection:
+    try:
+        return services.get_collection(get_session(), current_user, collection_id)
+    except services.CollectionNotFound:
+        abort(404)
+
+
+@bp.route("/collections", methods=["GET", "POST"])
+@login_required_any
+def collections() -> ResponseReturnValue:
+    form = CollectionForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            with transaction() as session:
+                collection = services.create_collection(session, current_user, form.name.data or "")
+            flash(f"Collection “{collection.name}” created.", "success")
+            return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+        status = 422
+    return render_template(
+        "catalog/collections.html",
+        collections=services.list_collections(get_session(), current_user),
+        form=form,
+    ), status
+
+
+@bp.route("/collections/<id:collection_id>")
+@login_required_any
+def collection_page(collection_id: int) -> ResponseReturnValue:
+    collection = _collection(collection_id)
+    after = request.args.get("after", type=int)
+    items = services.collection_items(get_session(), collection, after=after, limit=48)
+    return render_template(
+        "catalog/collection.html",
+        collection=collection,
+        items=items,
+        jobs=services.recent_jobs(get_session(), collection),
+        next_after=items[-1].id if len(items) == 48 else None,
+        confirm=ConfirmForm(),
+        rename=CollectionForm(formdata=None, obj=collection),
+        price=_price,
+        shared=False,
+    )
+
+
+@bp.route("/collections/<id:collection_id>/rename", methods=["POST"])
+@login_required_any
+def rename_collection(collection_id: int) -> ResponseReturnValue:
+    collection = _collection(collection_id)
+    form = CollectionForm()
+    if form.validate_on_submit():
+        with transaction() as session:
+            services.rename_collection(session, collection, form.name.data or "")
+        flash("Renamed.", "success")
+    return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+
+
+@bp.route("/collections/<id:collection_id>/delete", methods=["POST"])
+@login_required_any
+def delete_collection(collection_id: int) -> ResponseReturnValue:
+    collection = _collection(collection_id)
+    if ConfirmForm().validate_on_submit():
+        with transaction() as session:
+            services.delete_collection(session, collection)
+        flash("Collection deleted.", "info")
+    return redirect(url_for("catalog.collections"))
+
+
+@bp.route("/collections/<id:collection_id>/share", methods=["POST"])
+@login_required_any
+def share_collection(collection_id: int) -> ResponseReturnValue:
+    collection = _collection(collection_id)
+    if ConfirmForm().validate_on_submit():
+        shared = request.form.get("shared") == "1"
+        with transaction() as session:
+            services.set_sharing(session, collection, shared)
+        flash("Anyone with the link can now view it." if shared else "No longer shared.", "info")
+    return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+
+
+def _form_id(name: str) -> int:
+    value = request.form.get(name, "")
+    if not value.isdigit() or len(value) > 10 or not 0 < int(value) <= MAX_ROW_ID:
+        abort(400)
+    return int(value)
+
+
+@bp.route("/collections/add-item", methods=["POST"])
+@login_required_any
+def add_to_collection() -> ResponseReturnValue:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    collection = _collection(_form_id("collection_id"))
+    item_id = _form_id("item_id")
+    try:
+        with transaction() as session:
+            added = services.add_item(session, collection, item_id)
+    except services.ItemNotFound:
+        abort(404)
+    flash(
+        f"Added to “{collection.name}”." if added else f"Already in “{collection.name}”.",
+        "success",
+    )
+    return redirect(url_for("catalog.item_page", item_id=item_id))
+
+
+@bp.route("/collections/<id:collection_id>/items/<id:item_id>/remove", methods=["POST"])
+@login_required_any
+def remove_from_collection(collection_id: int, item_id: int) -> ResponseReturnValue:
+    collection = _collection(collection_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            with transaction() as session:
+                services.remove_item(session, collection, item_id)
+        except services.ItemNotFound:
+            abort(404)
+        flash("Removed.", "info")
+    return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+
+
+@bp.route("/collections/add-search", methods=["POST"])
+@login_required_any
+def add_search_to_collection() -> ResponseReturnValue:
+    """Every result of the search in the form's hidden fields, as a job."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    collection = _collection(_form_id("collection_id"))
+    args = {
+        k: request.form.getlist(k) for k in request.form if k not in ("csrf_token", "collection_id")
+    }
+    try:
+        query = search.parse_query(args)
+    except search.InvalidSearch as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("catalog.search_page"))
+    with transaction() as session:
+        job = services.start_add_by_query(session, collection, query)
+    flash(f"Adding every result to “{collection.name}” (job {job.id}).", "info")
+    return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+
+
+@bp.route("/c/<token>")
+def shared_collection(token: str) -> ResponseReturnValue:
+    """Public to whoever holds the unguessable link."""
+    try:
+        collection = services.shared_collection(get_session(), token)
+    except services.CollectionNotFound:
+        abort(404)
+    after = request.args.get("after", type=int)
+    items = services.collection_items(get_session(), collection, after=after, limit=48)
+    return render_template(
+        "catalog/collection.html",
+        collection=collection,
+        items=items,
+        jobs=[],
+        next_after=items[-1].id if len(items) == 48 else None,
+        confirm=None,
+        rename=None,
+        price=_price,
+        shared=True,
+    )
