@@ -16,6 +16,12 @@ from tests.factories import make_artist
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# The image's natural width once it has loaded (0 if it failed), waiting for it if need be.
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise(done => {
+  img.addEventListener("load", () => done(img.naturalWidth));
+  img.addEventListener("error", () => done(0));
+})"""
+
 
 def test_batch_upload_then_price_and_uses_then_thumbnails(
     page: Page, live_server: tuple[Flask, str], tmp_path
@@ -60,7 +66,8 @@ def test_batch_upload_then_price_and_uses_then_thumbnails(
     for title in ("harbour", "cliffs", "dunes"):
         thumbnail = grid.get_by_role("img", name=title)
         expect(thumbnail).to_be_visible()
-        loaded = thumbnail.evaluate("img => img.complete && img.naturalWidth")
+        thumbnail.scroll_into_view_if_needed()
+        loaded = thumbnail.evaluate(LOADED_WIDTH)
         assert loaded == 256, f"{title} thumbnail did not load"
     expect(grid.get_by_text("Licensed, $4.20 per image")).to_have_count(3)
 
