@@ -23,7 +23,13 @@ from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.kinds import EntryKind
 from marketplace.optout.models import OptOutRule, RuleKind
-from marketplace.optout.urls import BadUrl, host_suffixes, normalize_host, normalize_url
+from marketplace.optout.urls import (
+    MAX_URL_LENGTH,
+    BadUrl,
+    host_suffixes,
+    normalize_host,
+    normalize_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,9 @@ def register_address(
         elif kind in (RuleKind.URL, RuleKind.PREFIX):
             normalized = normalize_url(address)
             host, value = normalized.host, normalized.key
+            # PostgreSQL refuses an index entry over 2,704 bytes (a 500); 2,048 UTF-8 bytes fit.
+            if len(value.encode()) > MAX_URL_LENGTH:
+                raise BadUrl("the address is too long (at most 2048 bytes in UTF-8)")
         else:
             raise OptOutError("register images by uploading them")
     except BadUrl as exc:
@@ -222,6 +231,27 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _CHUNK]
 
 
+def _find_active(
+    session: Session, kind: RuleKind, column: Any, values: Sequence[str], *more: Any
+) -> Iterator[tuple[Any, ...]]:
+    """(column, *more, created_at) of the active rules of `kind` whose `column` is in `values`.
+
+    Withdrawn rules are dropped here rather than in SQL: beside an IN list of thousands,
+    `removed_at IS NULL` leads SQLite's planner (once ANALYZE has run) to the removed_at index,
+    which is ~99% NULL, and through the whole registry (2.4 s instead of 0.1 s for 10,000 URLs
+    against a million rules). Withdrawn rows are few, so fetching them costs nothing.
+    """
+    for part in _chunks(values):
+        rows = session.execute(
+            select(column, *more, OptOutRule.created_at, OptOutRule.removed_at).where(
+                OptOutRule.kind == kind, column.in_(part)
+            )
+        )
+        for *found, removed in rows:
+            if removed is None:
+                yield tuple(found)
+
+
 def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
     """One result per URL, in input order; a malformed URL gets an error, not an exception."""
     if len(urls) > MAX_BULK_URLS:
@@ -238,36 +268,20 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
 
     keys = sorted({key for _, _, key in normalized})
     exact: dict[str, list[datetime]] = {}
-    for part in _chunks(keys):
-        rows = session.execute(
-            select(OptOutRule.value, OptOutRule.created_at).where(
-                OptOutRule.kind == RuleKind.URL, OptOutRule.value.in_(part), _active()
-            )
-        )
-        for value, created in rows:
-            exact.setdefault(value, []).append(created)
+    for value, created in _find_active(session, RuleKind.URL, OptOutRule.value, keys):
+        exact.setdefault(value, []).append(created)
 
     suffixes = sorted({s for _, host, _ in normalized for s in host_suffixes(host)})
     domains: dict[str, list[datetime]] = {}
-    for part in _chunks(suffixes):
-        rows = session.execute(
-            select(OptOutRule.value, OptOutRule.created_at).where(
-                OptOutRule.kind == RuleKind.DOMAIN, OptOutRule.value.in_(part), _active()
-            )
-        )
-        for value, created in rows:
-            domains.setdefault(value, []).append(created)
+    for value, created in _find_active(session, RuleKind.DOMAIN, OptOutRule.value, suffixes):
+        domains.setdefault(value, []).append(created)
 
     hosts = sorted({host for _, host, _ in normalized})
     prefixes: dict[str, list[tuple[str, datetime]]] = {}
-    for part in _chunks(hosts):
-        rows = session.execute(
-            select(OptOutRule.host, OptOutRule.value, OptOutRule.created_at).where(
-                OptOutRule.kind == RuleKind.PREFIX, OptOutRule.host.in_(part), _active()
-            )
-        )
-        for host, value, created in rows:
-            prefixes.setdefault(host, []).append((value, created))
+    for host, value, created in _find_active(
+        session, RuleKind.PREFIX, OptOutRule.host, hosts, OptOutRule.value
+    ):
+        prefixes.setdefault(host, []).append((value, created))
 
     for position, host, key in normalized:
         result = results[position]
@@ -310,12 +324,18 @@ def check_image(
 def phash_candidates(
     session: Session, phash: int, kind: RuleKind
 ) -> Iterable[tuple[int, datetime]]:
+    """Active rules of `kind` sharing a band (give or take one bit) with `phash`.
+
+    Only the bands are in SQL, so that SQLite ORs the four band indexes; with `kind` and
+    `removed_at IS NULL` beside them it walks every phash rule, or (once ANALYZE has run) every
+    active rule. Kind and withdrawal are checked on the few candidates instead.
+    """
     bands = imaging.phash_bands(phash)
     columns = (OptOutRule.phash_b0, OptOutRule.phash_b1, OptOutRule.phash_b2, OptOutRule.phash_b3)
     rows = session.execute(
-        select(OptOutRule.phash, OptOutRule.created_at).where(
-            OptOutRule.kind == kind,
-            _active(),
+        select(
+            OptOutRule.phash, OptOutRule.created_at, OptOutRule.kind, OptOutRule.removed_at
+        ).where(
             or_(
                 *(
                     column.in_(imaging.band_neighbours(band))
@@ -324,7 +344,11 @@ def phash_candidates(
             ),
         )
     )
-    return ((imaging.from_signed64(int(value)), created) for value, created in rows)
+    return (
+        (imaging.from_signed64(int(value)), created)
+        for value, created, rule_kind, removed in rows
+        if rule_kind == kind and removed is None and value is not None
+    )
 
 
 # --- Snapshot ------------------------------------------------------------------------------
