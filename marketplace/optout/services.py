@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import imaging, storage
 from marketplace.accounts.models import User
-from marketplace.db import utcnow
+from marketplace.db import after_commit, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.kinds import EntryKind
@@ -73,8 +73,24 @@ def register_image(
     max_bytes: int,
     max_pixels: int,
 ) -> list[OptOutRule]:
-    """Opt an image out by its SHA-256 and pHash; the image is stored only if asked."""
+    """Opt an image out by its SHA-256 and pHash; the image is stored only if asked.
+
+    The same image registered again by the same artist returns the existing rules.
+    """
     image = imaging.inspect_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    already = session.scalars(
+        select(OptOutRule)
+        .where(
+            OptOutRule.owner_id == owner.id,
+            OptOutRule.kind.in_([RuleKind.SHA256, RuleKind.PHASH]),
+            OptOutRule.value.in_([image.sha256, imaging.format_phash(image.phash)]),
+            OptOutRule.removed_at.is_(None),
+            OptOutRule.work_id.is_(None),
+        )
+        .order_by(OptOutRule.id)
+    ).all()
+    if any(rule.kind is RuleKind.SHA256 for rule in already):
+        return list(already)
     by_hash = OptOutRule(owner_id=owner.id, kind=RuleKind.SHA256, value=image.sha256, label=label)
     by_look = OptOutRule(
         owner_id=owner.id,
@@ -147,6 +163,9 @@ def remove_rule(session: Session, owner: User, rule_id: int) -> OptOutRule:
         subject={"optout": rule.id},
         payload={"kind": rule.kind.value, "value": rule.value},
     )
+    if rule.image_key:
+        key, rule.image_key = rule.image_key, None
+        after_commit(session, lambda: storage.delete(key))  # the kept image goes with its rule
     return rule
 
 

@@ -693,3 +693,32 @@ def test_the_public_checks_are_rate_limited_per_client(client, subtests):
             assert body["error"]["message"]
             assert throttled.headers["Retry-After"]
             assert client.open(**request, **neighbour).status_code == 200
+
+
+def test_same_image_twice_keeps_one_pair_of_rules_and_removal_deletes_the_kept_image(
+    app, client, db, login
+):
+    import io
+
+    from marketplace import storage
+    from marketplace.optout.models import OptOutRule
+    from tests import images
+    from tests.factories import make_artist
+
+    login(make_artist(db))
+    picture = images.png(321)
+    for _ in range(2):
+        response = client.post(
+            "/optout/image",
+            data={"image": (io.BytesIO(picture), "mine.png"), "keep_image": "y"},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 302
+    rules = db.scalars(select(OptOutRule).where(OptOutRule.removed_at.is_(None))).all()
+    assert sorted(r.kind.value for r in rules) == ["phash", "sha256"]
+    kept = next(r for r in rules if r.image_key)
+    with app.app_context():
+        assert storage.backend().exists(kept.image_key)
+    assert client.post(f"/optout/{kept.id}/remove").status_code == 302
+    with app.app_context():
+        assert storage.backend().keys("optout/") == []
