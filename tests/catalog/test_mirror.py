@@ -36,7 +36,7 @@ class ImageServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 with server.lock:
                     server.hits[self.path] = server.hits.get(self.path, 0) + 1
                     hits = server.hits[self.path]

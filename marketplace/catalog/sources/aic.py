@@ -1,0 +1,136 @@
+"""Art Institute of Chicago: artwork records (the API's `data` objects), as JSON Lines.
+
+Open access means `is_public_domain` is true and the record has an `image_id`; the museum
+releases those images, and all of this data but one field, under CC0.
+
+The `description` field is CC BY 4.0, not CC0 (see `license_text` in aic_info.json). We
+would owe an attribution wherever it appears, so we drop it: it is not our description and
+it is removed from `raw` too. Every other field is kept as read.
+
+Images come from the museum's IIIF server. Its base URL is `iiif_url` in the API's config
+(aic_config.json beside the data file, when there is one), else the documented default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
+from .dates import BadYear, choose_years
+from .reading import read_json
+from .text import as_list, clean, dig, first_text, unique
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IIIF_URL = "https://www.artic.edu/iiif/2"
+CONFIG_NAME = "aic_config.json"
+PAGE_URL = "https://www.artic.edu/artworks/{id}"
+# 843 px wide is the size the museum recommends (and caches); 1686 is offered when the
+# original is at least that wide, since IIIF servers refuse to upscale.
+IMAGE_URL = "{base}/{image_id}/full/{width},/0/default.jpg"
+LARGE_WIDTH = 1686
+STANDARD_WIDTH = 843
+CC_BY_FIELDS = ("description",)
+
+
+@dataclass(frozen=True)
+class AicRecord(RawRecord):
+    """A record with the IIIF base URL of the file it came from."""
+
+    iiif_url: str = DEFAULT_IIIF_URL
+
+
+class AicAdapter:
+    name = "aic"
+    institution = "Art Institute of Chicago"
+
+    def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
+        """JSON Lines of artworks (or a JSON array, or API responses {"data": ...})."""
+        iiif_url = iiif_url_beside(path)
+        for item in read_json(path, ("data",)):
+            yield AicRecord(item.line, item.data, iiif_url) if isinstance(item, RawRecord) else item
+
+    def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
+        data = record.data
+        title = first_text(data.get("title"))
+        if not title:
+            return Malformed(record.line, "missing title")
+        source_id = clean(data.get("id"))
+        if not source_id:
+            return Malformed(record.line, "missing id")
+        date_text = clean(data.get("date_display"))
+        try:
+            year_start, year_end = choose_years(
+                data.get("date_start"), data.get("date_end"), date_text
+            )
+        except BadYear:
+            return Malformed(record.line, "bad year")
+        if data.get("is_public_domain") is not True:
+            return Skipped("not open access")
+        image_id = clean(data.get("image_id"))
+        if not image_id:
+            return Skipped("no image URL")
+        base = record.iiif_url if isinstance(record, AicRecord) else DEFAULT_IIIF_URL
+        artist_lines = str(data.get("artist_display") or "").splitlines()
+        return StockFields(
+            source_id=source_id,
+            title=title,
+            creator=first_text(data.get("artist_title"), *artist_lines[:1]),
+            date_text=date_text,
+            year_start=year_start,
+            year_end=year_end,
+            medium=clean(data.get("medium_display")),
+            dimensions=clean(data.get("dimensions")),
+            institution=self.institution,
+            page_url=PAGE_URL.format(id=source_id),
+            image_urls=_image_urls(base, image_id, data),
+            rights_statement=(
+                "Public domain. Image and data released by the Art Institute of Chicago "
+                "under CC0 1.0."
+            ),
+            rights_uri=CC0_URI,
+            description="",  # `description` is CC BY 4.0: dropped, see the module docstring
+            tags=unique(
+                clean(tag)
+                for field in ("classification_titles", "subject_titles", "style_titles")
+                for tag in as_list(data.get(field))
+            ),
+            raw={key: value for key, value in data.items() if key not in CC_BY_FIELDS},
+        )
+
+
+def iiif_url_beside(path: Path) -> str:
+    """`iiif_url` from the aic_config.json next to `path`, or the default when there is none.
+
+    A config that cannot be read, or has no usable URL, is logged and the default used.
+    """
+    config_path = path.with_name(CONFIG_NAME)
+    if not config_path.is_file():
+        return DEFAULT_IIIF_URL
+    try:
+        config: Any = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        log.warning("unreadable %s; using the default IIIF URL", config_path)
+        return DEFAULT_IIIF_URL
+    url = config.get("iiif_url") if isinstance(config, dict) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        log.warning("no iiif_url in %s; using the default IIIF URL", config_path)
+        return DEFAULT_IIIF_URL
+    return url.rstrip("/")
+
+
+def _image_urls(base: str, image_id: str, data: dict[str, Any]) -> tuple[str, ...]:
+    width = dig(data, "thumbnail", "width")  # the original image's width
+    urls = []
+    if isinstance(width, int | float) and not isinstance(width, bool) and width >= LARGE_WIDTH:
+        urls.append(IMAGE_URL.format(base=base, image_id=image_id, width=LARGE_WIDTH))
+    urls.append(IMAGE_URL.format(base=base, image_id=image_id, width=STANDARD_WIDTH))
+    for alt_id in as_list(data.get("alt_image_ids")):
+        if clean(alt_id):
+            urls.append(IMAGE_URL.format(base=base, image_id=clean(alt_id), width=STANDARD_WIDTH))
+    return unique(urls, fold_case=False)
