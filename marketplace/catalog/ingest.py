@@ -13,14 +13,14 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
-from marketplace.catalog.services import stock_item_values
+from marketplace.catalog.services import stock_item_values, stock_item_values_from
 from marketplace.catalog.sources.base import Adapter, Malformed, RawRecord, Skipped, StockFields
 from marketplace.db import transaction, utcnow
 from marketplace.ledger import services as ledger
@@ -29,6 +29,8 @@ from marketplace.ledger.kinds import EntryKind
 log = logging.getLogger(__name__)
 
 CHUNK = 2000
+STOCK = Table("stock_records", StockRecord.metadata)
+ITEMS = Table("catalog_items", CatalogItem.metadata)
 MAX_REPORTED_PROBLEMS = 200
 
 
@@ -72,10 +74,14 @@ class IngestReport:
         return lines
 
 
-def content_hash(fields: StockFields) -> str:
+_FIELD_NAMES = tuple(f.name for f in fields(StockFields))
+
+
+def content_hash(record: StockFields) -> str:
     """Fingerprint of everything we store about a record: unchanged means nothing to write."""
+    values = [getattr(record, name) for name in _FIELD_NAMES]  # shallow: no asdict deep copy
     data = json.dumps(
-        asdict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
     return hashlib.sha256(data.encode()).hexdigest()
 
@@ -97,6 +103,8 @@ def _columns(fields: StockFields) -> dict[str, Any]:
         "description": fields.description,
         "tags": ", ".join(fields.tags),
         "raw": fields.raw,
+        "width": fields.image_width,
+        "height": fields.image_height,
     }
 
 
@@ -146,9 +154,14 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
     hashes = {fields.source_id: content_hash(fields) for fields in chunk}
     with transaction() as session:
         existing = {
-            source_id: (record_id, old_hash)
-            for record_id, source_id, old_hash in session.execute(
-                select(StockRecord.id, StockRecord.source_id, StockRecord.content_hash).where(
+            source_id: (record_id, old_hash, status)
+            for record_id, source_id, old_hash, status in session.execute(
+                select(
+                    StockRecord.id,
+                    StockRecord.source_id,
+                    StockRecord.content_hash,
+                    StockRecord.mirror_status,
+                ).where(
                     StockRecord.source == adapter.name,
                     StockRecord.source_id.in_(list(hashes)),
                 )
@@ -199,16 +212,26 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
                 }
                 for i, f in enumerate(new)
             ]
-            created = session.scalars(insert(StockRecord).returning(StockRecord), rows).all()
-            session.execute(insert(CatalogItem), [stock_item_values(r) for r in created])
+            # Core statements: ORM objects for thousands of rows cost more than the writes.
+            connection = session.connection()
+            returning = insert(STOCK).returning(STOCK.c.id, sort_by_parameter_order=True)
+            ids = connection.execute(returning, rows).scalars().all()
+            connection.execute(
+                insert(ITEMS),
+                [stock_item_values_from(r, i) for r, i in zip(rows, ids, strict=True)],
+            )
             report.added += len(new)
         for offset, f in enumerate(changed, start=len(new)):
-            record_id = existing[f.source_id][0]
+            record_id, _old, status = existing[f.source_id]
+            columns = _columns(f)
+            if status is MirrorStatus.MIRRORED:  # keep the measured size of our copy
+                columns.pop("width")
+                columns.pop("height")
             session.execute(
                 update(StockRecord)
                 .where(StockRecord.id == record_id)
                 .values(
-                    **_columns(f),
+                    **columns,
                     content_hash=hashes[f.source_id],
                     updated_at=now,
                     ledger_seq=first_seq + offset,

@@ -105,6 +105,9 @@ class CatalogItem(Base):
         Index("ix_catalog_items_available_price", "available", "price_minor", "id"),
         Index("ix_catalog_items_available_source", "available", "source"),
         Index("ix_catalog_items_available_year", "available", "year_start"),
+        Index("ix_catalog_items_available_orientation", "available", "orientation", "year_start"),
+        Index("ix_catalog_items_available_image", "available", "has_image", "id"),
+        Index("ix_catalog_items_available_width", "available", "width"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

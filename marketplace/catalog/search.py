@@ -18,16 +18,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
+    String,
     and_,
+    cast,
     column,
     func,
+    literal,
     literal_column,
     or_,
     select,
     table,
     text,
-    tuple_,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,7 @@ from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 48
 COUNT_CAP = 10_000  # totals above this are reported as "10,000+"
-FACET_SAMPLE = 20_000  # facets of larger result sets are counted over this many rows
+STATS_SAMPLE = COUNT_CAP  # totals and facets are counted over at most this many matching rows
 FACET_TOP = 12
 MAX_TOKENS = 12
 SORTS = ("relevance", "newest", "price_asc", "price_desc")
@@ -59,6 +61,50 @@ FILTERS = (
     "cursor",
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to narrow a search (English, French, German, Spanish, Italian, Dutch).
+STOP_WORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "de",
+        "del",
+        "der",
+        "des",
+        "di",
+        "die",
+        "du",
+        "el",
+        "en",
+        "et",
+        "for",
+        "from",
+        "het",
+        "in",
+        "is",
+        "it",
+        "la",
+        "le",
+        "les",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "un",
+        "una",
+        "und",
+        "une",
+        "van",
+        "von",
+        "with",
+    )
+)
 
 
 class InvalidSearch(ValueError):
@@ -86,7 +132,9 @@ class SearchQuery:
 
     @property
     def tokens(self) -> list[str]:
-        return [t.lower() for t in _WORD.findall(self.q)][:MAX_TOKENS]
+        """The words to match: lower-case, stop words dropped ("the" alone matches all)."""
+        words = [t.lower() for t in _WORD.findall(self.q)]
+        return [w for w in words if w not in STOP_WORDS][:MAX_TOKENS]
 
     @property
     def effective_sort(self) -> str:
@@ -223,36 +271,53 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 # --- Building the query ------------------------------------------------------------------------
 
 _fts = table("catalog_fts", column("rowid"))
+_BM25 = "bm25(catalog_fts, 10.0, 2.0, 4.0, 6.0, 3.0, 3.0)"  # title, description, tags, ...
 
 
-def _text_condition(session: Session, tokens: list[str]) -> tuple[ColumnElement[bool], Any]:
-    """The full-text match and its relevance score (lower is better on both backends)."""
+@dataclass(frozen=True)
+class _Text:
+    """How the query's words restrict and rank rows on this backend."""
+
+    condition: ColumnElement[bool]  # items whose text matches
+    score: Any  # relevance, lower is better; needs `ranked` in the FROM clause on SQLite
+    ranked: Any  # SQLite: the FTS table to join for the score (None on PostgreSQL)
+
+
+def _text(session: Session, tokens: list[str]) -> _Text:
     if session.get_bind().dialect.name == "postgresql":
         ts_query = func.to_tsquery(
-            literal_column("'marketplace_text'::regconfig"), " & ".join(f"{t}:*" for t in tokens)
+            literal_column("'marketplace_text'::regconfig"), " & ".join(tokens)
         )
         vector = literal_column("catalog_items.search_vector")
-        return vector.op("@@")(ts_query), -func.ts_rank_cd(vector, ts_query)
-    match = " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
-    matching = select(_fts.c.rowid).where(text("catalog_fts MATCH :fts_query"))
-    condition = CatalogItem.id.in_(matching.params(fts_query=match))
-    # bm25 needs the FTS row: a correlated lookup of this item's score (weights per column).
-    score = (
-        select(literal_column("bm25(catalog_fts, 10.0, 2.0, 4.0, 6.0, 3.0, 3.0)"))
-        .select_from(_fts)
-        .where(text("catalog_fts MATCH :fts_query"), _fts.c.rowid == CatalogItem.id)
-        .params(fts_query=match)
-        .scalar_subquery()
+        return _Text(vector.op("@@")(ts_query), -func.ts_rank_cd(vector, ts_query), None)
+    match = text("catalog_fts MATCH :fts_query").bindparams(
+        fts_query=" AND ".join(f'"{t}"' for t in tokens)
     )
-    return condition, score
+    # Membership by rowid list: SQLite looks items up from the matches instead of probing the
+    # FTS index once per item, which its planner otherwise may choose.
+    matching = CatalogItem.id.in_(select(_fts.c.rowid).where(match))
+    return _Text(matching, literal_column(_BM25), match)
 
 
-def _conditions(
-    session: Session, query: SearchQuery, *, skip: str | None = None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [CatalogItem.available.is_(True)]
+def _select(
+    session: Session, query: SearchQuery, *columns: Any, skip: str | None = None, rank: bool = False
+) -> Any:
+    """SELECT `columns` FROM the items matching `query` (its own filter `skip` left out); with
+    `rank`, the relevance score can be selected and ordered by."""
+    conditions = _conditions(query, skip=skip)
+    stmt = select(*columns)
     if query.tokens:
-        conditions.append(_text_condition(session, query.tokens)[0])
+        words = _text(session, query.tokens)
+        if rank and words.ranked is not None:
+            stmt = stmt.select_from(_fts).join(CatalogItem, CatalogItem.id == _fts.c.rowid)
+            conditions.append(words.ranked)
+        else:
+            conditions.append(words.condition)
+    return stmt.where(*conditions)
+
+
+def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [CatalogItem.available.is_(True)]
     if query.license and skip != "license":
         conditions.append(CatalogItem.license.in_(query.license))
     if query.source and skip != "source":
@@ -281,22 +346,22 @@ def _conditions(
     return conditions
 
 
-def _ordered(session: Session, query: SearchQuery) -> tuple[Select[Any], Any]:
-    """Matching items in the query's order, after its cursor; and the sort key expression."""
-    conditions = _conditions(session, query)
+def _ordered(session: Session, query: SearchQuery) -> Any:
+    """Matching items in the query's order, after its cursor, each with its sort key."""
     sort = query.effective_sort
     if sort == "relevance":
-        key = _text_condition(session, query.tokens)[1].label("sort_key")
-        stmt = select(CatalogItem, key).where(*conditions).order_by(key, CatalogItem.id)
+        key: Any = _text(session, query.tokens).score
     elif sort == "newest":
         key = CatalogItem.id
-        stmt = select(CatalogItem, CatalogItem.id.label("sort_key")).where(*conditions)
-        stmt = stmt.order_by(CatalogItem.id.desc())
     else:
         key = CatalogItem.price_minor
-        stmt = select(CatalogItem, CatalogItem.price_minor.label("sort_key")).where(*conditions)
-        direction = key.asc() if sort == "price_asc" else key.desc()
-        stmt = stmt.order_by(direction, CatalogItem.id)
+    stmt = _select(session, query, CatalogItem, key.label("sort_key"), rank=sort == "relevance")
+    if sort == "newest":
+        stmt = stmt.order_by(CatalogItem.id.desc())
+    elif sort == "price_desc":
+        stmt = stmt.order_by(key.desc(), CatalogItem.id)
+    else:
+        stmt = stmt.order_by(key, CatalogItem.id)
     if query.cursor:
         data = _decode_cursor(query.cursor)
         if data["s"] != sort:
@@ -306,11 +371,9 @@ def _ordered(session: Session, query: SearchQuery) -> tuple[Select[Any], Any]:
             stmt = stmt.where(CatalogItem.id < last_id)
         elif sort == "price_desc":
             stmt = stmt.where(or_(key < last_key, and_(key == last_key, CatalogItem.id > last_id)))
-        elif sort == "relevance":
-            stmt = stmt.where(or_(key > last_key, and_(key == last_key, CatalogItem.id > last_id)))
         else:
-            stmt = stmt.where(tuple_(key, CatalogItem.id) > tuple_(last_key, last_id))
-    return stmt, key
+            stmt = stmt.where(or_(key > last_key, and_(key == last_key, CatalogItem.id > last_id)))
+    return stmt
 
 
 # --- Running it --------------------------------------------------------------------------------
@@ -335,63 +398,106 @@ class SearchResult:
 FACETS = ("license", "source", "orientation", "has_image", "creator", "medium")
 
 
-def _facet_column(name: str) -> Any:
-    return getattr(CatalogItem, name)
+def _active_filters(query: SearchQuery) -> set[str]:
+    return {name for name in FACETS if getattr(query, name) not in (None, (), "")}
 
 
-def _facets(session: Session, query: SearchQuery) -> tuple[list[Facet], bool]:
-    """Top values of each facet, each counted with every other filter applied but its own.
+def _facet_counts(
+    session: Session, query: SearchQuery, names: Sequence[str], skip: str | None
+) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
+    """Counts over one sample of at most STATS_SAMPLE + 1 matching rows, grouped in SQL: the
+    sample size (for the total) and each facet's top values."""
+    columns = [cast(getattr(CatalogItem, name), String).label(name) for name in names]
+    sample = (
+        _select(session, query, *columns, skip=skip)
+        .limit(STATS_SAMPLE + 1)
+        .cte("sample")
+        .prefix_with("MATERIALIZED")
+    )
+    parts = [
+        select(
+            literal("*").label("facet"), literal(None, String).label("value"), func.count()
+        ).select_from(sample)
+    ]
+    for name in names:
+        value = sample.c[name]
+        parts.append(select(literal(name).label("facet"), value, func.count()).group_by(value))
+    grouped = union_all(*parts).subquery("grouped")
+    ranked = select(
+        grouped.c.facet,
+        grouped.c.value,
+        grouped.c[2].label("n"),
+        func.row_number()
+        .over(partition_by=grouped.c.facet, order_by=(grouped.c[2].desc(), grouped.c.value))
+        .label("rank"),
+    ).subquery("ranked")
+    rows = session.execute(
+        select(ranked.c.facet, ranked.c.value, ranked.c.n).where(ranked.c.rank <= FACET_TOP + 1)
+    ).all()
+    total = 0
+    counts: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+    for facet, value, n in rows:
+        if facet == "*":
+            total = int(n)
+        else:
+            counts[facet].append((value, int(n)))
+    return total, counts
 
-    Counting stops at FACET_SAMPLE rows per facet; larger result sets get counts over that
-    sample and `exact` is False (the page says so).
-    """
-    exact = True
-    facets = []
+
+def _stats(session: Session, query: SearchQuery) -> tuple[int, bool, list[Facet], bool]:
+    """Total and facets from one sampled scan; a facet whose own filter is set gets its own
+    scan without that filter (so its other values stay visible)."""
+    active = _active_filters(query)
+    total, counts = _facet_counts(session, query, FACETS, None)
+    exact = total <= STATS_SAMPLE
+    facets_exact = exact
     for name in FACETS:
-        column_ = _facet_column(name)
-        sample = (
-            select(column_.label("value"))
-            .where(*_conditions(session, query, skip=name))
-            .limit(FACET_SAMPLE + 1)
-            .subquery()
+        if name in active:
+            own_total, own = _facet_counts(session, query, [name], name)
+            facets_exact = facets_exact and own_total <= STATS_SAMPLE
+            counts[name] = own[name]
+    facets = [
+        Facet(
+            name,
+            sorted(
+                (
+                    (_facet_label(name, value), n)
+                    for value, n in counts[name]
+                    if value not in (None, "")
+                ),
+                key=lambda kv: (-kv[1], kv[0]),
+            )[:FACET_TOP],
         )
-        counted = func.count()
-        rows = session.execute(
-            select(sample.c.value, counted, func.sum(counted).over())
-            .group_by(sample.c.value)
-            .order_by(counted.desc(), sample.c.value)
-            .limit(FACET_TOP)
-        ).all()
-        if rows and int(rows[0][2]) > FACET_SAMPLE:
-            exact = False
-        values = [(_facet_value(v), int(n)) for v, n, _ in rows if v not in (None, "")]
-        facets.append(Facet(name, values))
-    return facets, exact
+        for name in FACETS
+    ]
+    return min(total, STATS_SAMPLE), exact, facets, facets_exact
 
 
-def _facet_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value.value if hasattr(value, "value") else value)
+def _facet_label(name: str, value: Any) -> str:
+    """Raw column text as the API shows it (booleans come back from SQL as 0/1 or true/false)."""
+    if name == "has_image":
+        return "true" if str(value).lower() in ("1", "true", "t") else "false"
+    return str(value)
 
 
 def count_matches(session: Session, query: SearchQuery, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    capped = select(CatalogItem.id).where(*_conditions(session, query)).limit(cap + 1).subquery()
+    capped = _select(session, query, CatalogItem.id).limit(cap + 1).subquery()
     total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
     return min(total, cap), total <= cap
 
 
 def search(session: Session, query: SearchQuery, *, with_facets: bool = True) -> SearchResult:
-    stmt, _key = _ordered(session, query)
-    rows = session.execute(stmt.limit(query.limit + 1)).all()
+    rows = session.execute(_ordered(session, query).limit(query.limit + 1)).all()
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit and page:
         last_item, last_key = page[-1]
         key = float(last_key) if isinstance(last_key, float) else last_key
         next_cursor = _encode_cursor(query.effective_sort, key, last_item.id)
-    total, exact = count_matches(session, query)
-    facets, facets_exact = _facets(session, query) if with_facets else ([], True)
+    if with_facets:
+        total, exact, facets, facets_exact = _stats(session, query)
+    else:
+        (total, exact), facets, facets_exact = count_matches(session, query), [], True
     return SearchResult(
         items=[item for item, _ in page],
         total=total,
@@ -407,8 +513,7 @@ def iter_matching_ids(session: Session, query: SearchQuery, cap: int) -> Iterato
     query = replace(query, cursor=None, limit=1000)
     produced = 0
     while produced < cap:
-        stmt, _ = _ordered(session, query)
-        rows = session.execute(stmt.limit(min(1000, cap - produced) + 1)).all()
+        rows = session.execute(_ordered(session, query).limit(min(1000, cap - produced) + 1)).all()
         page = rows[: min(1000, cap - produced)]
         for item, _key in page:
             yield item.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -87,30 +87,36 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     return item
 
 
-def stock_item_values(record: StockRecord) -> dict[str, Any]:
-    """The search row of a stock record, as column values (the ingest writes them in bulk)."""
+def stock_item_values_from(row: Mapping[str, Any], record_id: int) -> dict[str, Any]:
+    """The search row of a stock record given as column values (the ingest's bulk path)."""
     return {
-        "stock_id": record.id,
+        "stock_id": record_id,
         "available": True,
-        "title": record.title,
-        "description": record.description,
-        "tags": record.tags,
-        "creator": record.creator[:300],
-        "institution": record.institution,
-        "source": record.source,
-        "medium": record.medium[:300],
-        "year_start": record.year_start,
-        "year_end": record.year_end,
-        "width": record.width,
-        "height": record.height,
-        "orientation": orientation_of(record.width, record.height),
+        "title": row["title"],
+        "description": row.get("description", ""),
+        "tags": row.get("tags", ""),
+        "creator": row.get("creator", "")[:300],
+        "institution": row.get("institution", ""),
+        "source": row["source"],
+        "medium": row.get("medium", "")[:300],
+        "year_start": row.get("year_start"),
+        "year_end": row.get("year_end"),
+        "width": row.get("width"),
+        "height": row.get("height"),
+        "orientation": orientation_of(row.get("width"), row.get("height")),
         "license": CatalogLicense.PUBLIC_DOMAIN,
         "price_minor": 0,
         "currency": "usd",
-        "has_image": record.mirror_status is MirrorStatus.MIRRORED,
-        "created_at": record.created_at,
+        "has_image": row.get("mirror_status") is MirrorStatus.MIRRORED,
+        "created_at": row.get("created_at") or utcnow(),
         "updated_at": utcnow(),
     }
+
+
+def stock_item_values(record: StockRecord) -> dict[str, Any]:
+    """The search row of a stock record."""
+    columns = {c.key: getattr(record, c.key) for c in StockRecord.__table__.columns}
+    return stock_item_values_from(columns, record.id)
 
 
 def index_stock(session: Session, record: StockRecord) -> CatalogItem:

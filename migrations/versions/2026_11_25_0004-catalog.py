@@ -198,6 +198,17 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_catalog_items_available_year", ["available", "year_start"], unique=False
         )
+        batch_op.create_index(
+            "ix_catalog_items_available_orientation",
+            ["available", "orientation", "year_start"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_catalog_items_available_image", ["available", "has_image", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_catalog_items_available_width", ["available", "width"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_catalog_items_creator"), ["creator"], unique=False)
         batch_op.create_index(batch_op.f("ix_catalog_items_medium"), ["medium"], unique=False)
 

@@ -23,7 +23,7 @@ from typing import Any
 from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
 from .dates import BadYear, choose_years
 from .reading import read_json
-from .text import as_list, clean, dig, first_text, unique
+from .text import as_list, clean, dig, first_text, positive_int, unique
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class AicAdapter:
             institution=self.institution,
             page_url=PAGE_URL.format(id=source_id),
             image_urls=_image_urls(base, image_id, data),
+            image_width=positive_int(dig(data, "thumbnail", "width")),
+            image_height=positive_int(dig(data, "thumbnail", "height")),
             rights_statement=(
                 "Public domain. Image and data released by the Art Institute of Chicago "
                 "under CC0 1.0."

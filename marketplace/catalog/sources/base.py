@@ -54,6 +54,10 @@ class StockFields:
     institution: str = ""
     page_url: str = ""
     image_urls: tuple[str, ...] = ()  # best first
+    # The image's size as the source states it (aspect ratio and size filters work before the
+    # image is mirrored; mirroring replaces them with the measured size).
+    image_width: int | None = None
+    image_height: int | None = None
     rights_statement: str = ""
     rights_uri: str = ""  # CC0_URI or PDM_URI
     description: str = ""

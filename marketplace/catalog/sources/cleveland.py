@@ -24,7 +24,7 @@ from pathlib import Path
 from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
 from .dates import BadYear, choose_years, parse_date_text
 from .reading import read_json
-from .text import as_list, clean, clean_html, dig, first_text, unique
+from .text import as_list, clean, clean_html, dig, first_text, positive_int, unique
 
 IMAGE_SIZES = ("print", "web")  # best first; "full" (TIFF) deliberately left out
 
@@ -61,6 +61,7 @@ class ClevelandAdapter:
         )
         if not image_urls:
             return Skipped("no image URL")
+        largest = next((dig(images, size) for size in IMAGE_SIZES if dig(images, size)), None)
         return StockFields(
             source_id=source_id,
             title=title,
@@ -77,6 +78,8 @@ class ClevelandAdapter:
             institution=self.institution,
             page_url=clean(data.get("url")),
             image_urls=image_urls,
+            image_width=positive_int(dig(largest, "width")),
+            image_height=positive_int(dig(largest, "height")),
             rights_statement=(
                 "Public domain. Image and data released by the Cleveland Museum of Art "
                 "under CC0 1.0 (Open Access)."

@@ -71,3 +71,15 @@ def dig(data: Any, *keys: str) -> Any:
 def as_list(value: Any) -> list[Any]:
     """A JSON array as a list; anything else (None, a string, an object) as []."""
     return value if isinstance(value, list) else []
+
+
+def positive_int(value: object) -> int | None:
+    """A positive whole number from an int or a digit string (sources give sizes as text)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+        return number if number > 0 else None
+    return None
