@@ -6,14 +6,14 @@ only place that commits. Services flush when they need ids and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -168,3 +168,51 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
 def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     """Run `undo` if the surrounding transaction rolls back (e.g. delete a stored object)."""
     session.info.setdefault("on_rollback", []).append(undo)
+
+
+def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT many rows through the driver's executemany, converting values once per column.
+
+    For the hot bulk paths (ledger appends, catalog ingest): SQLAlchemy's own executemany
+    builds parameters row by row, which costs more than the writes. Every row must give the
+    same keys, including columns that have Python-side defaults.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    keys = list(rows[0])
+    processors = [table.c[key].type.bind_processor(dialect) for key in keys]
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    # Names come from our own table metadata; values travel as parameters.
+    columns = ", ".join(quote(k) for k in keys)
+    markers = ", ".join(marker for _ in keys)
+    sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({markers})"  # noqa: S608
+    converting = [(i, process) for i, process in enumerate(processors) if process is not None]
+    converted = []
+    for row in rows:
+        values = [row[key] for key in keys]
+        for i, process in converting:
+            if values[i] is not None:
+                values[i] = process(values[i])
+        converted.append(tuple(values))
+    connection.exec_driver_sql(sql, converted)
+
+
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """`count` fresh primary-key values for `table`, to insert rows with known ids in bulk.
+
+    PostgreSQL draws them from the column's sequence; SQLite continues after the largest id
+    (safe because write transactions hold SQLite's write lock).
+    """
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
+        rows = connection.exec_driver_sql(
+            f"SELECT nextval({sequence}) FROM generate_series(1, {int(count)})"  # noqa: S608
+        )
+        return [int(value) for (value,) in rows]
+    latest = f"SELECT coalesce(max(id), 0) FROM {table.name}"  # noqa: S608 - our own table
+    start = connection.exec_driver_sql(latest).scalar()
+    return list(range(int(start or 0) + 1, int(start or 0) + 1 + count))

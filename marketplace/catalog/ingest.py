@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.catalog.search import index_new_items
 from marketplace.catalog.services import stock_item_values, stock_item_values_from
 from marketplace.catalog.sources.base import Adapter, Malformed, RawRecord, Skipped, StockFields
-from marketplace.db import transaction, utcnow
+from marketplace.db import bulk_insert, reserve_ids, transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
 
@@ -212,14 +213,19 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
                 }
                 for i, f in enumerate(new)
             ]
-            # Core statements: ORM objects for thousands of rows cost more than the writes.
+            # Ids reserved up front and rows written through the driver's executemany: the
+            # ORM's per-row work would cost more than the writes themselves.
             connection = session.connection()
-            returning = insert(STOCK).returning(STOCK.c.id, sort_by_parameter_order=True)
-            ids = connection.execute(returning, rows).scalars().all()
-            connection.execute(
-                insert(ITEMS),
-                [stock_item_values_from(r, i) for r, i in zip(rows, ids, strict=True)],
-            )
+            ids = reserve_ids(connection, STOCK, len(rows))
+            for row, record_id in zip(rows, ids, strict=True):
+                row["id"] = record_id
+            bulk_insert(connection, STOCK, rows)
+            item_ids = reserve_ids(connection, ITEMS, len(rows))
+            items = [stock_item_values_from(r, r["id"]) for r in rows]
+            for item, item_id in zip(items, item_ids, strict=True):
+                item["id"] = item_id
+            bulk_insert(connection, ITEMS, items)
+            index_new_items(session, item_ids)
             report.added += len(new)
         for offset, f in enumerate(changed, start=len(new)):
             record_id, _old, status = existing[f.source_id]

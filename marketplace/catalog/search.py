@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     and_,
+    bindparam,
     cast,
     column,
     func,
@@ -266,6 +267,25 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
     ):
         raise InvalidSearch("cursor was not issued by this search")
     return data
+
+
+# --- Keeping the full-text index -------------------------------------------------------------
+
+FTS_COLUMNS = ("title", "description", "tags", "creator", "institution", "medium")
+
+
+def index_new_items(session: Session, item_ids: Sequence[int]) -> None:
+    """Add newly inserted catalog rows to SQLite's FTS index (every insert path calls this;
+    updates and deletes are synced by triggers). PostgreSQL's tsvector is a generated column."""
+    if not item_ids or session.get_bind().dialect.name != "sqlite":
+        return
+    columns = ", ".join(FTS_COLUMNS)
+    statement = text(
+        f"INSERT INTO catalog_fts(rowid, {columns}) "  # noqa: S608 - fixed column names
+        f"SELECT id, {columns} FROM catalog_items WHERE id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    for start in range(0, len(item_ids), 5000):
+        session.execute(statement, {"ids": list(item_ids[start : start + 5000])})
 
 
 # --- Building the query ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from marketplace.catalog.models import (
     Orientation,
     StockRecord,
 )
-from marketplace.catalog.search import SearchQuery, iter_matching_ids
+from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids
 from marketplace.db import after_commit, transaction, utcnow
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     from marketplace.artists.models import TermsKind
 
     item = session.scalar(select(CatalogItem).where(CatalogItem.work_id == work.id))
+    created = item is None
     if item is None:
         item = CatalogItem(work_id=work.id, source=ARTISTS_SOURCE, created_at=work.created_at)
         session.add(item)
@@ -84,6 +85,8 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     item.has_image = work.derivatives_ready
     item.updated_at = utcnow()
     session.flush()
+    if created:
+        index_new_items(session, [item.id])
     return item
 
 
@@ -122,6 +125,7 @@ def stock_item_values(record: StockRecord) -> dict[str, Any]:
 def index_stock(session: Session, record: StockRecord) -> CatalogItem:
     item = session.scalar(select(CatalogItem).where(CatalogItem.stock_id == record.id))
     values = stock_item_values(record)
+    created = item is None
     if item is None:
         item = CatalogItem(**values)
         session.add(item)
@@ -130,6 +134,8 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
             if name != "created_at":
                 setattr(item, name, value)
     session.flush()
+    if created:
+        index_new_items(session, [item.id])
     return item
 
 

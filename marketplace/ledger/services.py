@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Table, event, func, insert, select, text
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.orm import Session
 
-from marketplace.db import utcnow
+from marketplace.db import bulk_insert, utcnow
 from marketplace.ledger import merkle
 from marketplace.ledger.canonical import entry_bytes, format_timestamp
 from marketplace.ledger.keys import load_signer, public_key_pem
@@ -185,12 +185,12 @@ def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
         result = merkle.append_leaf_hashes(size, frontier, leaves)
         # Core inserts (executemany), not the ORM's bulk path: this is the hot loop.
         connection = session.connection()
-        connection.execute(insert(ENTRIES), rows)
-        if result.new_nodes:
-            connection.execute(
-                insert(NODES),
-                [{"key": node_key(lv, ix), "hash": h} for lv, ix, h in result.new_nodes],
-            )
+        bulk_insert(connection, ENTRIES, rows)
+        bulk_insert(
+            connection,
+            NODES,
+            [{"key": node_key(lv, ix), "hash": h} for lv, ix, h in result.new_nodes],
+        )
         size, frontier = result.size, result.frontier
     if size > first:
         session.info[_PENDING] = who
