@@ -96,6 +96,62 @@ def _ensure_works(user: User, works: list[tuple[str, TermsSpec]], seed: int) -> 
     return made
 
 
+DEMO_STOCK = [
+    ("Study of clouds over a harbour", "Anonymous", 1820, "oil on paper"),
+    ("Mountain pass in winter", "Unknown Swiss artist", 1850, "watercolour"),
+    ("Botanical plate: wild roses", "Anonymous engraver", 1790, "hand-coloured engraving"),
+    ("Harbour lighthouse at dusk", "Anonymous", 1872, "oil on canvas"),
+]
+
+
+def _ensure_stock() -> int:
+    """A few public-domain-style stock records, as `marketplace ingest` would load them, with
+    pictures drawn here standing in for mirrored museum images (no network at seed time)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from marketplace import imaging
+    from marketplace.catalog.ingest import ingest_file
+    from marketplace.catalog.models import MirrorStatus, StockRecord
+    from marketplace.catalog.sources import get_adapter
+    from marketplace.catalog.tasks import store_stock_image
+
+    records = [
+        {
+            "id": 900_000 + n,
+            "accession_number": f"demo.{n}",
+            "title": title,
+            "creation_date": str(year),
+            "creation_date_earliest": year,
+            "creation_date_latest": year,
+            "creators": [{"description": creator, "role": "artist"}],
+            "technique": medium,
+            "type": "Painting",
+            "share_license_status": "CC0",
+            "url": "",
+            "images": {"web": {"url": f"http://127.0.0.1:5000/static/demo-{n}.jpg"}},
+        }
+        for n, (title, creator, year, medium) in enumerate(DEMO_STOCK)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        report = ingest_file(get_adapter("cleveland"), path)
+    with transaction() as session:
+        pending = session.scalars(
+            select(StockRecord).where(
+                StockRecord.source_id.in_([str(r["id"]) for r in records]),
+                StockRecord.mirror_status != MirrorStatus.MIRRORED,
+            )
+        ).all()
+        for record in pending:
+            picture = demo_picture(record.id * 7, (1400, 1000))
+            inspected = imaging.inspect_image(picture, max_bytes=10**8, max_pixels=10**8)
+            store_stock_image(session, record, picture, inspected)
+    return report.added
+
+
 def seed_demo() -> list[str]:
     """Create what is missing, report what exists; safe to run any number of times."""
     lines = []
@@ -106,5 +162,6 @@ def seed_demo() -> list[str]:
     email, name, org = DEMO_BUYER
     _user, made = _ensure_user(email, role=UserRole.BUYER, display_name=name, organization_name=org)
     lines.append(f"buyer {email} of {org}: {'created' if made else 'exists'}")
+    lines.append(f"public-domain stock: {_ensure_stock()} new records")
     lines.append(f"Demo accounts log in with the password {DEMO_PASSWORD!r}.")
     return lines

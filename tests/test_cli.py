@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organization, User, UserRole
 from marketplace.artists.models import Work
+from marketplace.catalog.models import CatalogItem
 from tests.conftest import PASSWORD
 
 
@@ -17,11 +18,15 @@ def test_demo_seeds_once_and_changes_nothing_when_run_again(app, db):
     assert second.exit_code == 0
     assert "created" not in second.output
     assert "0 new works" in second.output
+    assert "stock: 0 new records" in second.output
     db.rollback()
     assert db.scalar(select(func.count()).select_from(User)) == users
     assert db.scalar(select(func.count()).select_from(Organization)) == 1
     roles = set(db.scalars(select(User.role)))
     assert roles == {UserRole.ARTIST, UserRole.BUYER}
+    stock = db.scalars(select(CatalogItem).where(CatalogItem.source == "cleveland")).all()
+    assert len(stock) == 4
+    assert all(item.has_image and item.available for item in stock)
     kinds = [w.current_terms.kind.value for w in db.scalars(select(Work))]
     assert sorted(kinds) == ["donate", "donate", "license", "license", "license", "not_available"]
 

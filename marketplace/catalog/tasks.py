@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from marketplace import imaging, jobs, storage
 from marketplace.catalog import services
@@ -120,8 +121,6 @@ def stock_key(record_id: int, name: str, version: int | None = None) -> str:
 def mirror_stock_image(record_id: int) -> None:
     """Fetch a stock record's image into storage with its hashes and derivatives; a failure
     is recorded on the record (status, reason, attempts) for a later retry."""
-    from marketplace.artists import consent
-
     with transaction() as session:
         record = session.get(StockRecord, record_id)
         if record is None or record.mirror_status is MirrorStatus.MIRRORED:
@@ -160,30 +159,38 @@ def mirror_stock_image(record_id: int) -> None:
             record.mirror_error = error
             log.info("mirror of stock %s failed: %s", record_id, error)
             return
-        image, _ = imaging.open_image(data, max_pixels=int(current_app.config["MAX_IMAGE_PIXELS"]))
-        storage.put(session, stock_key(record.id, "original"), data, content_type=inspected.mime)
-        xmp = consent.xmp_packet(
-            consent.DataMining.ALLOWED,
-            record.rights_uri or record.page_url,
-            record.rights_statement,
-        )
-        old_version, version = record.derivatives_version, record.derivatives_version + 1
-        for name, picture in imaging.derivative_images(image).items():
-            encoded = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
-            storage.put(
-                session, stock_key(record.id, name, version), encoded, content_type="image/webp"
-            )
-        record.derivatives_version = version
-        record.sha256 = inspected.sha256
-        record.phash = imaging.to_signed64(inspected.phash)
-        record.width, record.height = inspected.width, inspected.height
-        record.mirror_status = MirrorStatus.MIRRORED
-        record.mirror_error = ""
-        services.index_stock(session, record)
-        if old_version:
-            stale = [stock_key(record.id, n, old_version) for n in ("thumb", "preview")]
-            after_commit(session, lambda: storage.delete_many(stale))
+        store_stock_image(session, record, data, inspected)
     log.info("stock %s mirrored (%s attempts)", record_id, attempts)
+
+
+def store_stock_image(
+    session: Session, record: StockRecord, data: bytes, inspected: imaging.InspectedImage
+) -> None:
+    """Keep the image of a stock record with its hashes and derivatives (WebP with XMP saying
+    data mining is allowed, and the rights URI); the caller owns the transaction."""
+    from marketplace.artists import consent
+
+    image, _ = imaging.open_image(data, max_pixels=int(current_app.config["MAX_IMAGE_PIXELS"]))
+    storage.put(session, stock_key(record.id, "original"), data, content_type=inspected.mime)
+    xmp = consent.xmp_packet(
+        consent.DataMining.ALLOWED, record.rights_uri or record.page_url, record.rights_statement
+    )
+    old_version, version = record.derivatives_version, record.derivatives_version + 1
+    for name, picture in imaging.derivative_images(image).items():
+        encoded = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
+        storage.put(
+            session, stock_key(record.id, name, version), encoded, content_type="image/webp"
+        )
+    record.derivatives_version = version
+    record.sha256 = inspected.sha256
+    record.phash = imaging.to_signed64(inspected.phash)
+    record.width, record.height = inspected.width, inspected.height
+    record.mirror_status = MirrorStatus.MIRRORED
+    record.mirror_error = ""
+    services.index_stock(session, record)
+    if old_version:
+        stale = [stock_key(record.id, n, old_version) for n in ("thumb", "preview")]
+        after_commit(session, lambda: storage.delete_many(stale))
 
 
 def enqueue_mirrors(
