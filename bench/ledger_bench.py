@@ -14,11 +14,10 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from common import database, print_table
+from sqlalchemy import text
 
 from marketplace import create_app
 from marketplace.db import get_database, transaction
@@ -108,30 +107,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for backend in args.backend:
-            if backend == "sqlite":
-                url = f"sqlite:///{workdir / 'bench.sqlite'}"
+            with database(backend, workdir) as url:
                 rows.append(bench_backend(backend, url, args.entries, args.batch, workdir))
-                continue
-            import os
-
-            admin_url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG)
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            name = f"mkt_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as connection:
-                connection.execute(text(f"CREATE DATABASE {name}"))
-            try:
-                url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-                rows.append(bench_backend(backend, url, args.entries, args.batch, workdir))
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                admin.dispose()
-    headers = list(rows[0])
-    print(f"Ledger, {args.entries:,} entries in batches of {args.batch:,}:\n")
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|")
-    for row in rows:
-        print("| " + " | ".join(row[h] for h in headers) + " |")
+    print_table(f"Ledger, {args.entries:,} entries in batches of {args.batch:,}:", rows)
 
 
 if __name__ == "__main__":

@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import random
 import secrets
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from common import database, print_table
+from sqlalchemy import Engine, insert, text
 
 from marketplace import create_app, imaging
 from marketplace.accounts import services as accounts
@@ -323,31 +321,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for backend in args.backend:
-            if backend == "sqlite":
-                url = f"sqlite:///{workdir / 'bench.sqlite'}"
+            with database(backend, workdir) as url:
                 rows.append(bench_backend(backend, url, args, workdir))
-                continue
-            admin_url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG)
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            name = f"mkt_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as connection:
-                connection.execute(text(f"CREATE DATABASE {name}"))
-            try:
-                url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-                rows.append(bench_backend(backend, url, args, workdir))
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                admin.dispose()
-    headers = list(rows[0])
-    print(
+    print_table(
         f"Opt-out bulk check, {args.urls:,} URLs against {args.rules:,} rules, "
-        f"{args.runs} runs after a warm-up:\n"
+        f"{args.runs} runs after a warm-up:",
+        rows,
     )
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|")
-    for row in rows:
-        print("| " + " | ".join(row[h] for h in headers) + " |")
 
 
 if __name__ == "__main__":

@@ -167,19 +167,23 @@ def collections() -> ResponseReturnValue:
 @bp.route("/collections/<id:collection_id>")
 @login_required_any
 def collection_page(collection_id: int) -> ResponseReturnValue:
-    collection = _collection(collection_id)
+    return _render_collection(_collection(collection_id), shared=False)
+
+
+def _render_collection(collection: Collection, *, shared: bool) -> ResponseReturnValue:
+    """The owner's page (with tools and job status) or the read-only shared page."""
     after = request.args.get("after", type=int)
     items = services.collection_items(get_session(), collection, after=after, limit=48)
     return render_template(
         "catalog/collection.html",
         collection=collection,
         items=items,
-        jobs=services.recent_jobs(get_session(), collection),
+        jobs=[] if shared else services.recent_jobs(get_session(), collection),
         next_after=items[-1].id if len(items) == 48 else None,
-        confirm=ConfirmForm(),
-        rename=CollectionForm(formdata=None, obj=collection),
+        confirm=None if shared else ConfirmForm(),
+        rename=None if shared else CollectionForm(formdata=None, obj=collection),
         price=_price,
-        shared=False,
+        shared=shared,
     )
 
 
@@ -286,16 +290,4 @@ def shared_collection(token: str) -> ResponseReturnValue:
         collection = services.shared_collection(get_session(), token)
     except services.CollectionNotFound:
         abort(404)
-    after = request.args.get("after", type=int)
-    items = services.collection_items(get_session(), collection, after=after, limit=48)
-    return render_template(
-        "catalog/collection.html",
-        collection=collection,
-        items=items,
-        jobs=[],
-        next_after=items[-1].id if len(items) == 48 else None,
-        confirm=None,
-        rename=None,
-        price=_price,
-        shared=True,
-    )
+    return _render_collection(collection, shared=True)

@@ -7,6 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
+from marketplace.accounts.models import ApiToken
 from marketplace.artists.models import Work, WorkTerms
 from tests import images
 from tests.factories import make_api_token, make_artist, make_buyer
@@ -134,3 +135,16 @@ def test_listing_pages_by_cursor(client, db):
     bad = client.get("/api/v1/artist/works?cursor=bm90IGEgY3Vyc29y", headers=auth(token))
     assert bad.status_code == 400
     assert bad.get_json()["error"]["code"] == "invalid_cursor"
+
+
+def test_artist_makes_and_revokes_a_token_in_settings(client, db, login):
+    import re
+
+    login(make_artist(db))
+    page = client.post("/artists/tokens", data={"name": "my uploader"})
+    assert page.status_code == 201
+    token = re.search(r'data-testid="new-token">(mkt_[^<]+)<', page.get_data(as_text=True)).group(1)
+    assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 200
+    token_id = db.scalar(select(ApiToken.id))
+    assert client.post(f"/artists/tokens/{token_id}/revoke").status_code == 302
+    assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 401
