@@ -181,7 +181,7 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str
         return
     dialect = connection.dialect
     keys = list(rows[0])
-    processors = [table.c[key].type.bind_processor(dialect) for key in keys]
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     # Names come from our own table metadata; values travel as parameters.
