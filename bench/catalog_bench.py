@@ -204,6 +204,7 @@ def main() -> None:
         for backend in args.backend:
             with database(backend, workdir) as url:
                 rows.append(bench_backend(backend, url, source_file, words, workdir))
+            print(rows[-1], flush=True)  # each backend as it finishes (a 1M run is long)
     print_table(
         f"Catalog, {args.records:,} generated records (93% open access), 200 queries:", rows
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, select, text, update
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.catalog.search import index_new_items
@@ -30,6 +30,7 @@ from marketplace.ledger.kinds import EntryKind
 log = logging.getLogger(__name__)
 
 CHUNK = 2000
+ANALYZE_EVERY = 20_000  # records added between statistics refreshes (then doubling)
 STOCK = Table("stock_records", StockRecord.metadata)
 ITEMS = Table("catalog_items", CatalogItem.metadata)
 MAX_REPORTED_PROBLEMS = 200
@@ -143,12 +144,29 @@ def ingest_file(
 ) -> IngestReport:
     """Load `path` with `adapter`; returns counts of what happened, with reasons."""
     report = IngestReport(source=adapter.name)
+    analyzed_at = 0
     for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
         _write_chunk(adapter, chunk, report)
         if progress is not None:
             progress(len(chunk))
+        if report.added - analyzed_at >= max(ANALYZE_EVERY, analyzed_at):
+            _refresh_statistics()  # the planner must know the tables grew (index, not scan)
+            analyzed_at = report.added
+    if report.added > analyzed_at:
+        _refresh_statistics()
     log.info("ingest %s: %s", adapter.name, report.summary_lines()[0])
     return report
+
+
+def _refresh_statistics() -> None:
+    """Planner statistics for the tables a large ingest grows: without them PostgreSQL keeps
+    believing the tables are empty and scans instead of using the indexes."""
+    with transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE stock_records"))
+            session.execute(text("ANALYZE catalog_items"))
+        else:
+            session.execute(text("PRAGMA optimize"))
 
 
 def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestReport) -> None:
