@@ -39,9 +39,11 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-## Benchmarks (not part of the suite); see bench/README.md.
+## Benchmarks (not part of the suite; each prints a Markdown table for the README).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/optout_bench.py --backend sqlite postgresql
+	$(BIN)/python bench/catalog_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
