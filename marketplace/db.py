@@ -6,6 +6,7 @@ only place that commits. Services flush when they need ids and never commit.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Enum,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -49,6 +59,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def value_enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    """A string column holding an enum's values (not its names), checked in Python only, so
+    adding a member needs no migration."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 def utcnow() -> datetime:

@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, UTCDateTime, utcnow
+from marketplace.db import Base, UTCDateTime, utcnow, value_enum
 
 if TYPE_CHECKING:
     from marketplace.artists.models import Artist
@@ -46,21 +46,12 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[UserRole] = mapped_column(
-        Enum(UserRole, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-    )
+    role: Mapped[UserRole] = mapped_column(value_enum(UserRole))
     display_name: Mapped[str] = mapped_column(String(120))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(default=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
-    organization_role: Mapped[OrganizationRole | None] = mapped_column(
-        Enum(
-            OrganizationRole,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    organization_role: Mapped[OrganizationRole | None] = mapped_column(value_enum(OrganizationRole))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -20,16 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, UTCDateTime, utcnow
+from marketplace.db import Base, UTCDateTime, utcnow, value_enum
 
 if TYPE_CHECKING:
     from marketplace.accounts.models import User
-
-
-def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class Artist(Base):
@@ -86,7 +79,7 @@ class Work(Base):
     phash_b1: Mapped[int] = mapped_column(Integer, index=True)
     phash_b2: Mapped[int] = mapped_column(Integer, index=True)
     phash_b3: Mapped[int] = mapped_column(Integer, index=True)
-    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus), index=True)
+    status: Mapped[WorkStatus] = mapped_column(value_enum(WorkStatus), index=True)
     review_reason: Mapped[str] = mapped_column(Text, default="")
     # Consent signals found in the uploaded file (XMP plus:DataMining, C2PA training-mining).
     embedded_consent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -135,7 +128,7 @@ class WorkTerms(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[TermsKind] = mapped_column(_enum(TermsKind))
+    kind: Mapped[TermsKind] = mapped_column(value_enum(TermsKind))
     price_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="usd")
     generative_training: Mapped[bool] = mapped_column(Boolean, default=False)

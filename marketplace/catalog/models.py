@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -26,13 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, UTCDateTime, utcnow
-
-
-def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from marketplace.db import Base, UTCDateTime, utcnow, value_enum
 
 
 class MirrorStatus(enum.StrEnum):
@@ -70,7 +63,7 @@ class StockRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # the latest entry about it
     mirror_status: Mapped[MirrorStatus] = mapped_column(
-        _enum(MirrorStatus), default=MirrorStatus.PENDING, index=True
+        value_enum(MirrorStatus), default=MirrorStatus.PENDING, index=True
     )
     mirror_error: Mapped[str] = mapped_column(Text, default="")
     mirror_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -125,8 +118,8 @@ class CatalogItem(Base):
     year_end: Mapped[int | None] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
-    orientation: Mapped[Orientation] = mapped_column(_enum(Orientation))
-    license: Mapped[CatalogLicense] = mapped_column(_enum(CatalogLicense))
+    orientation: Mapped[Orientation] = mapped_column(value_enum(Orientation))
+    license: Mapped[CatalogLicense] = mapped_column(value_enum(CatalogLicense))
     price_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # 0: free
     currency: Mapped[str] = mapped_column(String(3), default="usd")
     has_image: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -183,7 +176,7 @@ class CollectionJob(Base):
         ForeignKey("collections.id", ondelete="CASCADE"), index=True
     )
     query: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
+    status: Mapped[JobStatus] = mapped_column(value_enum(JobStatus), default=JobStatus.QUEUED)
     added: Mapped[int] = mapped_column(Integer, default=0)
     matched: Mapped[int] = mapped_column(Integer, default=0)
     capped: Mapped[bool] = mapped_column(Boolean, default=False)

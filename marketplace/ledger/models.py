@@ -18,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Base, UTCDateTime
+from marketplace.db import Base, UTCDateTime, value_enum
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid: appends and lookups by seq use one B-tree.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
@@ -104,14 +103,7 @@ class LedgerAccount(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(80), unique=True)
-    kind: Mapped[AccountKind] = mapped_column(
-        Enum(
-            AccountKind,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    kind: Mapped[AccountKind] = mapped_column(value_enum(AccountKind, length=16))
     currency: Mapped[str] = mapped_column(String(3))
     artist_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Base, UTCDateTime, utcnow
+from marketplace.db import Base, UTCDateTime, utcnow, value_enum
 
 
 class RuleKind(enum.StrEnum):
@@ -28,9 +28,7 @@ class OptOutRule(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[RuleKind] = mapped_column(
-        Enum(RuleKind, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e])
-    )
+    kind: Mapped[RuleKind] = mapped_column(value_enum(RuleKind, length=10))
     # Normalized form: url/prefix "host/path?query", a domain, a sha256 hex, a phash hex.
     value: Mapped[str] = mapped_column(String(2048))
     host: Mapped[str | None] = mapped_column(String(255))
