@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
-from .dates import BadYear, choose_years
+from .dates import record_basics
 from .reading import read_json
 from .text import as_list, clean, dig, first_text, positive_int, unique
 
@@ -57,19 +57,18 @@ class AicAdapter:
 
     def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         data = record.data
-        title = first_text(data.get("title"))
-        if not title:
-            return Malformed(record.line, "missing title")
-        source_id = clean(data.get("id"))
-        if not source_id:
-            return Malformed(record.line, "missing id")
-        date_text = clean(data.get("date_display"))
-        try:
-            year_start, year_end = choose_years(
-                data.get("date_start"), data.get("date_end"), date_text
-            )
-        except BadYear:
-            return Malformed(record.line, "bad year")
+        basics = record_basics(
+            record.line,
+            title=first_text(data.get("title")),
+            source_id=clean(data.get("id")),
+            date_text=clean(data.get("date_display")),
+            start=data.get("date_start"),
+            end=data.get("date_end"),
+        )
+        if isinstance(basics, Malformed):
+            return basics
+        title, source_id, date_text = basics.title, basics.source_id, basics.date_text
+        year_start, year_end = basics.year_start, basics.year_end
         if data.get("is_public_domain") is not True:
             return Skipped("not open access")
         image_id = clean(data.get("image_id"))

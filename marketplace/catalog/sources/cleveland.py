@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
-from .dates import BadYear, choose_years, parse_date_text
+from .dates import parse_date_text, record_basics
 from .reading import read_json
 from .text import as_list, clean, clean_html, dig, first_text, positive_int, unique
 
@@ -38,19 +38,18 @@ class ClevelandAdapter:
 
     def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         data = record.data
-        title = first_text(data.get("title"))
-        if not title:
-            return Malformed(record.line, "missing title")
-        source_id = clean(data.get("id"))
-        if not source_id:
-            return Malformed(record.line, "missing id")
-        date_text = clean(data.get("creation_date"))
-        try:
-            year_start, year_end = choose_years(
-                data.get("creation_date_earliest"), data.get("creation_date_latest"), date_text
-            )
-        except BadYear:
-            return Malformed(record.line, "bad year")
+        basics = record_basics(
+            record.line,
+            title=first_text(data.get("title")),
+            source_id=clean(data.get("id")),
+            date_text=clean(data.get("creation_date")),
+            start=data.get("creation_date_earliest"),
+            end=data.get("creation_date_latest"),
+        )
+        if isinstance(basics, Malformed):
+            return basics
+        title, source_id, date_text = basics.title, basics.source_id, basics.date_text
+        year_start, year_end = basics.year_start, basics.year_end
         if any(year is not None and year < 0 for year in parse_date_text(date_text)):
             year_start, year_end = _as_bce(year_start, year_end)
         if data.get("share_license_status") != "CC0":

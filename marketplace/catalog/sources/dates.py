@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+
+from .base import Malformed
 
 YearRange = tuple[int | None, int | None]
 
@@ -271,3 +274,30 @@ def _century(number: int, parts: list[str], bce: bool) -> tuple[int, int]:
     if not bce and start == 0:
         start = 1
     return start, end
+
+
+@dataclass(frozen=True)
+class Basics:
+    """What every record must have before its licence is even looked at."""
+
+    title: str
+    source_id: str
+    date_text: str
+    year_start: int | None
+    year_end: int | None
+
+
+def record_basics(
+    line: int, *, title: str, source_id: str, date_text: str, start: object, end: object
+) -> Basics | Malformed:
+    """Title, id and years of a record (values already picked from the source's own fields),
+    or why the record is malformed: "missing title", "missing id" or "bad year"."""
+    if not title:
+        return Malformed(line, "missing title")
+    if not source_id:
+        return Malformed(line, "missing id")
+    try:
+        year_start, year_end = choose_years(start, end, date_text)
+    except BadYear:
+        return Malformed(line, "bad year")
+    return Basics(title, source_id, date_text, year_start, year_end)

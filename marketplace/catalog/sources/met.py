@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
-from .dates import BadYear, choose_years
+from .dates import record_basics
 from .reading import looks_like_csv, read_csv, read_json
 from .text import as_list, clean, dig, unique
 
@@ -55,19 +55,18 @@ class MetAdapter:
 
     def _map_api_object(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         data = record.data
-        title = clean(data.get("title"))
-        if not title:
-            return Malformed(record.line, "missing title")
-        source_id = clean(data.get("objectID"))
-        if not source_id:
-            return Malformed(record.line, "missing id")
-        date_text = clean(data.get("objectDate"))
-        try:
-            year_start, year_end = choose_years(
-                data.get("objectBeginDate"), data.get("objectEndDate"), date_text
-            )
-        except BadYear:
-            return Malformed(record.line, "bad year")
+        basics = record_basics(
+            record.line,
+            title=clean(data.get("title")),
+            source_id=clean(data.get("objectID")),
+            date_text=clean(data.get("objectDate")),
+            start=data.get("objectBeginDate"),
+            end=data.get("objectEndDate"),
+        )
+        if isinstance(basics, Malformed):
+            return basics
+        title, source_id, date_text = basics.title, basics.source_id, basics.date_text
+        year_start, year_end = basics.year_start, basics.year_end
         if data.get("isPublicDomain") is not True:
             return Skipped("not open access")
         image_urls = unique(
@@ -92,19 +91,18 @@ class MetAdapter:
 
     def _map_csv_row(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         row = record.data
-        title = clean(row.get("Title"))
-        if not title:
-            return Malformed(record.line, "missing title")
-        source_id = clean(row.get("Object ID"))
-        if not source_id:
-            return Malformed(record.line, "missing id")
-        date_text = clean(row.get("Object Date"))
-        try:
-            year_start, year_end = choose_years(
-                row.get("Object Begin Date"), row.get("Object End Date"), date_text
-            )
-        except BadYear:
-            return Malformed(record.line, "bad year")
+        basics = record_basics(
+            record.line,
+            title=clean(row.get("Title")),
+            source_id=clean(row.get("Object ID")),
+            date_text=clean(row.get("Object Date")),
+            start=row.get("Object Begin Date"),
+            end=row.get("Object End Date"),
+        )
+        if isinstance(basics, Malformed):
+            return basics
+        title, source_id, date_text = basics.title, basics.source_id, basics.date_text
+        year_start, year_end = basics.year_start, basics.year_end
         if clean(row.get("Is Public Domain")).lower() != "true":
             return Skipped("not open access")
         primary = next((clean(row.get(c)) for c in PRIMARY_IMAGE_COLUMNS if clean(row.get(c))), "")
