@@ -13,10 +13,21 @@ from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from marketplace import db, errors, jobs, mail, storage
+from marketplace.accounts import views as accounts_views
+from marketplace.accounts.models import User
+from marketplace.api import routes as api_routes
+from marketplace.api.auth import SECURITY_SCHEMES
+from marketplace.artists import views as artists_views
+from marketplace.buyers import views as buyers_views
+from marketplace.catalog import views as catalog_views
+from marketplace.commands import register_commands
 from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
 from marketplace.extensions import csrf, limiter, login_manager
 from marketplace.ledger import services as ledger
+from marketplace.optout import views as optout_views
+from marketplace.site import views as site_views
+from marketplace.storage import views as storage_views
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,8 +77,6 @@ def create_app(
 
 
 def _security_schemes() -> dict[str, object]:
-    from marketplace.api.auth import SECURITY_SCHEMES
-
     return dict(SECURITY_SCHEMES)
 
 
@@ -97,26 +106,29 @@ class IdConverter(IntegerConverter):
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from marketplace import accounts, api, artists, buyers, catalog, optout, site
-    from marketplace.accounts.models import User
-    from marketplace.storage.views import bp as storage_bp
-
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        if not user_id.isdigit():
-            return None
-        user = db.get_session().get(User, int(user_id))
-        return user if user is not None and user.is_active else None
-
-    for bp in (site.bp, accounts.bp, artists.bp, buyers.bp, catalog.bp, optout.bp, storage_bp):
+    for bp in (
+        site_views.bp,
+        accounts_views.bp,
+        artists_views.bp,
+        buyers_views.bp,
+        catalog_views.bp,
+        optout_views.bp,
+        storage_views.bp,
+    ):
         app.register_blueprint(bp)
-    csrf.exempt(api.bp)  # bearer tokens, no cookies: CSRF does not apply
-    app.register_api(api.bp)
+    csrf.exempt(api_routes.bp)  # bearer tokens, no cookies: CSRF does not apply
+    app.register_api(api_routes.bp)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = db.get_session().get(User, int(user_id))
+    return user if user is not None and user.is_active else None
 
 
 def _register_cli(app: Flask) -> None:
-    from marketplace.cli import register_commands
-
     register_commands(app)
 
 

@@ -9,11 +9,16 @@ import random
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
+from marketplace import imaging
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User, UserRole
 from marketplace.artists import services as artists
 from marketplace.artists.models import TermsKind
 from marketplace.artists.terms import TermsSpec
+from marketplace.catalog.ingest import ingest_file
+from marketplace.catalog.models import MirrorStatus, StockRecord
+from marketplace.catalog.sources import get_adapter
+from marketplace.catalog.tasks import store_stock_image
 from marketplace.db import transaction
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed on purpose; demo accounts only
@@ -110,12 +115,6 @@ def _ensure_stock() -> int:
     import json
     import tempfile
     from pathlib import Path
-
-    from marketplace import imaging
-    from marketplace.catalog.ingest import ingest_file
-    from marketplace.catalog.models import MirrorStatus, StockRecord
-    from marketplace.catalog.sources import get_adapter
-    from marketplace.catalog.tasks import store_stock_image
 
     records = [
         {

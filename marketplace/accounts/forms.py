@@ -57,5 +57,5 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
-    """A button that only carries the CSRF token (log out, resend, revoke)."""
+class NewApiTokenForm(FlaskForm):
+    name = StringField("Token name (what will use it)", validators=[DataRequired(), Length(max=80)])

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from marketplace import jobs
+from marketplace import jobs, mail
 from marketplace.accounts.models import ApiToken, Organization, OrganizationRole, User, UserRole
 from marketplace.artists import services as artist_services
-from marketplace.db import after_commit, utcnow
+from marketplace.db import after_commit, get_session, utcnow
 from marketplace.security import (
     DUMMY_PASSWORD_HASH,
     BadToken,
@@ -31,6 +31,7 @@ from marketplace.security import (
     password_needs_rehash,
     sign_token,
 )
+from marketplace.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class InvalidCredentials(AccountError):
 
 
 class InvalidJoinCode(AccountError):
+    pass
+
+
+class NotOrganizationOwner(AccountError):
     pass
 
 
@@ -228,10 +233,6 @@ def email_verification_token(user: User) -> str:
 
 def send_verification_email(user_id: int) -> None:
     """Job: mail a fresh verification link. Rerunning sends another valid link, nothing else."""
-    from marketplace import mail
-    from marketplace.db import get_session
-    from marketplace.urls import external_url
-
     user = get_session().get(User, user_id)
     if user is None or user.is_verified:
         return
@@ -287,10 +288,6 @@ def request_password_reset(session: Session, email: str) -> None:
 
 def send_password_reset_email(user_id: int) -> None:
     """Job: mail a reset link for the user's current password."""
-    from marketplace import mail
-    from marketplace.db import get_session
-    from marketplace.urls import external_url
-
     user = get_session().get(User, user_id)
     if user is None:
         return
@@ -341,7 +338,14 @@ def organization_members(session: Session, organization: Organization) -> list[U
     )
 
 
-def regenerate_join_code(session: Session, organization: Organization) -> str:
+def is_organization_owner(user: User) -> bool:
+    return user.organization_id is not None and user.organization_role == OrganizationRole.OWNER
+
+
+def regenerate_join_code(session: Session, actor: User, organization: Organization) -> str:
+    """A new join code (the old one stops working); only the organization's owner may."""
+    if not is_organization_owner(actor) or actor.organization_id != organization.id:
+        raise NotOrganizationOwner("Only the organization's owner can change the join code.")
     organization.join_code = _new_join_code()
     return organization.join_code
 
@@ -414,6 +418,14 @@ def find_active_api_token(session: Session, plaintext: str) -> ApiToken | None:
     )
     if token is None or token.revoked_at is not None:
         return None
+    return token
+
+
+def authenticate_api_token(session: Session, plaintext: str) -> ApiToken | None:
+    """The active token a request presents, with its last use recorded; None if unknown."""
+    token = find_active_api_token(session, plaintext)
+    if token is not None:
+        token.last_used_at = utcnow()
     return token
 
 

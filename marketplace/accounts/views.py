@@ -4,25 +4,38 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from marketplace import jobs
-from marketplace.accounts import bp, services
+from marketplace.accounts import services
 from marketplace.accounts.forms import (
-    ConfirmForm,
     ForgotPasswordForm,
     LoginForm,
+    NewApiTokenForm,
     ResetPasswordForm,
     SignUpForm,
 )
 from marketplace.accounts.models import UserRole
 from marketplace.db import get_session, transaction
 from marketplace.extensions import limiter, rate_limit_key
-from marketplace.security import BadToken, login_required_any
+from marketplace.forms import ConfirmForm
+from marketplace.security import BadToken, login_required_any, role_required
 
 ResponseValue = Response | str | tuple[str, int]
+
+bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
 
 def _login_limit() -> str:
@@ -194,3 +207,49 @@ def reset_password(token: str) -> ResponseValue:
     elif form.is_submitted():
         status = 422
     return render_template("accounts/reset_password.html", form=form), status
+
+
+# --- API tokens (an artist's own, or a buyer's acting for the organization) -----------------
+
+
+def _render_tokens(
+    form: NewApiTokenForm, new_token: str | None = None, status: int = 200
+) -> ResponseReturnValue:
+    return render_template(
+        "accounts/tokens.html",
+        form=form,
+        confirm=ConfirmForm(),
+        tokens=services.list_api_tokens(get_session(), current_user),
+        new_token=new_token,
+    ), status
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@role_required("artist", "buyer")
+def api_tokens() -> ResponseReturnValue:
+    if request.method == "GET":
+        return _render_tokens(NewApiTokenForm())
+    form = NewApiTokenForm()
+    if not form.validate_on_submit():
+        return _render_tokens(form, status=422)
+    try:
+        with transaction() as session:
+            issued = services.create_api_token(session, current_user, form.name.data or "")
+    except services.AccountError as exc:
+        form.name.errors = [str(exc)]
+        return _render_tokens(form, status=422)
+    flash("Token created. Copy it now: it is shown only once.", "success")
+    return _render_tokens(NewApiTokenForm(formdata=None), new_token=issued.plaintext, status=201)
+
+
+@bp.route("/tokens/<id:token_id>/revoke", methods=["POST"])
+@role_required("artist", "buyer")
+def revoke_api_token(token_id: int) -> Response:
+    if ConfirmForm().validate_on_submit():
+        try:
+            with transaction() as session:
+                token = services.revoke_api_token(session, current_user, token_id)
+        except services.TokenNotFound:
+            abort(404)
+        flash(f"Token “{token.name}” is revoked.", "info")
+    return redirect(url_for("accounts.api_tokens"))

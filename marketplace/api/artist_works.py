@@ -13,14 +13,14 @@ from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
 from marketplace import imaging
-from marketplace.api import bp
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
+from marketplace.api.blueprint import bp
 from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
+from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec
-from marketplace.artists.views import terms_json
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger.canonical import format_timestamp

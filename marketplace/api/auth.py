@@ -14,7 +14,7 @@ from flask import g, request
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiToken, Organization
 from marketplace.artists.models import Artist
-from marketplace.db import get_session, transaction, utcnow
+from marketplace.db import transaction
 from marketplace.errors import APIError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,11 +46,10 @@ def token_required(view: F) -> F:
             )
         if scheme.lower() != "bearer" or not value.strip():
             raise _unauthorized("invalid_token", "Use the Bearer scheme with an API token.")
-        token = accounts.find_active_api_token(get_session(), value.strip())
+        with transaction() as session:
+            token = accounts.authenticate_api_token(session, value.strip())
         if token is None:
             raise _unauthorized("invalid_token", "This API token is unknown or revoked.")
-        with transaction():
-            token.last_used_at = utcnow()
         g.api_token = token
         return view(*args, **kwargs)
 

@@ -8,14 +8,17 @@ from flask import request, url_for
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
-from marketplace.api import bp
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
+from marketplace.api.blueprint import bp
 from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
+from marketplace.artists.models import Work
+from marketplace.artists.serializers import terms_json
 from marketplace.catalog import search, services
 from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
+from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 
 tag = Tag(name="catalog", description="Search artists' works and public-domain stock.")
@@ -148,10 +151,6 @@ def search_works(query: SearchQueryIn) -> dict[str, Any]:
 @bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
 def get_work(path: ItemPath) -> dict[str, Any]:
     """One available work with its terms (artists' works) or source record (stock). Public."""
-    from marketplace.artists.models import Work
-    from marketplace.artists.views import terms_json
-    from marketplace.ledger import services as ledger
-
     session = get_session()
     try:
         item = services.get_item(session, path.item_id)

@@ -11,7 +11,7 @@ from flask import Response
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
-from marketplace.api import bp
+from marketplace.api.blueprint import bp
 from marketplace.api.schemas import ErrorResponse
 from marketplace.db import get_session
 from marketplace.errors import APIError

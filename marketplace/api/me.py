@@ -8,8 +8,8 @@ from typing import Any
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
-from marketplace.api import bp
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
+from marketplace.api.blueprint import bp
 from marketplace.api.schemas import ErrorResponse
 
 tag = Tag(name="account", description="The calling organization or artist, and token.")

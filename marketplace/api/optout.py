@@ -9,8 +9,8 @@ from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
 from marketplace import imaging
-from marketplace.api import bp
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
+from marketplace.api.blueprint import bp
 from marketplace.api.schemas import ErrorResponse
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError

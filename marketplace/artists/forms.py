@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.artists.models import TermsKind
-from marketplace.artists.terms import USE_LABELS, TermsSpec, parse_money
+from marketplace.artists.terms import USE_LABELS, TermsSpec, format_money, parse_money
 
 
 class TermsFields(FlaskForm):
@@ -59,8 +59,6 @@ class TermsFields(FlaskForm):
         )
 
     def fill_from(self, spec: TermsSpec) -> None:
-        from marketplace.artists.terms import format_money
-
         self.kind.data = spec.kind.value
         self.price.data = (
             format_money(spec.price_minor, spec.currency).lstrip("$") if spec.price_minor else ""

@@ -12,21 +12,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace import imaging, jobs, storage
+from marketplace.accounts.models import User
+from marketplace.artists import consent, tasks
 from marketplace.artists.models import Artist, TermsKind, Work, WorkStatus, WorkTerms
 from marketplace.artists.terms import TermsInvalid, TermsSpec
+from marketplace.catalog import services as catalog
 from marketplace.db import after_commit, transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
-
-if TYPE_CHECKING:
-    from marketplace.accounts.models import User
+from marketplace.optout import services as optout
+from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +213,6 @@ def register_work(
     Raises ImageRejected, DuplicateUpload, TermsInvalid or ConsentConfirmationRequired before
     anything is written. The caller owns the transaction; a job makes derivatives after commit.
     """
-    from marketplace.artists import consent
-
     config = current_app.config
     image = imaging.inspect_image(
         data, max_bytes=int(config["MAX_UPLOAD_BYTES"]), max_pixels=int(config["MAX_IMAGE_PIXELS"])
@@ -254,7 +254,7 @@ def register_work(
     )
     session.add(work)
     session.flush()  # work.id names the object and the ledger subject
-    storage.put(session, original_key(work), data, content_type=image.mime)
+    storage.put(session, keys.work_original(work.id), data, content_type=image.mime)
     ledger.append(
         session,
         EntryKind.WORK_REGISTERED,
@@ -273,10 +273,6 @@ def register_work(
     _add_terms_version(session, work, actor, spec, confirm_override=confirm_override)
     log.info("work %s registered by artist %s (%s)", work.id, artist.id, work.status.value)
     return work
-
-
-def original_key(work: Work) -> str:
-    return f"originals/{work.id}"
 
 
 def update_work_details(
@@ -398,8 +394,6 @@ def works_in_review(session: Session) -> Sequence[Work]:
 
 
 def _sync_registry(session: Session, work: Work, actor: User, spec: TermsSpec) -> None:
-    from marketplace.optout import services as optout
-
     optout.sync_work_rules(
         session,
         work.artist.user,
@@ -412,14 +406,10 @@ def _sync_registry(session: Session, work: Work, actor: User, spec: TermsSpec) -
 
 def _index(session: Session, work: Work) -> None:
     """Keep the work's catalog row in step (available to buyers or not)."""
-    from marketplace.catalog import services as catalog
-
     catalog.index_work(session, work)
 
 
 def _rerender_derivatives(session: Session, work: Work) -> None:
-    from marketplace.artists import tasks
-
     work_id = work.id
     after_commit(
         session,
@@ -482,8 +472,6 @@ def upload_batch(
 ) -> tuple[list[UploadResult], list[str]]:
     """Register each file in its own transaction: a bad file gets its own error, and leaves no
     row and no object behind, while the rest go in. Returns per-file results and CSV notes."""
-    from marketplace.accounts.models import User
-
     metadata, notes = parse_metadata_csv(metadata_csv) if metadata_csv else ({}, [])
     uploaded = {PurePath(name).name for name, _ in files}
     for name in sorted(set(metadata) - uploaded):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
+
 from marketplace import imaging, storage
+from marketplace.artists import consent
 from marketplace.artists.models import TermsKind, Work
 from marketplace.catalog import services as catalog
 from marketplace.db import after_commit, transaction
+from marketplace.storage import keys
 from marketplace.urls import external_url
 
 log = logging.getLogger(__name__)
-
-
-def derivative_key(work_id: int, version: int, name: str) -> str:
-    return f"derivatives/{work_id}/v{version}/{name}.webp"
 
 
 def make_derivatives(work_id: int) -> None:
@@ -22,16 +22,12 @@ def make_derivatives(work_id: int) -> None:
     written in, the preview watermarked when the work is priced. Each run writes a new version
     of the objects and removes the old ones after commit, so a failed run leaves the last good
     pair in place and a rerun is harmless."""
-    from flask import current_app
-
-    from marketplace.artists import consent
-
     with transaction() as session:
         work = session.get(Work, work_id)
         if work is None or work.current_terms is None:
             return
         terms = work.current_terms
-        original = storage.get(f"originals/{work.id}")
+        original = storage.get(keys.work_original(work.id))
         image, _fmt = imaging.open_image(
             original, max_pixels=int(current_app.config["MAX_IMAGE_PIXELS"])
         )
@@ -53,12 +49,15 @@ def make_derivatives(work_id: int) -> None:
         for name, picture in imaging.derivative_images(image, watermark).items():
             data = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
             storage.put(
-                session, derivative_key(work.id, version, name), data, content_type="image/webp"
+                session,
+                keys.work_derivative(work.id, version, name),
+                data,
+                content_type="image/webp",
             )
         work.derivatives_version = version
         work.derivatives_ready = True
         catalog.index_work(session, work)
         if old_version:
-            stale = [derivative_key(work.id, old_version, n) for n in ("thumb", "preview")]
+            stale = [keys.work_derivative(work.id, old_version, n) for n in keys.DERIVATIVE_NAMES]
             after_commit(session, lambda: storage.delete_many(stale))
     log.info("derivatives v%s made for work %s", version, work_id)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
 from marketplace import storage
-from marketplace.accounts import services as accounts
-from marketplace.accounts.forms import ConfirmForm
-from marketplace.artists import bp, services
+from marketplace.artists import services
 from marketplace.artists.forms import (
     BatchTermsForm,
     DefaultTermsForm,
@@ -20,11 +28,15 @@ from marketplace.artists.forms import (
     WorkTermsForm,
 )
 from marketplace.artists.models import Artist, Work, WorkTerms
-from marketplace.artists.tasks import derivative_key
+from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
-from marketplace.buyers.forms import NewApiTokenForm
 from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.forms import ConfirmForm
 from marketplace.security import role_required
+from marketplace.storage import keys
+
+# Routes spell their full paths: /artists/..., and the public /terms/<id> and /works/<id>/...
+bp = Blueprint("artists", __name__)
 
 
 def _artist() -> Artist:
@@ -234,7 +246,7 @@ def withdraw_work(work_id: int) -> ResponseReturnValue:
 def download_original(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
     name = work.original_filename or f"work-{work.id}.{work.format.lower()}"
-    return redirect(storage.download_url(services.original_key(work), name))
+    return redirect(storage.download_url(keys.work_original(work.id), name))
 
 
 @bp.route("/artists/defaults", methods=["GET", "POST"])
@@ -280,41 +292,6 @@ def edit_profile() -> ResponseReturnValue:
             return redirect(url_for("artists.public_profile", artist_id=artist.id))
     status = 422 if request.method == "POST" else 200
     return render_template("artists/profile_form.html", form=form), status
-
-
-@bp.route("/artists/tokens", methods=["GET", "POST"])
-@role_required("artist")
-def api_tokens() -> ResponseReturnValue:
-    form = NewApiTokenForm()
-    new_token, status = None, 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            with transaction() as session:
-                new_token = accounts.create_api_token(session, current_user, form.name.data or "")
-            flash("Token created. Copy it now: it is shown only once.", "success")
-            form, status = NewApiTokenForm(formdata=None), 201
-        else:
-            status = 422
-    return render_template(
-        "artists/tokens.html",
-        form=form,
-        confirm=ConfirmForm(),
-        tokens=accounts.list_api_tokens(get_session(), current_user),
-        new_token=new_token.plaintext if new_token else None,
-    ), status
-
-
-@bp.route("/artists/tokens/<id:token_id>/revoke", methods=["POST"])
-@role_required("artist")
-def revoke_api_token(token_id: int) -> ResponseReturnValue:
-    if ConfirmForm().validate_on_submit():
-        try:
-            with transaction() as session:
-                accounts.revoke_api_token(session, current_user, token_id)
-        except accounts.TokenNotFound:
-            abort(404)
-        flash("Token revoked.", "info")
-    return redirect(url_for("artists.api_tokens"))
 
 
 # --- Public pages ----------------------------------------------------------------------------
@@ -363,27 +340,6 @@ def show_terms_json(terms_id: int) -> Response:
     return jsonify(terms_json(_terms(terms_id)))
 
 
-def terms_json(terms: WorkTerms) -> dict[str, object]:
-    from marketplace.ledger.canonical import format_timestamp
-
-    return {
-        "id": terms.id,
-        "work_id": terms.work_id,
-        "version": terms.version,
-        **TermsSpec.of(terms).to_json(),
-        "overrides_file_signal": terms.overrides_file_signal,
-        "created_at": format_timestamp(terms.created_at),
-        "ledger_seq": terms.ledger_seq,
-        "url": url_for("artists.show_terms", terms_id=terms.id, _external=True),
-        "licence": licence_text(
-            TermsSpec.of(terms),
-            work_title=terms.work.title,
-            artist_name=terms.work.artist.display_name,
-            version=terms.version,
-        ),
-    }
-
-
 def _visible(work: Work) -> bool:
     """Derivatives are public for works on offer; owners and admins always see theirs."""
     if work.is_available:
@@ -403,7 +359,7 @@ def derivative(work_id: int, name: str) -> ResponseReturnValue:
     if work is None or not work.derivatives_ready or not _visible(work):
         abort(404)
     try:
-        data = storage.get(derivative_key(work.id, work.derivatives_version, name))
+        data = storage.get(keys.work_derivative(work.id, work.derivatives_version, name))
     except storage.ObjectNotFound:
         abort(404)
     response = Response(data, mimetype="image/webp")

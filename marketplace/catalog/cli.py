@@ -7,6 +7,10 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from marketplace.catalog.ingest import ingest_file
+from marketplace.catalog.sources import ADAPTERS, get_adapter
+from marketplace.catalog.tasks import enqueue_mirrors
+
 catalog_cli = AppGroup("catalog", help="Public-domain stock: mirroring images.")
 
 
@@ -17,9 +21,6 @@ catalog_cli = AppGroup("catalog", help="Public-domain stock: mirroring images.")
 @with_appcontext
 def ingest_command(source: str, file: Path, mirror: bool) -> None:
     """Load SOURCE's open-access metadata FILE (bulk export or saved API responses)."""
-    from marketplace.catalog.ingest import ingest_file
-    from marketplace.catalog.sources import ADAPTERS, get_adapter
-
     try:
         adapter = get_adapter(source)
     except KeyError as exc:
@@ -33,8 +34,6 @@ def ingest_command(source: str, file: Path, mirror: bool) -> None:
     for line in report.summary_lines():
         click.echo(line)
     if mirror:
-        from marketplace.catalog.tasks import enqueue_mirrors
-
         click.echo(f"{enqueue_mirrors(source)} images queued for mirroring.")
 
 
@@ -54,6 +53,4 @@ def count_lines(path: Path) -> int:
 @with_appcontext
 def mirror_command(source: str | None, limit: int | None, retry: bool) -> None:
     """Queue image downloads for stock records not mirrored yet."""
-    from marketplace.catalog.tasks import enqueue_mirrors
-
     click.echo(f"{enqueue_mirrors(source, limit, retry)} images queued for mirroring.")

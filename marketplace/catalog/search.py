@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from marketplace.artists.terms import parse_money
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 
 MAX_LIMIT = 100
@@ -165,8 +166,6 @@ def _int(name: str, value: str, low: int, high: int) -> int:
 
 
 def _money(name: str, value: str) -> int:
-    from marketplace.artists.terms import parse_money
-
     try:
         amount = parse_money(value)
     except ValueError as exc:

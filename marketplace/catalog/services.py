@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
+from marketplace.artists.models import TermsKind, Work
 from marketplace.catalog.models import (
     CatalogItem,
     CatalogLicense,
@@ -24,13 +25,14 @@ from marketplace.catalog.models import (
     Orientation,
     StockRecord,
 )
-from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids
+from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids, parse_query
 from marketplace.db import after_commit, transaction, utcnow
-
-if TYPE_CHECKING:
-    from marketplace.artists.models import Work
+from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
+
+# Jobs are queued by name: the job module calls these services, not the other way round.
+ADD_QUERY_JOB = "marketplace.catalog.tasks.add_query_to_collection"
 
 ARTISTS_SOURCE = "artists"
 
@@ -60,8 +62,6 @@ def orientation_of(width: int | None, height: int | None) -> Orientation:
 
 def index_work(session: Session, work: Work) -> CatalogItem:
     """Make the work's search row say what the work is now (available or not)."""
-    from marketplace.artists.models import TermsKind
-
     item = session.scalar(select(CatalogItem).where(CatalogItem.work_id == work.id))
     created = item is None
     if item is None:
@@ -270,18 +270,13 @@ def start_add_by_query(
     session.add(job)
     session.flush()
     job_id = job.id
-    from marketplace.catalog import tasks
 
-    after_commit(
-        session, lambda: jobs.enqueue(tasks.add_query_to_collection, job_id, job_id=f"cq-{job_id}")
-    )
+    after_commit(session, lambda: jobs.enqueue(ADD_QUERY_JOB, job_id, job_id=f"cq-{job_id}"))
     return job
 
 
 def run_add_by_query(job_id: int) -> None:
     """The job's body: add matches in chunks; rerunning adds nothing twice."""
-    from marketplace.catalog.search import parse_query
-
     cap = int(current_app.config["COLLECTION_QUERY_CAP"])
     with transaction() as session:
         job = session.get(CollectionJob, job_id)
@@ -346,3 +341,18 @@ def recent_jobs(session: Session, collection: Collection) -> Sequence[Collection
         .order_by(CollectionJob.id.desc())
         .limit(5)
     ).all()
+
+
+def item_image_key(session: Session, item: CatalogItem, name: str) -> str | None:
+    """Where the item's thumbnail or preview lives, if it has one."""
+    if item.work_id is not None:
+        work = session.get(Work, item.work_id)
+        if work is None or not work.derivatives_ready:
+            return None
+        return keys.work_derivative(work.id, work.derivatives_version, name)
+    if item.stock_id is not None and item.has_image:
+        record = session.get(StockRecord, item.stock_id)
+        if record is None or not record.derivatives_version:
+            return None
+        return keys.stock_derivative(record.id, record.derivatives_version, name)
+    return None

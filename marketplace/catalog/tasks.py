@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace import imaging, jobs, storage
+from marketplace.artists import consent
 from marketplace.catalog import services
-from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.catalog.models import MirrorStatus, StockRecord
 from marketplace.db import after_commit, transaction
+from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +114,6 @@ def fetch_with_retries(url: str) -> tuple[bytes, int]:
     raise AssertionError("unreachable")
 
 
-def stock_key(record_id: int, name: str, version: int | None = None) -> str:
-    if name == "original":
-        return f"stock/{record_id}/original"
-    return f"stock/{record_id}/v{version}/{name}.webp"
-
-
 def mirror_stock_image(record_id: int) -> None:
     """Fetch a stock record's image into storage with its hashes and derivatives; a failure
     is recorded on the record (status, reason, attempts) for a later retry."""
@@ -168,10 +164,8 @@ def store_stock_image(
 ) -> None:
     """Keep the image of a stock record with its hashes and derivatives (WebP with XMP saying
     data mining is allowed, and the rights URI); the caller owns the transaction."""
-    from marketplace.artists import consent
-
     image, _ = imaging.open_image(data, max_pixels=int(current_app.config["MAX_IMAGE_PIXELS"]))
-    storage.put(session, stock_key(record.id, "original"), data, content_type=inspected.mime)
+    storage.put(session, keys.stock_original(record.id), data, content_type=inspected.mime)
     xmp = consent.xmp_packet(
         consent.DataMining.ALLOWED, record.rights_uri or record.page_url, record.rights_statement
     )
@@ -179,7 +173,10 @@ def store_stock_image(
     for name, picture in imaging.derivative_images(image).items():
         encoded = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
         storage.put(
-            session, stock_key(record.id, name, version), encoded, content_type="image/webp"
+            session,
+            keys.stock_derivative(record.id, version, name),
+            encoded,
+            content_type="image/webp",
         )
     record.derivatives_version = version
     record.sha256 = inspected.sha256
@@ -189,7 +186,7 @@ def store_stock_image(
     record.mirror_error = ""
     services.index_stock(session, record)
     if old_version:
-        stale = [stock_key(record.id, n, old_version) for n in ("thumb", "preview")]
+        stale = [keys.stock_derivative(record.id, old_version, n) for n in keys.DERIVATIVE_NAMES]
         after_commit(session, lambda: storage.delete_many(stale))
 
 
@@ -206,24 +203,3 @@ def enqueue_mirrors(
     for record_id in ids:
         jobs.enqueue(mirror_stock_image, record_id, job_id=f"mirror-{record_id}")
     return len(ids)
-
-
-def item_image_key(item: CatalogItem, name: str) -> str | None:
-    """Where the item's thumbnail or preview lives, if it has one."""
-    if item.work_id is not None:
-        from marketplace.artists.models import Work
-        from marketplace.artists.tasks import derivative_key
-        from marketplace.db import get_session
-
-        work = get_session().get(Work, item.work_id)
-        if work is None or not work.derivatives_ready:
-            return None
-        return derivative_key(work.id, work.derivatives_version, name)
-    if item.stock_id is not None and item.has_image:
-        from marketplace.db import get_session
-
-        record = get_session().get(StockRecord, item.stock_id)
-        if record is None or not record.derivatives_version:
-            return None
-        return stock_key(record.id, name, record.derivatives_version)
-    return None

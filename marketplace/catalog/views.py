@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from marketplace import storage
-from marketplace.accounts.forms import ConfirmForm
+from marketplace.artists.models import Work
 from marketplace.artists.terms import TermsSpec, format_money, summary
-from marketplace.catalog import bp, search, services
+from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
 from marketplace.catalog.models import CatalogItem, Collection, StockRecord
-from marketplace.catalog.tasks import item_image_key
 from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.forms import ConfirmForm
 from marketplace.ledger import services as ledger
 from marketplace.security import login_required_any
 
@@ -36,6 +36,9 @@ VALUE_LABELS = {
     "false": "Not yet",
     "artists": "Marketplace artists",
 }
+
+# Routes spell their full paths: /catalog/..., /collections/..., and shared links /c/<token>.
+bp = Blueprint("catalog", __name__)
 
 
 def _query_args() -> dict[str, list[str]]:
@@ -90,8 +93,6 @@ def item_page(item_id: int) -> ResponseReturnValue:
     work, record, terms = None, None, None
     entries: list[Any] = []
     if item.work_id is not None:
-        from marketplace.artists.models import Work
-
         work = session.get(Work, item.work_id)
         terms = work.current_terms if work else None
         entries = list(ledger.entries_for(session, work=item.work_id))
@@ -123,7 +124,11 @@ def item_image(item_id: int, name: str) -> Response:
     """Public: the thumbnail or preview of an available item."""
     session = get_session()
     item = session.get(CatalogItem, item_id)
-    key = item_image_key(item, name) if item is not None and item.available else None
+    key = (
+        services.item_image_key(get_session(), item, name)
+        if item is not None and item.available
+        else None
+    )
     if key is None:
         abort(404)
     try:

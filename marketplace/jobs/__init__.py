@@ -16,6 +16,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from werkzeug.utils import import_string
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,16 @@ def queue(app: Flask | None = None) -> Queue:
     return Queue(str(app.config["RQ_QUEUE"]), connection=connection)
 
 
-def _dotted(func: Callable[..., Any]) -> str:
-    return f"{func.__module__}.{func.__qualname__}"
+def _dotted(func: Callable[..., Any] | str) -> str:
+    return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
 
 
-def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> str | None:
+def enqueue(func: Callable[..., Any] | str, *args: Any, job_id: str | None = None) -> str | None:
     """Run `func(*args)` in the background (or now, inline); returns the RQ job id if queued.
 
-    With `job_id`, a job already queued or running under that id is not queued again.
+    `func` may be a dotted name, so that a service can queue its feature's job without
+    importing the job module (which imports the service). With `job_id`, a job already queued
+    or running under that id is not queued again.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if redis_connection(app) is None:
@@ -67,10 +70,10 @@ def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> 
     return str(job.id)
 
 
-def _run_inline(app: Flask, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _run_inline(app: Flask, func: Callable[..., Any] | str, args: tuple[Any, ...]) -> None:
     with app.app_context():
         try:
-            func(*args)
+            (import_string(func) if isinstance(func, str) else func)(*args)
         except Exception:
             # As on a worker, a failed job does not undo the committed work that queued it;
             # tests set JOBS_RAISE so that failures surface.
@@ -81,8 +84,6 @@ def _run_inline(app: Flask, func: Callable[..., Any], args: tuple[Any, ...]) -> 
 
 def run_job(dotted_name: str, *args: Any) -> Any:
     """What RQ runs: import the job function and call it inside the worker's app context."""
-    from werkzeug.utils import import_string
-
     func = import_string(dotted_name)
     app = _worker_app
     if app is None:

@@ -8,6 +8,8 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.db import get_session
+from marketplace.ledger import services
+from marketplace.ledger.audit import verify_all
 
 ledger_cli = AppGroup("ledger", help="Inspect and verify the provenance and money ledgers.")
 
@@ -15,8 +17,6 @@ ledger_cli = AppGroup("ledger", help="Inspect and verify the provenance and mone
 @ledger_cli.command("verify")
 def verify_command() -> None:
     """Recompute every hash, root, signature and balance; exit 1 naming the first bad entry."""
-    from marketplace.ledger.audit import verify_all
-
     report = verify_all(get_session())
     click.echo(report.summary())
     raise SystemExit(0 if report.ok else 1)
@@ -25,8 +25,6 @@ def verify_command() -> None:
 @ledger_cli.command("checkpoint")
 def checkpoint_command() -> None:
     """Print the latest signed checkpoint (C2SP signed note)."""
-    from marketplace.ledger import services
-
     checkpoint = services.latest_checkpoint(get_session())
     if checkpoint is None:
         raise click.ClickException("The ledger is empty: no checkpoint was published yet.")
@@ -37,8 +35,6 @@ def checkpoint_command() -> None:
 @click.argument("seq", type=click.IntRange(min=0))
 def proof_command(seq: int) -> None:
     """Print entry SEQ with its inclusion proof, as GET /api/v1/ledger/entries/SEQ does."""
-    from marketplace.ledger import services
-
     try:
         proof = services.entry_proof(get_session(), seq)
     except services.EntryNotFound as exc:
@@ -50,8 +46,6 @@ def proof_command(seq: int) -> None:
 @click.argument("seqs", nargs=-1, type=click.IntRange(min=0), required=True)
 def bundle_command(seqs: tuple[int, ...]) -> None:
     """Print a proof bundle for SEQS that `python -m marketplace.ledger.verify` checks offline."""
-    from marketplace.ledger import services
-
     try:
         bundle = services.proof_bundle(get_session(), list(seqs))
     except services.EntryNotFound as exc:

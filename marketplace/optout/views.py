@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from marketplace import imaging
-from marketplace.accounts.forms import ConfirmForm
 from marketplace.db import get_session, transaction, utcnow
-from marketplace.optout import bp, services
+from marketplace.forms import ConfirmForm
+from marketplace.optout import services
 from marketplace.optout.forms import OptOutAddressForm, OptOutImageForm
 from marketplace.optout.models import RuleKind
 from marketplace.security import role_required
+
+bp = Blueprint("optout", __name__, url_prefix="/optout")
 
 
 def _render(

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -11,11 +21,12 @@ from werkzeug.wrappers import Response
 
 from marketplace import jobs
 from marketplace.accounts import services as accounts
-from marketplace.accounts.forms import ConfirmForm
 from marketplace.artists import services as artists
 from marketplace.db import get_engine, get_session, transaction
+from marketplace.forms import ConfirmForm
 from marketplace.security import role_required
-from marketplace.site import bp
+
+bp = Blueprint("site", __name__)
 
 
 @bp.route("/")

@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from marketplace.db import on_rollback
+from marketplace.security import sign_token
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*$")
 
@@ -90,8 +91,6 @@ class LocalBackend:
     def download_url(self, key: str, filename: str, max_age_seconds: int) -> str:
         """A signed, expiring link to this app (see `storage.views`), not a file path."""
         from flask import url_for
-
-        from marketplace.security import sign_token
 
         token = sign_token(DOWNLOAD_PURPOSE, {"key": check_key(key), "name": filename})
         return url_for("storage.download", token=token, _external=True)

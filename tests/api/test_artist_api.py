@@ -141,10 +141,10 @@ def test_artist_makes_and_revokes_a_token_in_settings(client, db, login):
     import re
 
     login(make_artist(db))
-    page = client.post("/artists/tokens", data={"name": "my uploader"})
+    page = client.post("/accounts/tokens", data={"name": "my uploader"})
     assert page.status_code == 201
     token = re.search(r'data-testid="new-token">(mkt_[^<]+)<', page.get_data(as_text=True)).group(1)
     assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 200
     token_id = db.scalar(select(ApiToken.id))
-    assert client.post(f"/artists/tokens/{token_id}/revoke").status_code == 302
+    assert client.post(f"/accounts/tokens/{token_id}/revoke").status_code == 302
     assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 401

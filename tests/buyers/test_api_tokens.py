@@ -12,7 +12,7 @@ from tests.factories import make_api_token, make_buyer
 def test_buyer_creates_a_token_shown_once_and_stored_hashed(client, db, login):
     buyer = make_buyer(db)
     login(buyer)
-    response = client.post("/buyers/organization/tokens", data={"name": "crawler"})
+    response = client.post("/accounts/tokens", data={"name": "crawler"})
     assert response.status_code == 201
     plaintext = re.search(r'data-testid="new-token">(mkt_[^<]+)<', response.get_data(as_text=True))
     assert plaintext
@@ -29,7 +29,7 @@ def test_revoked_token_stops_working(client, db, login):
     plaintext = make_api_token(db, buyer)
     token = db.scalar(select(ApiToken))
     login(buyer)
-    assert client.post(f"/buyers/organization/tokens/{token.id}/revoke").status_code == 302
+    assert client.post(f"/accounts/tokens/{token.id}/revoke").status_code == 302
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plaintext}"})
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "invalid_token"
@@ -41,7 +41,7 @@ def test_another_organizations_token_is_not_found(client, db, login):
     token = db.scalar(select(ApiToken))
     stranger = make_buyer(db)
     login(stranger)
-    assert client.post(f"/buyers/organization/tokens/{token.id}/revoke").status_code == 404
+    assert client.post(f"/accounts/tokens/{token.id}/revoke").status_code == 404
     assert token.name not in client.get("/buyers/organization").get_data(as_text=True)
     db.refresh(token)
     assert token.revoked_at is None
@@ -49,7 +49,7 @@ def test_another_organizations_token_is_not_found(client, db, login):
 
 def test_token_name_is_required(client, db, login):
     login(make_buyer(db))
-    response = client.post("/buyers/organization/tokens", data={"name": ""})
+    response = client.post("/accounts/tokens", data={"name": ""})
     assert response.status_code == 422
     assert db.scalar(select(ApiToken)) is None
 

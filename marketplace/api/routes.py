@@ -1,0 +1,8 @@
+"""Every API module, imported for its routes; the app factory registers `bp` from here."""
+
+from __future__ import annotations
+
+from marketplace.api import artist_works, catalog, ledger, me, optout
+from marketplace.api.blueprint import bp
+
+__all__ = ["artist_works", "bp", "catalog", "ledger", "me", "optout"]

@@ -1,0 +1,97 @@
+"""Our commands beside Flask's own: database, worker, admin, demo, and each feature's group.
+
+The app factory registers them; `marketplace.cli.main` is the console entry point.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+from rq import Worker
+
+from marketplace import jobs, migrate
+from marketplace.accounts import services as accounts
+from marketplace.catalog.cli import catalog_cli, ingest_command
+from marketplace.db import get_engine, transaction
+from marketplace.demo import seed_demo
+from marketplace.ledger.cli import ledger_cli
+
+db_cli = AppGroup("db", help="Create and migrate the database schema (Alembic).")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrate.upgrade(get_engine(), revision)
+    click.echo(f"Database at {revision}.")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def downgrade_command(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(get_engine(), revision)
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+def revision_command(message: str) -> None:
+    """Write a new migration from the difference between models and database."""
+    migrate.revision(get_engine(), message)
+
+
+@db_cli.command("current")
+def current_command() -> None:
+    """Show the database's migration revision."""
+    migrate.current(get_engine())
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker for the app's queue (needs REDIS_URL)."""
+    if jobs.redis_connection() is None:
+        raise click.ClickException("REDIS_URL is not set: jobs run inline, no worker is needed.")
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    jobs.set_worker_app(app)
+    worker = Worker([jobs.queue(app)], connection=jobs.redis_connection(app))
+    worker.work(burst=burst, with_scheduler=False)
+
+
+@click.command("create-admin")
+@with_appcontext
+@click.option("--email", required=True)
+@click.option("--name", "display_name", default="Administrator")
+@click.password_option()
+def create_admin_command(email: str, display_name: str, password: str) -> None:
+    """Create an administrator account."""
+    try:
+        with transaction() as session:
+            user = accounts.create_admin(
+                session, email=email, password=password, display_name=display_name
+            )
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Administrator {user.email} created (id {user.id}).")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Seed a small demo (artists, a buyer organization); running it again changes nothing."""
+    report = seed_demo()
+    for line in report:
+        click.echo(line)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(create_admin_command)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(ledger_cli)
+    app.cli.add_command(ingest_command)
+    app.cli.add_command(catalog_cli)

@@ -1,0 +1,28 @@
+"""Every object key the app writes, named in one place.
+
+Keys are plain strings under a prefix per kind of object, so a bucket listing reads like the
+data model: the original upload, its versioned derivatives, a stock record's mirrored image.
+"""
+
+from __future__ import annotations
+
+DERIVATIVE_NAMES = ("thumb", "preview")
+
+
+def work_original(work_id: int) -> str:
+    """The artist's file, byte for byte as uploaded."""
+    return f"originals/{work_id}"
+
+
+def work_derivative(work_id: int, version: int, name: str) -> str:
+    """A work's thumbnail or preview (WebP); `version` changes whenever they are redrawn."""
+    return f"derivatives/{work_id}/v{version}/{name}.webp"
+
+
+def stock_original(record_id: int) -> str:
+    """A museum record's image as downloaded from the institution."""
+    return f"stock/{record_id}/original"
+
+
+def stock_derivative(record_id: int, version: int, name: str) -> str:
+    return f"stock/{record_id}/v{version}/{name}.webp"
