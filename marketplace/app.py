@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request
 from flask_openapi3 import Info, OpenAPI
@@ -76,7 +77,7 @@ def create_app(
     return app
 
 
-def _security_schemes() -> dict[str, object]:
+def _security_schemes() -> dict[str, Any]:
     return dict(SECURITY_SCHEMES)
 
 

@@ -178,7 +178,7 @@ def transaction(session: Session | None = None) -> Iterator[Session]:
         then()
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once the surrounding transaction commits (e.g. enqueue a job)."""
     session.info.setdefault("after_commit", []).append(callback)
 

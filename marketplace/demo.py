@@ -60,8 +60,8 @@ def demo_picture(seed: int, size: tuple[int, int] = (1200, 800)) -> bytes:
         colour = tuple(rng.randrange(256) for _ in range(3))
         draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=rng.randrange(2, 12))
     for i in range(0, size[0], 6):
-        y = size[1] / 2 + math.sin(i / (30 + seed)) * 120
-        draw.point((i, int(y)), fill=(255, 255, 255))
+        wave = size[1] / 2 + math.sin(i / (30 + seed)) * 120
+        draw.point((i, int(wave)), fill=(255, 255, 255))
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()

@@ -19,8 +19,8 @@ from marketplace.errors import APIError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-BEARER_SECURITY = [{"bearerAuth": []}]
-SECURITY_SCHEMES = {
+BEARER_SECURITY: list[dict[str, list[Any]]] = [{"bearerAuth": []}]
+SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {
         "type": "http",
         "scheme": "bearer",

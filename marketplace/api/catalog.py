@@ -295,7 +295,7 @@ def _collection(collection_id: int) -> Collection:
         raise APIError(404, "collection_not_found", str(exc)) from exc
 
 
-_AUTH = {"security": BEARER_SECURITY, "tags": [collections_tag]}
+_AUTH: dict[str, Any] = {"security": BEARER_SECURITY, "tags": [collections_tag]}
 
 
 @bp.get("/collections", responses={200: CollectionList, 401: ErrorResponse}, **_AUTH)

@@ -307,7 +307,7 @@ def _text(session: Session, tokens: list[str]) -> _Text:
         ts_query = func.to_tsquery(
             literal_column("'marketplace_text'::regconfig"), " & ".join(tokens)
         )
-        vector = literal_column("catalog_items.search_vector")
+        vector: Any = literal_column("catalog_items.search_vector")
         return _Text(vector.op("@@")(ts_query), -func.ts_rank_cd(vector, ts_query), None)
     match = text("catalog_fts MATCH :fts_query").bindparams(
         fts_query=" AND ".join(f'"{t}"' for t in tokens)

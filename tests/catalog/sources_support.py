@@ -6,10 +6,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pytest
-
 from marketplace.catalog.sources.base import Adapter, Malformed, Skipped, StockFields
-from tests.conftest import SHARED_DIR
+from tests.conftest import shared_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Outcome = StockFields | Skipped | Malformed
@@ -17,10 +15,7 @@ Outcome = StockFields | Skipped | Malformed
 
 def shared_data() -> Path:
     """The shared sample folder, read in place; the test is skipped when it is absent."""
-    data = SHARED_DIR / "data"
-    if not data.is_dir():
-        pytest.skip(f"no shared samples at {data} (set MARKETPLACE_SHARED_DIR)")
-    return data
+    return shared_path("data")
 
 
 def outcomes(adapter: Adapter, *paths: Path) -> Iterator[tuple[int, Outcome]]:
