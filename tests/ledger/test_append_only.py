@@ -58,6 +58,80 @@ def test_update_and_delete_are_refused(app, table):
             connection.execute(text(statement))
 
 
+# For each ledger table: the keys that identify a row, and a column a forger would change.
+KEYS_AND_FORGED_COLUMN = {
+    "ledger_entries": (("seq",), "kind", "forged.kind"),
+    "ledger_nodes": (("key",), "hash", bytes(32)),
+    "ledger_checkpoints": (("tree_size",), "note", "forged note"),
+    "ledger_accounts": (("id", "code"), "currency", "eur"),
+    "ledger_transactions": (("id", "idempotency_key", "entry_seq"), "memo", "forged memo"),
+    "ledger_postings": (("id",), "amount_minor", 1),
+}
+REWRITES = [(table, key) for table in LEDGER_TABLES for key in KEYS_AND_FORGED_COLUMN[table][0]]
+
+
+def _snapshot(connection, table: str) -> list:
+    return [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+
+
+def _forged_row(connection, table: str, key: str) -> dict:
+    """The first row of `table` with one column changed; a fresh value in every other key."""
+    keys, column, value = KEYS_AND_FORGED_COLUMN[table]
+    row = dict(
+        connection.execute(text(f"SELECT * FROM {table} ORDER BY 1 LIMIT 1")).mappings().one()
+    )
+    for other in keys:
+        if other != key:
+            fresh = 10**6 if isinstance(row[other], int) else f"fresh-{other}"
+            row[other] = fresh
+    row[column] = value
+    return row
+
+
+def _insert(table: str, row: dict, verb: str = "INSERT INTO", tail: str = "") -> str:
+    columns = ", ".join(row)
+    values = ", ".join(f":{name}" for name in row)
+    return f"{verb} {table} ({columns}) VALUES ({values}){tail}"
+
+
+def _rewrites(dialect: str, table: str, key: str, row: dict) -> dict[str, str]:
+    """Every statement that would rewrite an existing row by inserting over its key."""
+    _keys, column, _value = KEYS_AND_FORGED_COLUMN[table]
+    statements = {
+        "insert": _insert(table, row),
+        "upsert": _insert(
+            table, row, tail=f" ON CONFLICT ({key}) DO UPDATE SET {column} = excluded.{column}"
+        ),
+    }
+    if dialect == "sqlite":
+        statements["replace into"] = _insert(table, row, verb="REPLACE INTO")
+        statements["insert or replace"] = _insert(table, row, verb="INSERT OR REPLACE INTO")
+    else:  # PostgreSQL has no REPLACE; MERGE is its way to replace a matched row.
+        statements["merge delete"] = (
+            f"MERGE INTO {table} t USING (SELECT 1) s ON t.{key} = :{key} WHEN MATCHED THEN DELETE"
+        )
+        statements["merge update"] = (
+            f"MERGE INTO {table} t USING (SELECT 1) s ON t.{key} = :{key} "
+            f"WHEN MATCHED THEN UPDATE SET {column} = :{column}"
+        )
+    return statements
+
+
+@pytest.mark.usefixtures("filled")
+@pytest.mark.parametrize(("table", "key"), REWRITES)
+def test_inserting_over_an_existing_key_never_rewrites_a_ledger_row(app, table, key):
+    engine = get_database(app).engine
+    with engine.connect() as connection:
+        before = _snapshot(connection, table)
+        row = _forged_row(connection, table, key)
+    for name, statement in _rewrites(engine.dialect.name, table, key, row).items():
+        with pytest.raises(DBAPIError), engine.begin() as connection:
+            connection.execute(text(statement), row)
+        with engine.connect() as connection:
+            assert _snapshot(connection, table) == before, f"{name} rewrote {table}"
+    assert run_cli(app, "ledger", "verify").exit_code == 0
+
+
 @pytest.mark.usefixtures("filled")
 def test_verify_passes_on_an_untouched_ledger(app):
     result = run_cli(app, "ledger", "verify")
