@@ -32,6 +32,7 @@ from marketplace.ledger.models import (
     node_key,
 )
 from marketplace.ledger.note import Checkpoint, Signer, format_checkpoint
+from marketplace.ledger.verify import BUNDLE_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -388,9 +389,6 @@ def entries_for(
     if order is not None:
         query = query.where(LedgerEntry.order_id == order)
     return session.scalars(query).all()
-
-
-BUNDLE_FORMAT = "marketplace-ledger-proof/1"
 
 
 def proof_bundle(session: Session, seqs: Sequence[int]) -> dict[str, Any]:
