@@ -281,6 +281,14 @@ def publish_checkpoint(session: Session, who: LedgerIdentity | None = None) -> L
     return checkpoint
 
 
+# Why a listener and not a call at each append: a checkpoint must be the transaction's last
+# ledger write, and one transaction often appends several times from several services
+# (register_work logs the work and then its terms; a batch logs each file). Only the code that
+# commits knows the transaction is complete, and that is `db.transaction()`, a core below the
+# ledger that must not import it. So `append_many` marks the session and this hook publishes
+# once, just before the commit, inside the same database transaction (a failed signature or
+# insert rolls back the entries too). A transaction that appended nothing carries no mark and
+# runs no ledger SQL here; tests/ledger/test_log.py holds both halves of that.
 @event.listens_for(Session, "before_commit")
 def _publish_pending_checkpoint(session: Session) -> None:
     who = session.info.pop(_PENDING, None)
