@@ -22,6 +22,7 @@ from marketplace.catalog.models import CatalogItem, StockRecord
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import MONEY_KINDS, EntryKind, kind_label
 from marketplace.ledger.verify import verify_document
+from marketplace.optout.models import RuleKind
 
 EntryNotFound = ledger.EntryNotFound
 
@@ -209,14 +210,24 @@ def _describe_review(subject: Mapping[str, Any], payload: Mapping[str, Any]) -> 
 
 def _optout_facts(payload: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
     kind, value = _text(payload.get("kind", "")), _text(payload.get("value", ""))
-    return f"{kind} {value}".strip(), [("Kind", kind), ("Value", value)]
+    if kind not in set(RuleKind):
+        return f"{kind} {value}".strip(), [("Kind", kind), ("Value", value)]
+    rule = RuleKind(kind)
+    what = {
+        RuleKind.SHA256: f"the file with SHA-256 {value}",
+        RuleKind.PHASH: f"the picture with perceptual hash {value}",
+        RuleKind.URL: f"the address {value}",
+        RuleKind.PREFIX: f"every address starting with {value}",
+        RuleKind.DOMAIN: f"the domain {value} and its subdomains",
+    }[rule]
+    return what, [("Covers", rule.label), ("Value", value)]
 
 
 def _describe_optout_registered(
     subject: Mapping[str, Any], payload: Mapping[str, Any]
 ) -> Described:
     what, facts = _optout_facts(payload)
-    return f"An opt-out was registered: {what} is not to be used for training.", facts, []
+    return f"An opt-out was registered for {what}: not to be used for training.", facts, []
 
 
 def _describe_optout_removed(subject: Mapping[str, Any], payload: Mapping[str, Any]) -> Described:

@@ -17,6 +17,7 @@ from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind, kind_label
 from marketplace.ledger.models import LedgerEntry
 from marketplace.ledger.verify import verify_document
+from marketplace.optout.models import OptOutRule
 from tests import images
 from tests.factories import make_artist
 from tests.ledger.test_money import capture
@@ -149,6 +150,19 @@ def test_provenance_tables_show_labels_and_link_to_entry_pages(client, db, login
         assert "work.registered" not in text
         for seq in seqs:
             assert f'href="/ledger/entries/{seq}"' in text
+
+
+def test_opt_out_rules_read_as_words_in_the_table_and_on_their_entry_page(client, db, login):
+    login(make_artist(db))
+    response = client.post("/optout/address", data={"kind": "domain", "address": "ada.example"})
+    assert response.status_code == 302
+    table = page_text(client.get("/optout/"))
+    assert "<td>A domain and its subdomains</td>" in table
+    assert "<td>domain</td>" not in table
+    seq = db.scalar(select(OptOutRule.ledger_seq))
+    text = page_text(client.get(f"/ledger/entries/{seq}"))
+    assert "<h1>Opt-out registered</h1>" in text
+    assert "for the domain ada.example and its subdomains: not to be used for training." in text
 
 
 def test_every_entry_kind_has_a_human_label():
