@@ -1,0 +1,115 @@
+"""`marketplace stripe-emulator`, and the `run` that starts the emulator beside the app.
+
+With no STRIPE_SECRET_KEY (and no STRIPE_API_BASE naming an emulator run elsewhere), `marketplace
+run` starts the emulator on STRIPE_EMULATOR_PORT in a child process, registers the app's webhook
+endpoint with it, and stops it when the server stops.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import ScriptInfo, run_command, with_appcontext
+from werkzeug.serving import is_running_from_reloader
+
+from marketplace.payments import gateway
+
+logger = logging.getLogger(__name__)
+
+
+@click.command("stripe-emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: STRIPE_EMULATOR_PORT.")
+@click.option("--state-file", default=None, help="Keep the emulator's data in this file.")
+@with_appcontext
+def stripe_emulator_command(host: str, port: int | None, state_file: str | None) -> None:
+    """Run the Stripe emulator (localstripe + our extensions) in the foreground."""
+    from marketplace.payments import emulator
+
+    emulator.serve(
+        host,
+        port if port is not None else int(current_app.config["STRIPE_EMULATOR_PORT"]),
+        state_file=state_file,
+        announce=True,
+    )
+
+
+def embedded_emulator_wanted(app: Flask) -> bool:
+    """No Stripe key and no emulator named elsewhere: this process must provide one."""
+    return not app.config.get("STRIPE_SECRET_KEY") and not app.config.get("STRIPE_API_BASE")
+
+
+def start_embedded_emulator(app: Flask) -> subprocess.Popen[str]:
+    """Start the emulator beside the app, wait until it listens, point its webhooks at the app."""
+    port = int(app.config["STRIPE_EMULATOR_PORT"])
+    state_file = Path(app.instance_path) / "stripe-emulator.pickle"
+    command = [
+        sys.executable,
+        "-m",
+        "marketplace.payments.emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--state-file",
+        str(state_file),
+    ]
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        command, stdout=subprocess.PIPE, text=True
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if "listening on" not in line:
+        process.kill()
+        raise click.ClickException(
+            f"The Stripe emulator could not start on port {port} (is it taken?). Set "
+            "STRIPE_EMULATOR_PORT to a free port, or STRIPE_API_BASE to a running emulator."
+        )
+    base = gateway.emulator_url(app.config)
+    gateway_webhook = str(app.config.get("PUBLIC_URL", "")).rstrip("/") + gateway.WEBHOOK_PATH
+    from marketplace.payments.emulator import register_webhook_endpoint
+
+    register_webhook_endpoint(base, gateway_webhook, gateway.emulator_webhook_secret(app.config))
+    click.echo(f" * Stripe emulator (TEST MODE, no real money) on {base}")
+    return process
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@click.pass_context
+def _run_with_emulator(ctx: click.Context, /, **options: Any) -> None:
+    info = ctx.ensure_object(ScriptInfo)
+    process = None
+    if not is_running_from_reloader():  # the reloader's child reuses the parent's emulator
+        app = info.load_app()
+        if embedded_emulator_wanted(app):
+            process = start_embedded_emulator(app)
+            atexit.register(_stop, process)
+    try:
+        ctx.invoke(run_command, **options)
+    finally:
+        if process is not None:
+            _stop(process)
+
+
+run_with_emulator_command = click.Command(
+    "run",
+    callback=_run_with_emulator,
+    params=list(run_command.params),
+    help=(run_command.help or "")
+    + "\n\nWithout STRIPE_SECRET_KEY, the Stripe emulator is started beside the app.",
+    short_help="Run a development server (and the Stripe emulator).",
+)
