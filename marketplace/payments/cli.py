@@ -73,11 +73,24 @@ def start_embedded_emulator(app: Flask) -> subprocess.Popen[str]:
         )
     base = gateway.emulator_url(app.config)
     gateway_webhook = str(app.config.get("PUBLIC_URL", "")).rstrip("/") + gateway.WEBHOOK_PATH
-    from marketplace.payments.emulator import register_webhook_endpoint
-
     register_webhook_endpoint(base, gateway_webhook, gateway.emulator_webhook_secret(app.config))
     click.echo(f" * Stripe emulator (TEST MODE, no real money) on {base}")
     return process
+
+
+def register_webhook_endpoint(
+    api_base: str, url: str, secret: str, *, endpoint_id: str = "marketplace"
+) -> None:
+    """Ask a running emulator to deliver events to `url`, signed with `secret` (stdlib only)."""
+    from urllib.parse import urlencode
+    from urllib.request import Request, urlopen
+
+    body = urlencode({"url": url, "secret": secret}).encode()
+    request = Request(  # noqa: S310 - a loopback http URL we configured
+        f"{api_base.rstrip('/')}/_config/webhooks/{endpoint_id}", data=body, method="POST"
+    )
+    with urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import re
@@ -43,6 +42,8 @@ from localstripe import resources as ls
 from localstripe import server as ls_server
 from localstripe import webhooks as ls_webhooks
 from localstripe.errors import UserError
+
+from marketplace.payments.signing import stripe_signature
 
 logger = logging.getLogger(__name__)
 
@@ -367,13 +368,6 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
 # --- Webhooks: Stripe's signature, no delay, flushable ------------------------------------
 
 
-def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
-    """The Stripe-Signature header value Stripe sends (t=..., v1=HMAC-SHA256 of "t.payload")."""
-    signed = str(timestamp).encode() + b"." + payload
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
 async def _send_webhook(event: Any) -> None:
     payload = json.dumps(event._export(), indent=2, sort_keys=True).encode()
     await asyncio.sleep(0)  # answer the API call first, as Stripe does
@@ -517,21 +511,6 @@ def extend(state_file: str | None = None) -> web.Application:
         _register_connect_routes(app)
         _state["extended"] = True
     return app
-
-
-def register_webhook_endpoint(
-    api_base: str, url: str, secret: str, *, endpoint_id: str = "marketplace"
-) -> None:
-    """Ask a running emulator to deliver events to `url`, signed with `secret` (stdlib only)."""
-    from urllib.parse import urlencode
-    from urllib.request import Request, urlopen
-
-    body = urlencode({"url": url, "secret": secret}).encode()
-    request = Request(  # noqa: S310 - a loopback http URL we configured
-        f"{api_base.rstrip('/')}/_config/webhooks/{endpoint_id}", data=body, method="POST"
-    )
-    with urlopen(request, timeout=10) as response:  # noqa: S310
-        response.read()
 
 
 def serve(host: str, port: int, *, state_file: str | None = None, announce: bool = False) -> None:

@@ -208,7 +208,7 @@ def init_app(app: Flask) -> None:
         settings.secret_key,
         base_addresses={"api": settings.api_base} if settings.api_base else None,
         # Every POST carries our idempotency key, so the library's retries never charge twice.
-        max_network_retries=2,
+        max_network_retries=int(str(app.config.get("STRIPE_MAX_NETWORK_RETRIES", 2))),
     )
     app.extensions[EXTENSION_KEY] = _State(settings, client)
     logger.info(
@@ -334,6 +334,8 @@ def _id_of(value: object) -> str | None:
 
 
 def _metadata(value: object) -> dict[str, str]:
+    if isinstance(value, stripe.StripeObject):
+        value = value.to_dict()
     if isinstance(value, Mapping):
         return {str(k): str(v) for k, v in value.items()}
     return {}
@@ -575,6 +577,13 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent
         raise InvalidWebhook("The webhook body is not a Stripe event.", code="bad_body") from exc
     data = body.get("data") if isinstance(body, dict) else None
     obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(event.get("id"), str) or not isinstance(obj, dict):
+    event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
+    if not (
+        isinstance(event_id, str)
+        and isinstance(event_type, str)
+        and isinstance(created, int)
+        and isinstance(obj, dict)
+        and event_id == event.id
+    ):
         raise InvalidWebhook("The webhook body is not a Stripe event.", code="bad_body")
-    return WebhookEvent(id=event.id, type=event.type, created=int(event.created), object=obj)
+    return WebhookEvent(id=event_id, type=event_type, created=created, object=obj)
