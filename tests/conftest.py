@@ -371,7 +371,14 @@ class StripeEmulator:
 def stripe_emulator() -> Iterator[StripeEmulator]:
     """The Stripe emulator on a free loopback port in a child process, for the whole session."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "marketplace.payments.emulator", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "marketplace.payments.emulator",
+            "--port",
+            "0",
+            "--exit-with-parent",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

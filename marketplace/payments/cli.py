@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,20 +61,24 @@ def start_embedded_emulator(app: Flask) -> subprocess.Popen[str]:
         str(port),
         "--state-file",
         str(state_file),
+        "--exit-with-parent",  # also when this process is killed outright
     ]
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         command, stdout=subprocess.PIPE, text=True
     )
-    line = process.stdout.readline() if process.stdout else ""
-    if "listening on" not in line:
-        process.kill()
-        raise click.ClickException(
-            f"The Stripe emulator could not start on port {port} (is it taken?). Set "
-            "STRIPE_EMULATOR_PORT to a free port, or STRIPE_API_BASE to a running emulator."
-        )
-    base = gateway.emulator_url(app.config)
-    gateway_webhook = str(app.config.get("PUBLIC_URL", "")).rstrip("/") + gateway.WEBHOOK_PATH
-    register_webhook_endpoint(base, gateway_webhook, gateway.emulator_webhook_secret(app.config))
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if "listening on" not in line:
+            raise click.ClickException(
+                f"The Stripe emulator could not start on port {port} (is it taken?). Set "
+                "STRIPE_EMULATOR_PORT to a free port, or STRIPE_API_BASE to a running emulator."
+            )
+        base = gateway.emulator_url(app.config)
+        webhook_url = str(app.config.get("PUBLIC_URL", "")).rstrip("/") + gateway.WEBHOOK_PATH
+        register_webhook_endpoint(base, webhook_url, gateway.emulator_webhook_secret(app.config))
+    except BaseException:
+        _stop(process)
+        raise
     click.echo(f" * Stripe emulator (TEST MODE, no real money) on {base}")
     return process
 
@@ -111,6 +116,8 @@ def _run_with_emulator(ctx: click.Context, /, **options: Any) -> None:
         if embedded_emulator_wanted(app):
             process = start_embedded_emulator(app)
             atexit.register(_stop, process)
+            # SIGTERM ends the server like Ctrl-C, so the emulator is stopped with it.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         ctx.invoke(run_command, **options)
     finally:

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -513,8 +515,16 @@ def extend(state_file: str | None = None) -> web.Application:
     return app
 
 
-def serve(host: str, port: int, *, state_file: str | None = None, announce: bool = False) -> None:
-    """Run the emulator until interrupted; with `announce`, print its URL once it listens."""
+def serve(
+    host: str,
+    port: int,
+    *,
+    state_file: str | None = None,
+    announce: bool = False,
+    exit_with_parent: bool = False,
+) -> None:
+    """Run the emulator until interrupted; with `announce`, print its URL once it accepts;
+    with `exit_with_parent`, stop when the process that started it is gone (even if killed)."""
     app = extend(state_file)
     ls.store.try_load_from_disk()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -522,12 +532,21 @@ def serve(host: str, port: int, *, state_file: str | None = None, announce: bool
     sock.bind((host, port))
     actual_port = sock.getsockname()[1]
 
-    async def _announce(_: web.Application) -> None:
-        if announce:
+    async def run() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        if announce:  # only now: whoever reads this line may call at once
             print(f"stripe-emulator listening on http://{host}:{actual_port}", flush=True)
+        try:
+            parent = os.getppid()
+            while not exit_with_parent or os.getppid() == parent:
+                await asyncio.sleep(1)
+        finally:
+            await runner.cleanup()
 
-    app.on_startup.append(_announce)
-    web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -535,9 +554,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--state-file", default=None, help="Keep the emulator's data here.")
+    parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    serve(args.host, args.port, state_file=args.state_file, announce=True)
+    serve(
+        args.host,
+        args.port,
+        state_file=args.state_file,
+        announce=True,
+        exit_with_parent=args.exit_with_parent,
+    )
 
 
 if __name__ == "__main__":
