@@ -361,6 +361,21 @@ class StripeEmulator:
     def unregister_webhook(self, endpoint_id: str = "test") -> None:
         self._call("DELETE", f"/_config/webhooks/{endpoint_id}")
 
+    def visit_onboarding_link(self, link_url: str) -> str:
+        """Do what an artist does on Stripe's onboarding page; the redirect's Location."""
+        from http.client import HTTPConnection
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(link_url)
+        connection = HTTPConnection(parts.netloc, timeout=30)
+        try:
+            connection.request("GET", parts.path)
+            response = connection.getresponse()
+            response.read()
+            return str(response.getheader("Location") or f"status {response.status}")
+        finally:
+            connection.close()
+
     def flush_webhooks(self) -> list[dict[str, Any]]:
         """Wait until every event so far was delivered; the deliveries since the last flush."""
         body = json.loads(self._call("POST", "/_config/webhook_deliveries/flush", {}))

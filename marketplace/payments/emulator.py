@@ -65,6 +65,8 @@ _state: dict[str, Any] = {
     "idempotency": {},  # (api key, idempotency key) -> (request digest, status, body)
     "pending": set(),  # delivery tasks not finished yet
     "deliveries": [],  # finished deliveries: {"event", "type", "url", "status"}
+    "links": {},  # onboarding links not used yet
+    "base_url": "",  # where this emulator answers, for the links it hands out
 }
 
 
@@ -290,12 +292,72 @@ class Account(ls.StripeObject):  # type: ignore[misc]
         self.email = email
         self.business_type = business_type
         self.metadata = metadata or {}
-        self.charges_enabled = True
-        self.payouts_enabled = True
-        self.details_submitted = True
         self.default_currency = "usd"
         requested = capabilities if isinstance(capabilities, dict) else {}
-        self.capabilities = {name: "active" for name in requested} or {"transfers": "active"}
+        # As at Stripe: nothing is enabled until the account holder finishes onboarding.
+        self.capabilities = {name: "inactive" for name in requested} or {"transfers": "inactive"}
+        self.charges_enabled = False
+        self.payouts_enabled = False
+        self.details_submitted = False
+
+    def _complete_onboarding(self) -> None:
+        self.capabilities = {name: "active" for name in self.capabilities}
+        self.charges_enabled = self.payouts_enabled = self.details_submitted = True
+        ls.store["account:" + self.id] = self  # persist the change
+        ls.schedule_webhook(ls.Event("account.updated", self))
+
+
+class AccountLink(ls.StripeObject):  # type: ignore[misc]
+    """A one-time onboarding link (https://docs.stripe.com/api/account_links); in the emulator,
+    visiting it completes onboarding at once and redirects to `return_url`."""
+
+    object = "account_link"
+    _id_prefix = "acctlink_"
+
+    def __init__(
+        self,
+        account: Any = None,
+        type: Any = None,  # Stripe's parameter name
+        refresh_url: Any = None,
+        return_url: Any = None,
+        collect: Any = None,
+        collection_options: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs.keys()))
+        if type not in ("account_onboarding", "account_update"):
+            raise UserError(400, "Invalid type: must be account_onboarding or account_update.")
+        for name, value in (("refresh_url", refresh_url), ("return_url", return_url)):
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                raise UserError(400, f"Invalid URL: {name}", {"param": name})
+        if not isinstance(account, str):
+            raise UserError(400, "Missing required param: account.", {"param": "account"})
+        Account._api_retrieve(account)  # 404 when unknown
+        super().__init__()
+        del ls.store["account_link:" + self.id]  # links are not retrievable at Stripe either
+        self.expires_at = self.created + 300
+        self._account = account
+        self._return_url = return_url
+        _state["links"][self.id] = self
+        self.url = f"{_state['base_url']}/_onboarding/{self.id}"
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        return {
+            "object": "account_link",
+            "created": self.created,
+            "expires_at": self.expires_at,
+            "url": self.url,
+        }
+
+
+async def _onboarding(request: web.Request) -> web.StreamResponse:
+    """The emulator's stand-in for Stripe-hosted onboarding: done at once, then back to the app."""
+    link = _state["links"].pop(request.match_info["id"], None)
+    if link is None:
+        raise UserError(404, "This onboarding link was used or never existed.")
+    Account._api_retrieve(link._account)._complete_onboarding()
+    raise web.HTTPFound(link._return_url)
 
 
 class Transfer(ls.StripeObject):  # type: ignore[misc]
@@ -324,7 +386,13 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
             raise UserError(400, "Invalid currency", {"param": "currency"})
         if not isinstance(destination, str):
             raise UserError(400, "Missing required param: destination.", {"param": "destination"})
-        Account._api_retrieve(destination)  # 404 when unknown
+        if Account._api_retrieve(destination).capabilities.get("transfers") != "active":
+            raise UserError(
+                400,
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                {"param": "destination"},
+            )
         for value in (transfer_group, description, source_transaction):
             if value is not None and not isinstance(value, str):
                 raise UserError(400, "Bad request")
@@ -432,6 +500,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"^/v1/payment_intents/(?P<id>pi_\w+)/confirm$"), _confirm),
     ("POST", re.compile(r"^/_config/webhook_deliveries/flush$"), _flush_deliveries),
     ("DELETE", re.compile(r"^/_config/webhooks/(?P<id>[^/]+)$"), _delete_webhook),
+    ("GET", re.compile(r"^/_onboarding/(?P<id>acctlink_\w+)$"), _onboarding),
 ]
 
 
@@ -493,6 +562,9 @@ async def _extensions_middleware(request: web.Request, handler: Handler) -> web.
 
 
 def _register_connect_routes(app: web.Application) -> None:
+    app.router.add_route(
+        "POST", "/v1/account_links", ls_server.api_create(AccountLink, "/v1/account_links")
+    )
     for cls in (Account, Transfer):
         url = "/v1/" + cls.object + "s"
         app.router.add_route("POST", url, ls_server.api_create(cls, url))
@@ -536,6 +608,7 @@ def serve(
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
+        _state["base_url"] = f"http://{host}:{actual_port}"
         if announce:  # only now: whoever reads this line may call at once
             print(f"stripe-emulator listening on http://{host}:{actual_port}", flush=True)
         try:

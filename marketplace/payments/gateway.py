@@ -514,6 +514,20 @@ def retrieve_connected_account(account_id: str) -> ConnectedAccountInfo:
     return _account_info(account)
 
 
+def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
+    """A one-time URL where the artist finishes Stripe onboarding; never log or store it."""
+    with _calling("account_links.create"):
+        link = _client().v1.account_links.create(
+            params={
+                "account": account_id,
+                "type": "account_onboarding",
+                "refresh_url": refresh_url,
+                "return_url": return_url,
+            }
+        )
+    return link.url
+
+
 def create_transfer(
     *,
     amount_minor: int,

@@ -166,13 +166,30 @@ def test_unreachable_stripe_is_payments_unavailable(app_config, database_url, tm
     assert "nothing was charged" in unavailable.value.message
 
 
-def test_connected_account_receives_a_transfer_in_the_orders_group(stripe_app):
+def test_artist_onboards_then_receives_a_transfer_in_the_orders_group(stripe_app, stripe_emulator):
     account = gateway.create_connected_account(
         email="artist@example.org", country="us", idempotency_key="artist-7-account"
     )
     assert account.id.startswith("acct_")
-    assert account.payouts_enabled
-    assert gateway.retrieve_connected_account(account.id).email == "artist@example.org"
+    assert not account.payouts_enabled
+    with pytest.raises(gateway.PaymentsError, match="capabilities"):
+        gateway.create_transfer(
+            amount_minor=400,
+            currency="usd",
+            destination=account.id,
+            transfer_group="order-48",
+            idempotency_key="payout-8",
+        )
+
+    link = gateway.create_account_link(
+        account.id,
+        refresh_url="http://127.0.0.1:5000/payouts/refresh",
+        return_url="http://127.0.0.1:5000/payouts/done",
+    )
+    assert stripe_emulator.visit_onboarding_link(link) == "http://127.0.0.1:5000/payouts/done"
+    onboarded = gateway.retrieve_connected_account(account.id)
+    assert onboarded.payouts_enabled
+    assert onboarded.email == "artist@example.org"
 
     transfer = gateway.create_transfer(
         amount_minor=400,
@@ -191,6 +208,7 @@ def test_connected_account_receives_a_transfer_in_the_orders_group(stripe_app):
         idempotency_key="payout-9",
     )
     assert again.id == transfer.id  # a retried payout pays once
+    assert stripe_emulator.visit_onboarding_link(link) == "status 404"  # links are single-use
 
 
 def test_transfer_to_unknown_account_is_refused(stripe_app):
