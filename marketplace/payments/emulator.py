@@ -512,6 +512,20 @@ def _public_get(request: web.Request) -> Handler | None:
     return None
 
 
+def _saving(handler: Handler) -> Handler:
+    """Our handlers skip localstripe's middlewares, so they save the store themselves."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            changes = request.method != "GET" or request.path.startswith("/_onboarding/")
+            if changes and _state["state_file"]:
+                ls.store.dump_to_disk()
+
+    return run
+
+
 @web.middleware
 async def _extensions_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Our routes first (they may replace localstripe's), then idempotent replay of POSTs."""
@@ -523,7 +537,7 @@ async def _extensions_middleware(request: web.Request, handler: Handler) -> web.
             ours = candidate
     if request.method == "OPTIONS":
         return web.Response(status=204)
-    target = ours or handler
+    target = _saving(ours) if ours is not None else handler
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key or not request.path.startswith("/v1/"):
         return await target(request)

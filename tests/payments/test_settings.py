@@ -146,7 +146,13 @@ def test_embedded_emulator_starts_beside_the_app_and_takes_payments(
         assert paid.status == "succeeded"
     finally:
         cli._stop(process)
-    assert (Path(app.instance_path) / "stripe-emulator.pickle").exists()
+
+    process = cli.start_embedded_emulator(app)  # a restarted `make run` remembers the payment
+    try:
+        with app.app_context():
+            assert gateway.retrieve_payment_intent(pi.id).status == "succeeded"
+    finally:
+        cli._stop(process)
 
 
 def test_a_configured_stripe_key_starts_no_emulator(database_url, tmp_path):
