@@ -47,8 +47,9 @@ def embedded_emulator_wanted(app: Flask) -> bool:
     return not app.config.get("STRIPE_SECRET_KEY") and not app.config.get("STRIPE_API_BASE")
 
 
-def start_embedded_emulator(app: Flask) -> subprocess.Popen[str]:
-    """Start the emulator beside the app, wait until it listens, point its webhooks at the app."""
+def start_embedded_emulator(app: Flask, app_url: str | None = None) -> subprocess.Popen[str]:
+    """Start the emulator beside the app, wait until it listens, point its webhooks at the app
+    (at `app_url`, default PUBLIC_URL)."""
     port = int(app.config["STRIPE_EMULATOR_PORT"])
     state_file = Path(app.instance_path) / "stripe-emulator.pickle"
     command = [
@@ -74,7 +75,8 @@ def start_embedded_emulator(app: Flask) -> subprocess.Popen[str]:
                 "STRIPE_EMULATOR_PORT to a free port, or STRIPE_API_BASE to a running emulator."
             )
         base = gateway.emulator_url(app.config)
-        webhook_url = str(app.config.get("PUBLIC_URL", "")).rstrip("/") + gateway.WEBHOOK_PATH
+        app_url = app_url or str(app.config.get("PUBLIC_URL", ""))
+        webhook_url = app_url.rstrip("/") + gateway.WEBHOOK_PATH
         register_webhook_endpoint(base, webhook_url, gateway.emulator_webhook_secret(app.config))
     except BaseException:
         _stop(process)
@@ -114,7 +116,9 @@ def _run_with_emulator(ctx: click.Context, /, **options: Any) -> None:
     if not is_running_from_reloader():  # the reloader's child reuses the parent's emulator
         app = info.load_app()
         if embedded_emulator_wanted(app):
-            process = start_embedded_emulator(app)
+            host = str(options.get("host") or "127.0.0.1")
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host  # noqa: S104
+            process = start_embedded_emulator(app, f"http://{host}:{options.get('port') or 5000}")
             atexit.register(_stop, process)
             # SIGTERM ends the server like Ctrl-C, so the emulator is stopped with it.
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
