@@ -196,7 +196,10 @@ def enqueue_mirrors(
     """Queue mirror jobs for records not mirrored yet (and failed ones when `retry`)."""
     statuses = [MirrorStatus.PENDING, MirrorStatus.FAILED] if retry else [MirrorStatus.PENDING]
     with transaction() as session:
-        stmt = select(StockRecord.id).where(StockRecord.mirror_status.in_(statuses))
+        stmt = select(StockRecord.id).where(
+            StockRecord.mirror_status.in_(statuses),
+            StockRecord.withdrawn_at.is_(None),  # withdrawn by the source: not ours to fetch
+        )
         if source:
             stmt = stmt.where(StockRecord.source == source)
         ids = list(session.scalars(stmt.order_by(StockRecord.id).limit(limit)))

@@ -70,10 +70,10 @@ class AicAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if data.get("is_public_domain") is not True:
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         image_id = clean(data.get("image_id"))
         if not image_id:
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         base = record.iiif_url if isinstance(record, AicRecord) else DEFAULT_IIIF_URL
         artist_lines = str(data.get("artist_display") or "").splitlines()
         return StockFields(

@@ -34,9 +34,16 @@ class Malformed:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A sound record that does not qualify for the catalog, and why."""
+    """A sound record that does not qualify for the catalog, and why.
+
+    `source_id` is given when the skip is the source's own statement about that record (it is
+    not open access, or its image field is empty): a stock record with that id is then
+    withdrawn. It stays "" when the file merely cannot tell (a bulk export without an image
+    column), so such a file never withdraws anything.
+    """
 
     reason: str  # stable phrase: "not open access", "no image URL", ...
+    source_id: str = ""
 
 
 @dataclass(frozen=True)

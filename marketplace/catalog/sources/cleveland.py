@@ -53,13 +53,13 @@ class ClevelandAdapter:
         if any(year is not None and year < 0 for year in parse_date_text(date_text)):
             year_start, year_end = _as_bce(year_start, year_end)
         if data.get("share_license_status") != "CC0":
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         images = data.get("images")
         image_urls = unique(
             (clean(dig(images, size, "url")) for size in IMAGE_SIZES), fold_case=False
         )
         if not image_urls:
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         largest = next((dig(images, size) for size in IMAGE_SIZES if dig(images, size)), None)
         return StockFields(
             source_id=source_id,

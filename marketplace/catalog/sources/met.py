@@ -68,13 +68,13 @@ class MetAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if data.get("isPublicDomain") is not True:
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         image_urls = unique(
             [clean(data.get("primaryImage")), *map(clean, as_list(data.get("additionalImages")))],
             fold_case=False,
         )
         if not clean(data.get("primaryImage")):
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         return self._fields(
             data,
             source_id=source_id,
@@ -104,10 +104,13 @@ class MetAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if clean(row.get("Is Public Domain")).lower() != "true":
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         primary = next((clean(row.get(c)) for c in PRIMARY_IMAGE_COLUMNS if clean(row.get(c))), "")
         if not primary:
-            return Skipped("no image URL")
+            # Only a file with an image column says the image is gone; MetObjects.csv as the
+            # Met publishes it has none, and must not withdraw what the API gave us.
+            has_column = any(c in row for c in PRIMARY_IMAGE_COLUMNS)
+            return Skipped("no image URL", source_id if has_column else "")
         additional = next((str(row[c]) for c in ADDITIONAL_IMAGES_COLUMNS if row.get(c)), "")
         return self._fields(
             row,
