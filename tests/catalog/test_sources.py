@@ -419,3 +419,41 @@ def test_smithsonian_cases():
     assert (toy.year_start, toy.year_end) == (1890, 1890)
     assert toy.page_url == "https://collections.si.edu/search/detail/edanmdm:nmah_1"
     assert list(mapped(adapter, FIXTURES / "smithsonian/rows.json")) == ["nmah_7", "nmah_8"]
+
+
+def test_every_artist_of_a_multi_artist_work_is_kept():
+    aic = get_adapter("aic").map(
+        RawRecord(
+            1,
+            {
+                "id": 77,
+                "title": "Joint work",
+                "is_public_domain": True,
+                "image_id": "abc",
+                "artist_display": "Ann Lee\nand Bo Chen",
+                "artist_title": "Ann Lee",
+                "artist_titles": ["Ann Lee", "Bo Chen"],
+            },
+        )
+    )
+    assert isinstance(aic, StockFields)
+    assert aic.creator == "Ann Lee; Bo Chen"
+    met = get_adapter("met").map(
+        RawRecord(
+            1,
+            {
+                "objectID": 78,
+                "title": "Joint print",
+                "isPublicDomain": True,
+                "primaryImage": "https://images.metmuseum.org/x.jpg",
+                "artistDisplayName": "Ann Lee",
+                "constituents": [
+                    {"name": "Ann Lee", "role": "Artist"},
+                    {"name": "Bo Chen", "role": "Artist"},
+                    {"name": "Print House", "role": "Publisher"},
+                ],
+            },
+        )
+    )
+    assert isinstance(met, StockFields)
+    assert met.creator == "Ann Lee; Bo Chen; Print House (Publisher)"

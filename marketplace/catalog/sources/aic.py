@@ -79,7 +79,17 @@ class AicAdapter:
         return StockFields(
             source_id=source_id,
             title=title,
-            creator=first_text(data.get("artist_title"), *artist_lines[:1]),
+            # Every credited artist (artist_titles), the primary one first; the first line of
+            # artist_display when the record names none.
+            creator="; ".join(
+                unique(
+                    [
+                        clean(data.get("artist_title")),
+                        *map(clean, as_list(data.get("artist_titles"))),
+                    ]
+                )
+                or unique([first_text(*artist_lines[:1])])
+            ),
             date_text=date_text,
             year_start=year_start,
             year_end=year_end,

@@ -79,7 +79,15 @@ class MetAdapter:
             data,
             source_id=source_id,
             title=title,
-            creator=clean(data.get("artistDisplayName")),
+            # Every constituent, not only the display name (the first artist of several).
+            creator="; ".join(
+                unique(
+                    [
+                        clean(data.get("artistDisplayName")),
+                        *map(_constituent, as_list(data.get("constituents"))),
+                    ]
+                )
+            ),
             date_text=date_text,
             years=(year_start, year_end),
             medium=clean(data.get("medium")),
@@ -163,3 +171,11 @@ class MetAdapter:
 def _split_pipes(value: object) -> list[str]:
     """The parts of a "|"-joined CSV field ("Artist A|Artist B"), cleaned, empties dropped."""
     return [part for part in map(clean, str(value or "").split("|")) if part]
+
+
+def _constituent(constituent: Any) -> str:
+    """A constituent's name, with its role when it is not the artist ("Name (Publisher)")."""
+    name, role = clean(dig(constituent, "name")), clean(dig(constituent, "role"))
+    if not name or not role or role.casefold() == "artist":
+        return name
+    return f"{name} ({role})"
