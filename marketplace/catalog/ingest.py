@@ -30,7 +30,14 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.catalog.search import index_new_items
 from marketplace.catalog.services import stock_item_values, stock_item_values_from
-from marketplace.catalog.sources.base import Adapter, Malformed, Skipped, StockFields
+from marketplace.catalog.sources.base import (
+    Adapter,
+    Malformed,
+    RawRecord,
+    Skipped,
+    StockFields,
+    carries_signature,
+)
 from marketplace.db import bulk_insert, reserve_ids, transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
@@ -60,8 +67,19 @@ BOOKKEEPING_FIELDS = frozenset(
 )
 
 
+SIGNATURE_SAMPLE = 20  # records looked at to tell which source a file belongs to
+
+
 class UnusableFile(Exception):
-    """Nothing in the file could be read as this source's records; the message says why."""
+    """Nothing in the file could be read as this source's records; the message says why.
+
+    `report` holds what was counted when the whole file was read (None when the file was
+    refused before reading it through).
+    """
+
+    def __init__(self, message: str, report: IngestReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -222,9 +240,9 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Load `path` with `adapter`; returns counts of what happened, with reasons."""
+    _check_source(adapter, path)
     report = IngestReport(source=adapter.name)
     analyzed_at = 0
-    path = Path(path)
     for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
         _write_chunk(adapter, chunk, report)
         if progress is not None:
@@ -235,18 +253,47 @@ def ingest_file(
     if report.added > analyzed_at:
         _refresh_statistics()
     log.info("ingest %s: %s", adapter.name, report.summary_lines()[0])
+    if not report.usable:
+        if not report.read:
+            raise UnusableFile(f"{path.name}: no records found in the file.", report)
+        raise UnusableFile(
+            f"{path.name}: none of its {report.read} records could be read as "
+            f"{adapter.institution} records (the reasons are listed above).",
+            report,
+        )
     return report
 
 
-def check_usable(adapter: Adapter, path: Path, report: IngestReport) -> None:
-    """Raise UnusableFile when nothing in the file was read as `adapter`'s records."""
-    if report.usable:
+def _sample(adapter: Adapter, path: Path) -> list[RawRecord]:
+    records: list[RawRecord] = []
+    for item in adapter.read(path):
+        if isinstance(item, RawRecord):
+            records.append(item)
+            if len(records) >= SIGNATURE_SAMPLE:
+                break
+    return records
+
+
+def _check_source(adapter: Adapter, path: Path) -> None:
+    """Refuse, before writing anything, a file that is plainly another source's format."""
+    from marketplace.catalog.sources import ADAPTERS  # the registry imports every adapter
+
+    sample = _sample(adapter, path)
+    if not sample or any(carries_signature(adapter, r.data) for r in sample):
         return
-    if not report.read:
-        raise UnusableFile(f"{path.name}: no records found for source {adapter.name!r}.")
+    for other in ADAPTERS.values():
+        if other.name != adapter.name and any(
+            carries_signature(other, r.data) for r in _sample(other, path)
+        ):
+            raise UnusableFile(
+                f"{path.name} looks like a file of {other.institution} (source "
+                f"{other.name!r}), not of {adapter.institution}: run `marketplace ingest "
+                f"{other.name} {path.name}`. Nothing was loaded."
+            )
     raise UnusableFile(
-        f"{path.name}: none of its {report.read} records could be read as "
-        f"{adapter.name!r} records (see the reasons above)."
+        f"{path.name} does not look like a file of {adapter.institution}: none of its first "
+        f"{len(sample)} records has any of the fields {', '.join(adapter.signature)}. "
+        "Nothing was loaded."
     )
 
 

@@ -279,3 +279,52 @@ def test_repeated_ids_in_one_file_are_reported_and_the_first_is_kept(app, db, tm
     assert db.scalar(select(StockRecord.title).where(StockRecord.source_id == "501")) == (
         "Quiet river"
     )
+
+
+# --- Files that cannot be used ----------------------------------------------------------------
+
+
+def failed_ingest(app, source: str, path) -> str:
+    result = app.test_cli_runner().invoke(args=["ingest", source, str(path)])
+    assert result.exit_code != 0, result.output
+    return result.output
+
+
+def test_a_file_of_another_source_is_named_and_refused_before_anything_is_written(
+    app, db, shared_dir
+):
+    path = shared_dir / "data" / "aic_artworks.jsonl"
+    output = failed_ingest(app, "tate", path)
+    assert "looks like a file of Art Institute of Chicago (source 'aic')" in output
+    assert "marketplace ingest aic aic_artworks.jsonl" in output
+    assert count(db, StockRecord) == 0
+    assert count(db, LedgerEntry) == 0
+
+
+def test_a_file_of_no_known_source_is_refused(app, db, tmp_path):
+    path = tmp_path / "other.jsonl"
+    write_records(path, {"name": "a"}, {"name": "b"})
+    output = failed_ingest(app, "cleveland", path)
+    assert "does not look like a file of Cleveland Museum of Art" in output
+    assert "share_license_status" in output
+
+
+def test_a_file_where_every_record_is_malformed_exits_non_zero(app, tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"{not json\n\xff\xfe\n")
+    output = failed_ingest(app, "cleveland", path)
+    assert "2 malformed" in output
+    assert "none of its 2 records could be read as Cleveland Museum of Art records" in output
+
+
+def test_an_empty_file_exits_non_zero(app, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert "no records found" in failed_ingest(app, "aic", path)
+
+
+def test_a_csv_without_the_required_columns_names_them_and_exits_non_zero(app, tmp_path):
+    path = tmp_path / "MetObjects.csv"
+    path.write_text("Object ID,Title\n1,Coin\n", encoding="utf-8")
+    output = failed_ingest(app, "met", path)
+    assert "line 1: missing columns: Is Public Domain" in output

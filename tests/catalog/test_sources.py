@@ -394,7 +394,7 @@ def test_met_csv_with_an_image_column_maps_its_rows():
 
 def test_met_csv_without_the_required_columns_is_one_problem():
     assert labelled(get_adapter("met"), FIXTURES / "met/MetObjects_missing_columns.csv") == [
-        (1, "malformed: missing columns")
+        (1, "malformed: missing columns: Object ID, Is Public Domain, Title"),
     ]
 
 

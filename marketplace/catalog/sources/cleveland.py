@@ -32,6 +32,8 @@ IMAGE_SIZES = ("print", "web")  # best first; "full" (TIFF) deliberately left ou
 class ClevelandAdapter:
     name = "cleveland"
     institution = "Cleveland Museum of Art"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature = ("share_license_status",)
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         return read_json(path, ("data",))

@@ -10,7 +10,7 @@ CSV: MetObjects.csv (github.com/metmuseum/openaccess): UTF-8 with a BOM, comma-s
 quoted fields that may span lines, multi-valued fields joined by "|". It has no image URL
 column (the images come from the API), so its public-domain rows are Skipped("no image URL")
 unless a primary-image column was added (one of PRIMARY_IMAGE_COLUMNS). A header without
-REQUIRED_COLUMNS is one Malformed(1, "missing columns").
+REQUIRED_COLUMNS is one Malformed(1, "missing columns: ...") naming them.
 
 Which format a file is: .csv means CSV, .json/.jsonl JSON, otherwise its first bytes decide.
 Some saved objects point `objectURL` at the Met's staging host (wwwstg.metmuseum.org);
@@ -42,6 +42,8 @@ RIGHTS_STATEMENT = (
 class MetAdapter:
     name = "met"
     institution = "The Metropolitan Museum of Art"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature = ("objectID", "isPublicDomain", "Object ID", "Is Public Domain")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         if looks_like_csv(path):

@@ -36,6 +36,8 @@ DIMENSIONS_LABELS = frozenset({"dimensions"})
 class SmithsonianAdapter:
     name = "smithsonian"
     institution = "Smithsonian Institution"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature = ("unitCode", "descriptiveNonRepeating")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         return read_json(path, ("response", "rows"))
