@@ -49,7 +49,7 @@ class AicAdapter:
     name = "aic"
     institution = "Art Institute of Chicago"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("is_public_domain", "artist_display", "image_id", "api_link")
+    signature: tuple[str, ...] = ("is_public_domain", "artist_display", "image_id", "api_link")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         """JSON Lines of artworks (or a JSON array, or API responses {"data": ...})."""

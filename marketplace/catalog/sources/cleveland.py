@@ -33,7 +33,7 @@ class ClevelandAdapter:
     name = "cleveland"
     institution = "Cleveland Museum of Art"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("share_license_status",)
+    signature: tuple[str, ...] = ("share_license_status",)
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         return read_json(path, ("data",))

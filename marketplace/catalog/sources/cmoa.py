@@ -25,7 +25,12 @@ class CmoaAdapter:
     name = "cmoa"
     institution = "Carnegie Museum of Art"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("web_url", "physical_location", "date_acquired", "provenance_text")
+    signature: tuple[str, ...] = (
+        "web_url",
+        "physical_location",
+        "date_acquired",
+        "provenance_text",
+    )
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         """JSON Lines (or one per-object JSON file, or a JSON array of them)."""

@@ -43,7 +43,7 @@ class MetAdapter:
     name = "met"
     institution = "The Metropolitan Museum of Art"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("objectID", "isPublicDomain", "Object ID", "Is Public Domain")
+    signature: tuple[str, ...] = ("objectID", "isPublicDomain", "Object ID", "Is Public Domain")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         if looks_like_csv(path):

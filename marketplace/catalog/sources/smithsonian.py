@@ -37,7 +37,7 @@ class SmithsonianAdapter:
     name = "smithsonian"
     institution = "Smithsonian Institution"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("unitCode", "descriptiveNonRepeating")
+    signature: tuple[str, ...] = ("unitCode", "descriptiveNonRepeating")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         return read_json(path, ("response", "rows"))

@@ -22,7 +22,7 @@ class TateAdapter:
     name = "tate"
     institution = "Tate"
     # Fields only this source's records have: how a file of another source is told apart.
-    signature = ("acno", "all_artists", "thumbnailUrl")
+    signature: tuple[str, ...] = ("acno", "all_artists", "thumbnailUrl")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         """JSON Lines (or one per-artwork JSON file, or a JSON array of them)."""
