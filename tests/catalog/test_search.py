@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import select
@@ -193,6 +194,38 @@ def test_invalid_filters_are_a_clear_400(client, params):
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] in ("invalid_search", "invalid_request")
     assert client.get("/catalog", query_string=params).status_code == 400
+
+
+@pytest.mark.usefixtures("catalog_items")
+def test_a_bad_filter_keeps_the_page_with_the_error_beside_its_field(client):
+    response = client.get(
+        "/catalog", query_string={"q": "harbour", "year_from": "abc", "medium": "oil on canvas"}
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    # The search still ran with the other filters, and the page keeps its form.
+    assert re.findall(r'class="work-card__title">([^<]*)<', html) == ["View of a Harbour"]
+    assert 'id="q" name="q" type="search" value="harbour"' in html
+    # The field keeps what was typed, marked invalid, with its message right after it.
+    field = re.search(r'<input id="year_from"[^>]*>\s*<p[^>]*>([^<]*)</p>', html)
+    assert field is not None
+    assert 'value="abc"' in field.group(0)
+    assert 'aria-invalid="true" aria-describedby="year_from-error"' in field.group(0)
+    assert '<p class="field__error" id="year_from-error">' in field.group(0)
+    assert field.group(1) == "From year must be a whole number"
+    assert "see the messages beside them" in html
+
+
+@pytest.mark.usefixtures("catalog_items")
+def test_a_bad_filter_without_a_field_is_listed_above_the_results(client):
+    response = client.get("/catalog", query_string={"q": "harbour", "orientation": "diagonal"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "<li>orientation must be one of" in html
+    assert sorted(re.findall(r'class="work-card__title">([^<]*)<', html)) == [
+        "Harbour at dusk",
+        "View of a Harbour",
+    ]
 
 
 def test_withdrawn_work_leaves_the_catalog(client, db, catalog_items):
