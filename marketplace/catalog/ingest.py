@@ -244,7 +244,7 @@ def ingest_file(
     report = IngestReport(source=adapter.name)
     analyzed_at = 0
     for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
-        _write_chunk(adapter, chunk, report)
+        _write_chunk(adapter.name, chunk, report)
         if progress is not None:
             progress(len(chunk))
         if report.added - analyzed_at >= max(ANALYZE_EVERY, analyzed_at):
@@ -308,7 +308,18 @@ def _refresh_statistics() -> None:
             session.execute(text("PRAGMA optimize"))
 
 
-def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -> None:
+def ingest_records(
+    source: str, records: Iterable[StockFields], *, chunk_size: int = CHUNK
+) -> IngestReport:
+    """Load records already mapped (by an adapter, or built by a caller such as the tests):
+    the same idempotent writes and ledger entries as `ingest_file`, without a file."""
+    report = IngestReport(source=source)
+    for chunk in _chunks(records, chunk_size):
+        _write_chunk(source, chunk, report)
+    return report
+
+
+def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> None:
     offered = [f for f in chunk if isinstance(f, StockFields)]
     gone = [f for f in chunk if isinstance(f, Skipped)]
     hashes = {fields.source_id: content_hash(fields) for fields in offered}
@@ -323,7 +334,7 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
                     StockRecord.mirror_status,
                     StockRecord.withdrawn_at,
                 ).where(
-                    StockRecord.source == adapter.name,
+                    StockRecord.source == source,
                     StockRecord.source_id.in_([f.source_id for f in chunk]),
                 )
             )
@@ -352,7 +363,7 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
                 if f.source_id not in existing
                 else EntryKind.STOCK_UPDATED,
                 {},
-                _entry_payload(adapter, f, hashes[f.source_id]),
+                _entry_payload(source, f, hashes[f.source_id]),
             )
             for f in (*new, *changed)
         ]
@@ -360,7 +371,7 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
             ledger.NewEntry(
                 EntryKind.STOCK_REINSTATED,
                 {"stock": existing[f.source_id][0]},
-                _entry_payload(adapter, f, hashes[f.source_id]),
+                _entry_payload(source, f, hashes[f.source_id]),
             )
             for f in reinstated
         ]
@@ -368,7 +379,7 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
             ledger.NewEntry(
                 EntryKind.STOCK_WITHDRAWN,
                 {"stock": existing[f.source_id][0]},
-                {"source": adapter.name, "source_id": f.source_id, "reason": f.reason},
+                {"source": source, "source_id": f.source_id, "reason": f.reason},
             )
             for f in withdrawn
         ]
@@ -377,7 +388,7 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
         if new:
             rows = [
                 {
-                    "source": adapter.name,
+                    "source": source,
                     "source_id": f.source_id,
                     **_columns(f),
                     "content_hash": hashes[f.source_id],
@@ -445,9 +456,9 @@ def _write_chunk(adapter: Adapter, chunk: list[Outcome], report: IngestReport) -
         report.withdrawn += len(withdrawn)
 
 
-def _entry_payload(adapter: Adapter, f: StockFields, content_sha256: str) -> dict[str, Any]:
+def _entry_payload(source: str, f: StockFields, content_sha256: str) -> dict[str, Any]:
     return {
-        "source": adapter.name,
+        "source": source,
         "source_id": f.source_id,
         "title": f.title[:300],
         "rights_uri": f.rights_uri,
