@@ -312,9 +312,18 @@ def ingest_records(
     source: str, records: Iterable[StockFields], *, chunk_size: int = CHUNK
 ) -> IngestReport:
     """Load records already mapped (by an adapter, or built by a caller such as the tests):
-    the same idempotent writes and ledger entries as `ingest_file`, without a file."""
+    the same idempotent writes and ledger entries as `ingest_file`, without a file. Meant for
+    small batches: the records are held in memory."""
     report = IngestReport(source=source)
-    for chunk in _chunks(records, chunk_size):
+    seen: set[str] = set()
+    unique: list[StockFields] = []
+    for position, record in enumerate(records, 1):
+        if record.source_id in seen:
+            report.note_duplicate(position, record.source_id)
+        else:
+            seen.add(record.source_id)
+            unique.append(record)
+    for chunk in _chunks(unique, chunk_size):
         _write_chunk(source, chunk, report)
     return report
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from sqlalchemy import func, select, update
 
+from marketplace.catalog.ingest import ingest_records
 from marketplace.catalog.models import CatalogItem, StockRecord
+from marketplace.catalog.sources.base import StockFields
 from marketplace.db import transaction
 from marketplace.ledger.models import LedgerCheckpoint, LedgerEntry
 from tests.factories import make_api_token, make_buyer
@@ -328,3 +331,12 @@ def test_a_csv_without_the_required_columns_names_them_and_exits_non_zero(app, t
     path.write_text("Object ID,Title\n1,Coin\n", encoding="utf-8")
     output = failed_ingest(app, "met", path)
     assert "line 1: missing columns: Is Public Domain" in output
+
+
+def test_records_loaded_without_a_file_are_written_once_per_id(app, db):
+    record = StockFields(source_id="7", title="Dune", image_urls=("https://cdn.example/7.jpg",))
+    with app.app_context():
+        report = ingest_records("met", [record, dataclasses.replace(record, title="Dune again")])
+    assert (report.added, report.duplicates) == (1, 1)
+    assert kinds(db) == ["stock.registered"]
+    assert db.scalar(select(StockRecord.title)) == "Dune"
