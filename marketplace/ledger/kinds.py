@@ -17,6 +17,8 @@ class EntryKind(enum.StrEnum):
     # Public-domain stock (Catalog issue).
     STOCK_REGISTERED = "stock.registered"
     STOCK_UPDATED = "stock.updated"
+    STOCK_WITHDRAWN = "stock.withdrawn"  # the source no longer offers it: out of the catalog
+    STOCK_REINSTATED = "stock.reinstated"  # the source offers it again
     # Sales (Buyers issue).
     ORDER_PAID = "order.paid"
     DATASET_ITEM_SOLD = "dataset.item_sold"
