@@ -157,7 +157,7 @@ def test_opt_out_rules_read_as_words_in_the_table_and_on_their_entry_page(client
     response = client.post("/optout/address", data={"kind": "domain", "address": "ada.example"})
     assert response.status_code == 302
     table = page_text(client.get("/optout/"))
-    assert "<td data-label="Kind">A domain and its subdomains</td>" in table
+    assert '<td data-label="Kind">A domain and its subdomains</td>' in table
     assert "<td>domain</td>" not in table
     seq = db.scalar(select(OptOutRule.ledger_seq))
     text = page_text(client.get(f"/ledger/entries/{seq}"))
