@@ -8,7 +8,6 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from rq import Worker
 
 from marketplace import jobs, migrate
 from marketplace.accounts import services as accounts
@@ -57,8 +56,22 @@ def worker_command(burst: bool) -> None:
         raise click.ClickException("REDIS_URL is not set: jobs run inline, no worker is needed.")
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs.set_worker_app(app)
-    worker = Worker([jobs.queue(app)], connection=jobs.redis_connection(app))
+    sent = jobs.dispatch_pending()
+    if sent:
+        click.echo(f"{sent} jobs sent from the outbox.")
+    worker = jobs.MarketplaceWorker([jobs.queue(app)], connection=jobs.redis_connection(app))
     worker.work(burst=burst, with_scheduler=False)
+
+
+jobs_cli = AppGroup("jobs", help="Background jobs: send what the job outbox still holds.")
+
+
+@jobs_cli.command("sweep")
+def sweep_command() -> None:
+    """Send jobs recorded while Redis was unreachable (workers also do this as they run)."""
+    if jobs.redis_connection() is None:
+        raise click.ClickException("REDIS_URL is not set: jobs run inline, nothing to send.")
+    click.echo(f"{jobs.dispatch_pending()} jobs sent from the outbox.")
 
 
 @click.command("create-admin")
@@ -90,6 +103,7 @@ def demo_command() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(create_admin_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_cli)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from marketplace import jobs, mail
 from marketplace.accounts.models import ApiToken, Organization, OrganizationRole, User, UserRole
 from marketplace.artists import services as artist_services
-from marketplace.db import after_commit, get_session, utcnow
+from marketplace.db import get_session, utcnow
 from marketplace.security import (
     DUMMY_PASSWORD_HASH,
     BadToken,
@@ -185,7 +185,7 @@ def sign_up(
         artist_services.create_profile(session, user, display_name=display_name)
     log.info("user %s signed up as %s", user.id, role.value)
     user_id = user.id
-    after_commit(session, lambda: jobs.enqueue(send_verification_email, user_id))
+    jobs.enqueue_after_commit(session, send_verification_email, user_id)
     return user
 
 
@@ -229,6 +229,11 @@ RESET_PURPOSE = "password-reset"
 
 def email_verification_token(user: User) -> str:
     return sign_token(VERIFY_PURPOSE, {"uid": user.id, "email": user.email})
+
+
+def queue_verification_email(session: Session, user_id: int) -> None:
+    """Mail a fresh confirmation link once the transaction commits (through the job outbox)."""
+    jobs.enqueue_after_commit(session, send_verification_email, user_id)
 
 
 def send_verification_email(user_id: int) -> None:
@@ -283,7 +288,7 @@ def request_password_reset(session: Session, email: str) -> None:
         log.info("password reset requested for an unknown email")
         return
     user_id = user.id
-    after_commit(session, lambda: jobs.enqueue(send_password_reset_email, user_id))
+    jobs.enqueue_after_commit(session, send_password_reset_email, user_id)
 
 
 def send_password_reset_email(user_id: int) -> None:
@@ -321,10 +326,35 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     user = user_for_reset_token(session, token)
     check_password_strength(new_password, user.email)
     user.password_hash = hash_password(new_password)
+    end_sessions(user)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # they proved they read the mailbox
     log.info("user %s reset their password", user.id)
     return user
+
+
+def change_password(session: Session, user: User, current: str, new_password: str) -> User:
+    """Set a new password after checking the current one; every other login of the user ends."""
+    if not check_password(user.password_hash, current):
+        raise InvalidCredentials("The current password is not correct.")
+    check_password_strength(new_password, user.email)
+    user.password_hash = hash_password(new_password)
+    end_sessions(user)
+    log.info("user %s changed their password", user.id)
+    return user
+
+
+def suspend_user(session: Session, user: User) -> User:
+    """Stop the account: no log-in, and its open sessions and remember cookies stop working."""
+    user.is_active = False
+    end_sessions(user)
+    log.info("user %s suspended", user.id)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session and remember cookie of `user` (they carry the old version)."""
+    user.session_version = (user.session_version or 1) + 1
 
 
 # --- Organizations and API tokens ----------------------------------------------------------

@@ -18,7 +18,6 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from marketplace import jobs
 from marketplace.accounts import services
 from marketplace.accounts.forms import (
     ForgotPasswordForm,
@@ -163,7 +162,8 @@ def verify_email(token: str) -> ResponseValue:
 def resend_verification() -> Response:
     form = ConfirmForm()
     if form.validate_on_submit() and not current_user.is_verified:
-        jobs.enqueue(services.send_verification_email, current_user.id)
+        with transaction() as session:
+            services.queue_verification_email(session, current_user.id)
         flash(f"We sent a new confirmation link to {current_user.email}.", "info")
     return redirect(home_for(current_user.role))
 
