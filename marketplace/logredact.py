@@ -30,7 +30,7 @@ def secret_path_pattern(app: Flask) -> re.Pattern[str] | None:
         for part in parts:
             if not part.startswith("<"):
                 regex += re.escape(part)
-            elif part.rstrip(">").split(":")[-1] == "token":
+            elif part[1:-1].split(":")[-1] == "token":
                 regex += f"(?P<t{len(alternatives)}>{_SEGMENT})"
             else:
                 regex += _SEGMENT
