@@ -82,6 +82,19 @@ class InvalidCredentials(AccountError):
     pass
 
 
+class SignUpRejected(AccountError):
+    """Everything wrong with a sign-up, by form field, so the form can show it all at once."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+    @property
+    def only_email_taken(self) -> bool:
+        """The details are fine but the account exists: a conflict (409), not bad input."""
+        return self.problems == {"email": EMAIL_TAKEN}
+
+
 class InvalidJoinCode(AccountError):
     pass
 
@@ -128,6 +141,54 @@ def _new_join_code() -> str:
     return secrets.token_urlsafe(18)
 
 
+EMAIL_TAKEN = "An account with this email already exists. Log in instead."
+
+
+def sign_up_problems(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: UserRole | str | None,
+    display_name: str,
+    organization_name: str | None = None,
+    join_code: str | None = None,
+) -> dict[str, str]:
+    """Every reason these sign-up details would be refused, by form field (empty: none).
+
+    Reads only; the form shows all of them at once instead of one per attempt.
+    """
+    problems: dict[str, str] = {}
+    if role not in (UserRole.ARTIST, UserRole.BUYER):
+        problems["role"] = "Choose whether you sign up as an artist or a buyer."
+    if not display_name.strip():
+        problems["display_name"] = "Tell us the name to show."
+    try:
+        email = normalize_email(email)
+    except InvalidEmail as exc:
+        problems["email"] = str(exc)
+    else:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            problems["email"] = EMAIL_TAKEN
+    try:
+        check_password_strength(password, email)
+    except WeakPassword as exc:
+        problems["password"] = str(exc)
+    if role == UserRole.BUYER:
+        if join_code:
+            if _organization_by_join_code(session, join_code) is None:
+                problems["join_code"] = "That join code does not match any organization."
+        elif not (organization_name and organization_name.strip()):
+            problems["organization_name"] = (
+                "Name your organization, or give the join code of an existing one."
+            )
+    return problems
+
+
+def _organization_by_join_code(session: Session, join_code: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.join_code == join_code.strip()))
+
+
 def sign_up(
     session: Session,
     *,
@@ -140,19 +201,23 @@ def sign_up(
 ) -> User:
     """Create an artist (with profile) or a buyer (creating or joining an organization).
 
-    Sends the verification mail after commit. Raises EmailTaken, WeakPassword, InvalidEmail,
-    InvalidJoinCode; writes nothing in those cases.
+    Sends the verification mail after commit. Raises SignUpRejected naming every problem
+    (see `sign_up_problems`), or EmailTaken when a concurrent sign-up took the address first;
+    writes nothing in those cases.
     """
-    if role not in (UserRole.ARTIST, UserRole.BUYER):
-        raise AccountError("Choose whether you sign up as an artist or a buyer.")
+    problems = sign_up_problems(
+        session,
+        email=email,
+        password=password,
+        role=role,
+        display_name=display_name,
+        organization_name=organization_name,
+        join_code=join_code,
+    )
+    if problems:
+        raise SignUpRejected(problems)
     email = normalize_email(email)
-    check_password_strength(password, email)
     display_name = display_name.strip()
-    if not display_name:
-        raise AccountError("Tell us the name to show.")
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken("An account with this email already exists. Log in instead.")
-
     user = User(
         email=email,
         password_hash=hash_password(password),
@@ -160,27 +225,21 @@ def sign_up(
         display_name=display_name[:120],
     )
     if role is UserRole.BUYER:
-        if join_code:
-            organization = session.scalar(
-                select(Organization).where(Organization.join_code == join_code.strip())
-            )
-            if organization is None:
-                raise InvalidJoinCode("That join code does not match any organization.")
+        organization = _organization_by_join_code(session, join_code) if join_code else None
+        if organization is not None:
             user.organization = organization
             user.organization_role = OrganizationRole.MEMBER
-        elif organization_name and organization_name.strip():
+        else:
             user.organization = Organization(
-                name=organization_name.strip()[:120], join_code=_new_join_code()
+                name=(organization_name or "").strip()[:120], join_code=_new_join_code()
             )
             user.organization_role = OrganizationRole.OWNER
-        else:
-            raise AccountError("Name your organization, or give the join code of an existing one.")
     session.add(user)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:  # a concurrent sign-up took the email first
-        raise EmailTaken("An account with this email already exists. Log in instead.") from exc
+        raise EmailTaken(EMAIL_TAKEN) from exc
     if role is UserRole.ARTIST:
         artist_services.create_profile(session, user, display_name=display_name)
     log.info("user %s signed up as %s", user.id, role.value)
