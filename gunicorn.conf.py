@@ -13,7 +13,7 @@ graceful_timeout = 30
 keepalive = 5
 
 # Request line: 0 lets gunicorn read up to its hard cap (1 MiB) so that the app answers a long
-# query string with a JSON 414 (MAX_QUERY_STRING, 4096 bytes by default) instead of gunicorn's
+# query string with a JSON 414 (MAX_QUERY_STRING, 8192 bytes by default) instead of gunicorn's
 # HTML page. A proxy in front may set a lower line limit of its own.
 limit_request_line = 0
 limit_request_fields = 100

@@ -117,7 +117,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "CSP_FRAME_SRC": "",
         "CSP_CONNECT_SRC": "",
         # Longest query string (bytes) the app reads; longer ones answer 414 in the API's shape.
-        "MAX_QUERY_STRING": 4096,
+        "MAX_QUERY_STRING": 8192,
         # Rate limits keep working (per process, in memory) while their Redis is unreachable.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Jobs recorded this long ago and still not handed to RQ are sent by the outbox sweep.

@@ -93,7 +93,7 @@ def test_a_too_long_query_string_gets_the_api_error_shape(client):
     assert response.status_code == 414
     error = response.get_json()["error"]
     assert error["code"] == "query_too_long"
-    assert "4096" in error["message"]
+    assert "8192" in error["message"]
     page = client.get("/catalog", query_string={"q": "x" * 10_000})
     assert page.status_code == 414
     assert page.mimetype == "text/html"
