@@ -91,6 +91,19 @@ def create_admin_command(email: str, display_name: str, password: str) -> None:
     click.echo(f"Administrator {user.email} created (id {user.id}).")
 
 
+@click.command("suspend-user")
+@with_appcontext
+@click.argument("email")
+def suspend_user_command(email: str) -> None:
+    """Suspend an account: it cannot log in, and its open sessions end at once."""
+    with transaction() as session:
+        user = accounts.find_user_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"No account with the email {email}.")
+        accounts.suspend_user(session, user)
+    click.echo(f"Account {user.email} suspended; its sessions have ended.")
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
@@ -105,6 +118,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(suspend_user_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(ingest_command)

@@ -89,6 +89,16 @@ def test_suspending_an_account_ends_its_logins_and_a_new_log_in_is_refused(app, 
     assert again.status_code == 401
 
 
+def test_the_suspend_user_command_ends_the_accounts_sessions(app, db, user):
+    device = logged_in_device(app, user, remember=False)
+    result = app.test_cli_runner().invoke(args=["suspend-user", "ADA@example.com"])
+    assert result.exit_code == 0, result.output
+    assert is_logged_out(device)
+    unknown = app.test_cli_runner().invoke(args=["suspend-user", "nobody@example.com"])
+    assert unknown.exit_code == 1
+    assert "No account with the email nobody@example.com" in unknown.output
+
+
 def test_remember_cookie_is_http_only_and_same_site_lax(app, client, db, user):
     response = client.post(
         "/accounts/login", data={"email": user.email, "password": PASSWORD, "remember": "y"}
