@@ -59,7 +59,12 @@ def worker_command(burst: bool) -> None:
     sent = jobs.dispatch_pending()
     if sent:
         click.echo(f"{sent} jobs sent from the outbox.")
-    worker = jobs.MarketplaceWorker([jobs.queue(app)], connection=jobs.redis_connection(app))
+    worker = jobs.MarketplaceWorker(
+        [jobs.queue(app)],
+        connection=jobs.redis_connection(app),
+        # Maintenance (RQ's registry cleanup and our outbox sweep) every minute, not ten.
+        maintenance_interval=jobs.WORKER_MAINTENANCE_SECONDS,
+    )
     worker.work(burst=burst, with_scheduler=False)
 
 

@@ -53,8 +53,9 @@ def redis_back(database_url, tmp_path, redis_url) -> Iterator[Any]:
 
 def sweep_and_work(app) -> int:
     """What `marketplace jobs sweep` and a worker do once Redis answers again."""
-    with app.app_context():
-        sent = jobs.dispatch_pending()
+    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
+    assert result.exit_code == 0, result.output
+    sent = int(result.output.split()[0])  # "N jobs sent from the outbox."
     jobs.set_worker_app(app)
     SimpleWorker([jobs.queue(app)], connection=jobs.redis_connection(app)).work(burst=True)
     return sent

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _worker_app: Flask | None = None
 
 REDIS_CONNECT_TIMEOUT = 2.0
+# How often a worker sweeps the outbox and lets RQ clean up after dead workers.
+WORKER_MAINTENANCE_SECONDS = 60
 # What "Redis is unreachable" looks like to the client library.
 REDIS_DOWN = (RedisError, OSError)
 
