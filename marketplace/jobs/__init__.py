@@ -135,8 +135,9 @@ def _dispatch_one(outbox_id: int, func: str, args: list[Any], job_id: str) -> No
         log.warning("job %s queued; outbox row not cleared (%s)", job_id, type(exc).__name__)
 
 
-def dispatch_pending(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Hand the outbox's waiting jobs to RQ; returns how many were queued.
+def dispatch_pending(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Hand the outbox's waiting jobs to RQ, `batch` rows per transaction; returns how many
+    were queued.
 
     Rows younger than JOBS_OUTBOX_GRACE_SECONDS are left alone: their own request is most
     likely dispatching them right now. Stops at the first Redis failure (Redis is down; the
@@ -147,25 +148,32 @@ def dispatch_pending(*, now: datetime | None = None, limit: int = 500) -> int:
         return 0
     grace = float(current_app.config.get("JOBS_OUTBOX_GRACE_SECONDS", 30))
     cutoff = (now or utcnow()) - timedelta(seconds=grace)
-    sent = 0
-    with transaction() as session:
-        rows = session.scalars(
-            select(OutboxJob)
-            .where(OutboxJob.created_at <= cutoff)
-            .order_by(OutboxJob.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for row in rows:
-            try:
-                enqueue(row.func, *row.args, job_id=row.job_id)
-            except REDIS_DOWN as exc:
-                row.attempts += 1
-                row.last_error = f"Redis unreachable ({type(exc).__name__})"
-                log.warning("outbox sweep stopped: Redis is unreachable (%s)", type(exc).__name__)
-                break
-            session.delete(row)
-            sent += 1
+    sent, after_id, redis_down = 0, 0, False
+    while not redis_down:
+        with transaction() as session:
+            rows = session.scalars(
+                select(OutboxJob)
+                .where(OutboxJob.created_at <= cutoff, OutboxJob.id > after_id)
+                .order_by(OutboxJob.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                after_id = row.id
+                try:
+                    enqueue(row.func, *row.args, job_id=row.job_id)
+                except REDIS_DOWN as exc:
+                    row.attempts += 1
+                    row.last_error = f"Redis unreachable ({type(exc).__name__})"
+                    log.warning(
+                        "outbox sweep stopped: Redis is unreachable (%s)", type(exc).__name__
+                    )
+                    redis_down = True
+                    break
+                session.delete(row)
+                sent += 1
+        if len(rows) < batch:
+            break
     if sent:
         log.info("outbox sweep queued %s jobs", sent)
     return sent
