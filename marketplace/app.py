@@ -27,6 +27,7 @@ from marketplace.db import MAX_ROW_ID
 from marketplace.extensions import csrf, init_limiter, login_manager
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
+from marketplace.payments import gateway as payments
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
 
@@ -73,6 +74,10 @@ def create_app(
     jobs.init_app(app)
     mail.init_app(app)
     ledger.init_app(app)
+    payments.init_app(app)
+    for directive, origins in payments.csp_sources(app.config).items():
+        for origin in origins:  # Stripe.js (or the emulator's stand-in) and its API
+            csp.allow(app, directive, origin)
     errors.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
