@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, abort, current_app, g, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
-from marketplace import db, errors, jobs, mail, storage
+from marketplace import csp, db, errors, jobs, logredact, mail, storage
 from marketplace.accounts import views as accounts_views
 from marketplace.accounts.models import User
 from marketplace.api import routes as api_routes
@@ -24,7 +24,7 @@ from marketplace.catalog import views as catalog_views
 from marketplace.commands import register_commands
 from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
-from marketplace.extensions import csrf, limiter, login_manager
+from marketplace.extensions import csrf, init_limiter, login_manager
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
@@ -58,6 +58,8 @@ def create_app(
         static_folder=str(PACKAGE_DIR.parent / "static"),
     )
     app.config.from_mapping(load_config(app.instance_path))
+    app.config.setdefault("OPENAPI_HTML_STRING", _template_text("api/docs_index.html"))
+    app.config.setdefault("REDOC_HTML_STRING", _template_text("api/redoc.html"))
     app.config.update(config or {})
     check_config(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -67,17 +69,27 @@ def create_app(
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
+    csp.init_app(app)
     storage.init_app(app)
     jobs.init_app(app)
     mail.init_app(app)
     ledger.init_app(app)
     payments.init_app(app)
+    for directive, origins in payments.csp_sources(app.config).items():
+        for origin in origins:  # Stripe.js (or the emulator's stand-in) and its API
+            csp.allow(app, directive, origin)
     errors.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
+    logredact.init_app(app)
     return app
+
+
+def _template_text(name: str) -> str:
+    """Our own pages for the API reference (the library's have inline script and style)."""
+    return (PACKAGE_DIR.parent / "templates" / name).read_text()
 
 
 def _security_schemes() -> dict[str, Any]:
@@ -126,11 +138,15 @@ def _register_blueprints(app: OpenAPI) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def _load_user(login_id: str) -> User | None:
+    """The user of a session or remember cookie, if its session version is still current."""
+    user_id, _, version = login_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()) or int(user_id) > MAX_ROW_ID:
         return None
     user = db.get_session().get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
 
 
 def _register_cli(app: Flask) -> None:
@@ -144,12 +160,27 @@ def _register_request_hooks(app: Flask) -> None:
         ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
         g.request_id = incoming if ok else secrets.token_hex(8)
 
+    @app.before_request
+    def _refuse_long_query() -> None:
+        # Checked before anything parses the query; the error handler answers in the API's
+        # shape under /api/ and with a page elsewhere.
+        limit = int(current_app.config["MAX_QUERY_STRING"])
+        if len(request.query_string) > limit:
+            abort(
+                414,
+                description=f"The query string is longer than {limit} characters: "
+                "send fewer or shorter parameters.",
+            )
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Request-ID", g.get("request_id", ""))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy", csp.header_value(current_app, request.path)
+        )
         return response
 
 

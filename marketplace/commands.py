@@ -8,7 +8,6 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from rq import Worker
 
 from marketplace import jobs, migrate
 from marketplace.accounts import services as accounts
@@ -58,8 +57,27 @@ def worker_command(burst: bool) -> None:
         raise click.ClickException("REDIS_URL is not set: jobs run inline, no worker is needed.")
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs.set_worker_app(app)
-    worker = Worker([jobs.queue(app)], connection=jobs.redis_connection(app))
+    sent = jobs.dispatch_pending()
+    if sent:
+        click.echo(f"{sent} jobs sent from the outbox.")
+    worker = jobs.MarketplaceWorker(
+        [jobs.queue(app)],
+        connection=jobs.redis_connection(app),
+        # Maintenance (RQ's registry cleanup and our outbox sweep) every minute, not ten.
+        maintenance_interval=jobs.WORKER_MAINTENANCE_SECONDS,
+    )
     worker.work(burst=burst, with_scheduler=False)
+
+
+jobs_cli = AppGroup("jobs", help="Background jobs: send what the job outbox still holds.")
+
+
+@jobs_cli.command("sweep")
+def sweep_command() -> None:
+    """Send jobs recorded while Redis was unreachable (workers also do this as they run)."""
+    if jobs.redis_connection() is None:
+        raise click.ClickException("REDIS_URL is not set: jobs run inline, nothing to send.")
+    click.echo(f"{jobs.dispatch_pending()} jobs sent from the outbox.")
 
 
 @click.command("create-admin")
@@ -79,6 +97,19 @@ def create_admin_command(email: str, display_name: str, password: str) -> None:
     click.echo(f"Administrator {user.email} created (id {user.id}).")
 
 
+@click.command("suspend-user")
+@with_appcontext
+@click.argument("email")
+def suspend_user_command(email: str) -> None:
+    """Suspend an account: it cannot log in, and its open sessions end at once."""
+    with transaction() as session:
+        user = accounts.find_user_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"No account with the email {email}.")
+        accounts.suspend_user(session, user)
+    click.echo(f"Account {user.email} suspended; its sessions have ended.")
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
@@ -91,7 +122,9 @@ def demo_command() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(suspend_user_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(ingest_command)

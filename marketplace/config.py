@@ -116,6 +116,19 @@ def load_config(instance_path: str) -> dict[str, object]:
         "SESSION_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Fixed settings (not read from the environment; tests and extensions may override):
+        # Content-Security-Policy: extra origins per directive (space-separated); extensions
+        # such as payments add theirs with marketplace.csp.allow() instead.
+        "CSP_SCRIPT_SRC": "",
+        "CSP_FRAME_SRC": "",
+        "CSP_CONNECT_SRC": "",
+        # Longest query string (bytes) the app reads; longer ones answer 414 in the API's shape.
+        "MAX_QUERY_STRING": 8192,
+        # Rate limits keep working (per process, in memory) while their Redis is unreachable.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Jobs recorded this long ago and still not handed to RQ are sent by the outbox sweep.
+        "JOBS_OUTBOX_GRACE_SECONDS": 30.0,
         "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str(512 * 1024 * 1024))),
     }
 

@@ -40,6 +40,7 @@ DEMO_ARTISTS = [
     ("chen@demo.example", "Chen Wei", [("Ink rain", KEPT_OUT), ("Lantern street", DONATED)]),
 ]
 DEMO_BUYER = ("buyer@demo.example", "Dana Buyer", "Open Vision Labs")
+DEMO_ADMIN = ("admin@demo.example", "Demo Administrator")
 
 
 def demo_picture(seed: int, size: tuple[int, int] = (1200, 800)) -> bytes:
@@ -75,6 +76,17 @@ def _ensure_user(email: str, **kwargs: object) -> tuple[User, bool]:
         user = accounts.sign_up(session, email=email, password=DEMO_PASSWORD, **kwargs)  # type: ignore[arg-type]
         accounts.verify_email_now(session, user)
         return user, True
+
+
+def _ensure_admin(email: str, display_name: str) -> bool:
+    """The demo's administrator (reviews, the admin overview); True if made now."""
+    with transaction() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            return False
+        accounts.create_admin(
+            session, email=email, password=DEMO_PASSWORD, display_name=display_name
+        )
+        return True
 
 
 def _ensure_works(user: User, works: list[tuple[str, TermsSpec]], seed: int) -> int:
@@ -161,6 +173,8 @@ def seed_demo() -> list[str]:
     email, name, org = DEMO_BUYER
     _user, made = _ensure_user(email, role=UserRole.BUYER, display_name=name, organization_name=org)
     lines.append(f"buyer {email} of {org}: {'created' if made else 'exists'}")
+    email, name = DEMO_ADMIN
+    lines.append(f"admin {email}: {'created' if _ensure_admin(email, name) else 'exists'}")
     lines.append(f"public-domain stock: {_ensure_stock()} new records")
     lines.append(f"Demo accounts log in with the password {DEMO_PASSWORD!r}.")
     return lines

@@ -22,6 +22,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "query_too_long",
     415: "unsupported_media_type",
     422: "unprocessable",
     429: "rate_limited",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -26,3 +26,20 @@ def client_address() -> str:
 
 
 limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=True)
+
+
+def init_limiter(app: Flask) -> None:
+    """Bind the limiter; a new app starts on its own storage, not on an older app's fallback."""
+    limiter.init_app(app)
+    limiter._storage_dead = False  # the flag belongs to the storage init_app just replaced
+
+
+def rate_limit_storage_status() -> dict[str, object]:
+    """Where rate limits are counted now: the configured storage, or the in-memory fallback."""
+    if not limiter.enabled:
+        return {"ok": True, "enabled": False}
+    reachable = bool(limiter.storage.check())
+    if reachable:
+        return {"ok": True, "enabled": True, "storage": "configured"}
+    # Flask-Limiter counts in this process's memory until the storage answers again.
+    return {"ok": True, "enabled": True, "storage": "memory (fallback: storage unreachable)"}

@@ -23,7 +23,7 @@ def test_demo_seeds_once_and_changes_nothing_when_run_again(app, db):
     assert db.scalar(select(func.count()).select_from(User)) == users
     assert db.scalar(select(func.count()).select_from(Organization)) == 1
     roles = set(db.scalars(select(User.role)))
-    assert roles == {UserRole.ARTIST, UserRole.BUYER}
+    assert roles == {UserRole.ARTIST, UserRole.BUYER, UserRole.ADMIN}
     stock = db.scalars(select(CatalogItem).where(CatalogItem.source == "cleveland")).all()
     assert len(stock) == 4
     assert all(item.has_image and item.available for item in stock)
@@ -37,6 +37,17 @@ def test_demo_accounts_can_log_in(app, client):
         "/accounts/login", data={"email": "buyer@demo.example", "password": "demo-password-2026"}
     )
     assert response.status_code == 302
+
+
+def test_demo_prints_an_admin_login_that_opens_the_admin_pages(app, client):
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert "admin admin@demo.example: created" in result.output
+    assert "password 'demo-password-2026'" in result.output
+    response = client.post(
+        "/accounts/login", data={"email": "admin@demo.example", "password": "demo-password-2026"}
+    )
+    assert response.status_code == 302
+    assert client.get("/admin").status_code == 200
 
 
 def test_create_admin_then_admin_page(app, client, db):

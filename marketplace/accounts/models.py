@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, UTCDateTime, utcnow, value_enum
@@ -54,6 +54,8 @@ class User(Base):
     organization_role: Mapped[OrganizationRole | None] = mapped_column(value_enum(OrganizationRole))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the login id in session and remember cookies: raising it ends every login.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     organization: Mapped[Organization | None] = relationship(back_populates="members")
     artist: Mapped[Artist | None] = relationship(back_populates="user", uselist=False)
@@ -68,7 +70,8 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """`<id>:<session version>`: cookies made before a version bump no longer load a user."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def is_verified(self) -> bool:

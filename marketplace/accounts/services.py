@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from marketplace import jobs, mail
 from marketplace.accounts.models import ApiToken, Organization, OrganizationRole, User, UserRole
 from marketplace.artists import services as artist_services
-from marketplace.db import after_commit, get_session, utcnow
+from marketplace.db import get_session, utcnow
 from marketplace.security import (
     DUMMY_PASSWORD_HASH,
     BadToken,
@@ -82,6 +82,19 @@ class InvalidCredentials(AccountError):
     pass
 
 
+class SignUpRejected(AccountError):
+    """Everything wrong with a sign-up, by form field, so the form can show it all at once."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+    @property
+    def only_email_taken(self) -> bool:
+        """The details are fine but the account exists: a conflict (409), not bad input."""
+        return self.problems == {"email": EMAIL_TAKEN}
+
+
 class InvalidJoinCode(AccountError):
     pass
 
@@ -128,6 +141,54 @@ def _new_join_code() -> str:
     return secrets.token_urlsafe(18)
 
 
+EMAIL_TAKEN = "An account with this email already exists. Log in instead."
+
+
+def sign_up_problems(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: UserRole | str | None,
+    display_name: str,
+    organization_name: str | None = None,
+    join_code: str | None = None,
+) -> dict[str, str]:
+    """Every reason these sign-up details would be refused, by form field (empty: none).
+
+    Reads only; the form shows all of them at once instead of one per attempt.
+    """
+    problems: dict[str, str] = {}
+    if role not in (UserRole.ARTIST, UserRole.BUYER):
+        problems["role"] = "Choose whether you sign up as an artist or a buyer."
+    if not display_name.strip():
+        problems["display_name"] = "Tell us the name to show."
+    try:
+        email = normalize_email(email)
+    except InvalidEmail as exc:
+        problems["email"] = str(exc)
+    else:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            problems["email"] = EMAIL_TAKEN
+    try:
+        check_password_strength(password, email)
+    except WeakPassword as exc:
+        problems["password"] = str(exc)
+    if role == UserRole.BUYER:
+        if join_code:
+            if _organization_by_join_code(session, join_code) is None:
+                problems["join_code"] = "That join code does not match any organization."
+        elif not (organization_name and organization_name.strip()):
+            problems["organization_name"] = (
+                "Name your organization, or give the join code of an existing one."
+            )
+    return problems
+
+
+def _organization_by_join_code(session: Session, join_code: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.join_code == join_code.strip()))
+
+
 def sign_up(
     session: Session,
     *,
@@ -140,19 +201,23 @@ def sign_up(
 ) -> User:
     """Create an artist (with profile) or a buyer (creating or joining an organization).
 
-    Sends the verification mail after commit. Raises EmailTaken, WeakPassword, InvalidEmail,
-    InvalidJoinCode; writes nothing in those cases.
+    Sends the verification mail after commit. Raises SignUpRejected naming every problem
+    (see `sign_up_problems`), or EmailTaken when a concurrent sign-up took the address first;
+    writes nothing in those cases.
     """
-    if role not in (UserRole.ARTIST, UserRole.BUYER):
-        raise AccountError("Choose whether you sign up as an artist or a buyer.")
+    problems = sign_up_problems(
+        session,
+        email=email,
+        password=password,
+        role=role,
+        display_name=display_name,
+        organization_name=organization_name,
+        join_code=join_code,
+    )
+    if problems:
+        raise SignUpRejected(problems)
     email = normalize_email(email)
-    check_password_strength(password, email)
     display_name = display_name.strip()
-    if not display_name:
-        raise AccountError("Tell us the name to show.")
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken("An account with this email already exists. Log in instead.")
-
     user = User(
         email=email,
         password_hash=hash_password(password),
@@ -160,32 +225,26 @@ def sign_up(
         display_name=display_name[:120],
     )
     if role is UserRole.BUYER:
-        if join_code:
-            organization = session.scalar(
-                select(Organization).where(Organization.join_code == join_code.strip())
-            )
-            if organization is None:
-                raise InvalidJoinCode("That join code does not match any organization.")
+        organization = _organization_by_join_code(session, join_code) if join_code else None
+        if organization is not None:
             user.organization = organization
             user.organization_role = OrganizationRole.MEMBER
-        elif organization_name and organization_name.strip():
+        else:
             user.organization = Organization(
-                name=organization_name.strip()[:120], join_code=_new_join_code()
+                name=(organization_name or "").strip()[:120], join_code=_new_join_code()
             )
             user.organization_role = OrganizationRole.OWNER
-        else:
-            raise AccountError("Name your organization, or give the join code of an existing one.")
     session.add(user)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:  # a concurrent sign-up took the email first
-        raise EmailTaken("An account with this email already exists. Log in instead.") from exc
+        raise EmailTaken(EMAIL_TAKEN) from exc
     if role is UserRole.ARTIST:
         artist_services.create_profile(session, user, display_name=display_name)
     log.info("user %s signed up as %s", user.id, role.value)
     user_id = user.id
-    after_commit(session, lambda: jobs.enqueue(send_verification_email, user_id))
+    jobs.enqueue_after_commit(session, send_verification_email, user_id)
     return user
 
 
@@ -229,6 +288,11 @@ RESET_PURPOSE = "password-reset"
 
 def email_verification_token(user: User) -> str:
     return sign_token(VERIFY_PURPOSE, {"uid": user.id, "email": user.email})
+
+
+def queue_verification_email(session: Session, user_id: int) -> None:
+    """Mail a fresh confirmation link once the transaction commits (through the job outbox)."""
+    jobs.enqueue_after_commit(session, send_verification_email, user_id)
 
 
 def send_verification_email(user_id: int) -> None:
@@ -283,7 +347,7 @@ def request_password_reset(session: Session, email: str) -> None:
         log.info("password reset requested for an unknown email")
         return
     user_id = user.id
-    after_commit(session, lambda: jobs.enqueue(send_password_reset_email, user_id))
+    jobs.enqueue_after_commit(session, send_password_reset_email, user_id)
 
 
 def send_password_reset_email(user_id: int) -> None:
@@ -321,10 +385,35 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     user = user_for_reset_token(session, token)
     check_password_strength(new_password, user.email)
     user.password_hash = hash_password(new_password)
+    end_sessions(user)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # they proved they read the mailbox
     log.info("user %s reset their password", user.id)
     return user
+
+
+def change_password(session: Session, user: User, current: str, new_password: str) -> User:
+    """Set a new password after checking the current one; every other login of the user ends."""
+    if not check_password(user.password_hash, current):
+        raise InvalidCredentials("The current password is not correct.")
+    check_password_strength(new_password, user.email)
+    user.password_hash = hash_password(new_password)
+    end_sessions(user)
+    log.info("user %s changed their password", user.id)
+    return user
+
+
+def suspend_user(session: Session, user: User) -> User:
+    """Stop the account: no log-in, and its open sessions and remember cookies stop working."""
+    user.is_active = False
+    end_sessions(user)
+    log.info("user %s suspended", user.id)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session and remember cookie of `user` (they carry the old version)."""
+    user.session_version = (user.session_version or 1) + 1
 
 
 # --- Organizations and API tokens ----------------------------------------------------------

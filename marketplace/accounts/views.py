@@ -18,7 +18,6 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from marketplace import jobs
 from marketplace.accounts import services
 from marketplace.accounts.forms import (
     ForgotPasswordForm,
@@ -84,28 +83,40 @@ def signup() -> ResponseValue:
                     organization_name=form.organization_name.data,
                     join_code=form.join_code.data,
                 )
+        except services.SignUpRejected as exc:
+            _add_errors(form, exc.problems)
+            status = 409 if exc.only_email_taken else 422
         except services.EmailTaken as exc:
             form.email.errors = [str(exc)]
             status = 409
-        except services.InvalidEmail as exc:
-            form.email.errors = [str(exc)]
-            status = 422
-        except services.WeakPassword as exc:
-            form.password.errors = [str(exc)]
-            status = 422
-        except services.InvalidJoinCode as exc:
-            form.join_code.errors = [str(exc)]
-            status = 422
-        except services.AccountError as exc:
-            form.form_errors.append(str(exc))
-            status = 422
         else:
             login_user(user)
             flash(f"Welcome! We sent a confirmation link to {user.email}.", "success")
             return redirect(home_for(user.role))
     elif form.is_submitted():
+        # The form's checks failed; add the service's, so every problem shows at once.
+        _add_errors(
+            form,
+            services.sign_up_problems(
+                get_session(),
+                email=form.email.data or "",
+                password=form.password.data or "",
+                role=form.role.data,
+                display_name=form.display_name.data or "",
+                organization_name=form.organization_name.data,
+                join_code=form.join_code.data,
+            ),
+        )
         status = 422
     return render_template("accounts/signup.html", form=form), status
+
+
+def _add_errors(form: SignUpForm, problems: dict[str, str]) -> None:
+    """Show each problem beside its field, unless the form already says what is wrong there."""
+    for name, message in problems.items():
+        field = getattr(form, name)
+        if not field.errors:
+            field.errors = [message]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -163,7 +174,8 @@ def verify_email(token: str) -> ResponseValue:
 def resend_verification() -> Response:
     form = ConfirmForm()
     if form.validate_on_submit() and not current_user.is_verified:
-        jobs.enqueue(services.send_verification_email, current_user.id)
+        with transaction() as session:
+            services.queue_verification_email(session, current_user.id)
         flash(f"We sent a new confirmation link to {current_user.email}.", "info")
     return redirect(home_for(current_user.role))
 

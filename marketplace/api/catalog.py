@@ -460,3 +460,23 @@ def get_collection_job(path: JobPath) -> dict[str, Any]:
     except services.CollectionNotFound as exc:
         raise APIError(404, "job_not_found", str(exc)) from exc
     return job_json(job)
+
+
+@bp.post(
+    "/collections/<id:collection_id>/jobs/<id:job_id>/retry",
+    responses={202: JobOut, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse},
+    **_AUTH,
+)
+@token_required
+def retry_collection_job(path: JobPath) -> tuple[dict[str, Any], int]:
+    """Queue a failed add-by-query job again (items it already added are not added twice)."""
+    collection = _collection(path.collection_id)
+    try:
+        with transaction() as session:
+            job = services.retry_job(session, collection, path.job_id)
+    except services.CollectionNotFound as exc:
+        raise APIError(404, "job_not_found", str(exc)) from exc
+    except services.JobNotRetryable as exc:
+        raise APIError(409, "job_not_retryable", str(exc)) from exc
+    get_session().refresh(job)
+    return job_json(job), 202

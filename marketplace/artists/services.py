@@ -24,7 +24,7 @@ from marketplace.artists import consent, tasks
 from marketplace.artists.models import Artist, TermsKind, Work, WorkStatus, WorkTerms
 from marketplace.artists.terms import TermsInvalid, TermsSpec
 from marketplace.catalog import services as catalog
-from marketplace.db import after_commit, transaction, utcnow
+from marketplace.db import transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
 from marketplace.optout import services as optout
@@ -411,9 +411,8 @@ def _index(session: Session, work: Work) -> None:
 
 def _rerender_derivatives(session: Session, work: Work) -> None:
     work_id = work.id
-    after_commit(
-        session,
-        lambda: jobs.enqueue(tasks.make_derivatives, work_id, job_id=f"derivatives-{work_id}"),
+    jobs.enqueue_after_commit(
+        session, tasks.make_derivatives, work_id, job_id=f"derivatives-{work_id}"
     )
 
 

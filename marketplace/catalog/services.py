@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from marketplace import jobs
@@ -26,7 +28,7 @@ from marketplace.catalog.models import (
     StockRecord,
 )
 from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids, parse_query
-from marketplace.db import after_commit, transaction, utcnow
+from marketplace.db import transaction, utcnow
 from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,10 @@ class CatalogError(Exception):
 
 class ItemNotFound(CatalogError):
     pass
+
+
+class JobNotRetryable(CatalogError):
+    """Only a failed job can be queued again."""
 
 
 class CollectionNotFound(CatalogError):
@@ -232,12 +238,8 @@ def set_sharing(session: Session, collection: Collection, shared: bool) -> str |
 def add_item(session: Session, collection: Collection, item_id: int) -> bool:
     """Add one available item; False if it was already there."""
     get_item(session, item_id)
-    exists = session.get(CollectionItem, (collection.id, item_id))
-    if exists is not None:
-        return False
-    session.add(CollectionItem(collection_id=collection.id, item_id=item_id))
-    session.flush()
-    return True
+    rows = [{"collection_id": collection.id, "item_id": item_id}]
+    return _insert_items_ignoring_present(session, rows) == 1
 
 
 def remove_item(session: Session, collection: Collection, item_id: int) -> None:
@@ -271,7 +273,7 @@ def start_add_by_query(
     session.flush()
     job_id = job.id
 
-    after_commit(session, lambda: jobs.enqueue(ADD_QUERY_JOB, job_id, job_id=f"cq-{job_id}"))
+    jobs.enqueue_after_commit(session, ADD_QUERY_JOB, job_id, job_id=rq_job_id(job_id))
     return job
 
 
@@ -306,41 +308,98 @@ def run_add_by_query(job_id: int) -> None:
                     batch.append({"collection_id": job.collection_id, "item_id": item_id})
                     present.add(item_id)
                 if len(batch) >= 1000:
-                    session.execute(insert(CollectionItem), batch)
-                    added += len(batch)
+                    added += _insert_items_ignoring_present(session, batch)
                     batch = []
             if batch:
-                session.execute(insert(CollectionItem), batch)
-                added += len(batch)
+                added += _insert_items_ignoring_present(session, batch)
             job.matched = min(matched, cap)
             job.added = added
             job.status = JobStatus.DONE
             job.finished_at = utcnow()
         log.info("collection job %s added %s of %s matches", job_id, added, matched)
-    except Exception as exc:
-        with transaction() as session:
-            job = session.get(CollectionJob, job_id)
-            if job is not None:
-                job.status = JobStatus.FAILED
-                job.error = f"{type(exc).__name__}: {exc}"[:500]
-                job.finished_at = utcnow()
+    except Exception:
+        # The details (SQL, parameters, traceback) go to the log and RQ, never to the user.
+        log.exception("collection job %s failed", job_id)
+        _mark_failed(job_id, JOB_FAILED_MESSAGE)
         raise
 
 
+JOB_FAILED_MESSAGE = "Adding the search results failed on our side. Retry the job."
+
+
+def _insert_items_ignoring_present(session: Session, rows: list[dict[str, int]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING: a row another job added meanwhile is skipped, not an
+    error, so two jobs filling one collection at once both finish. Returns rows inserted."""
+    conflict = ["collection_id", "item_id"]
+    stmt = (
+        postgresql_insert(CollectionItem).on_conflict_do_nothing(index_elements=conflict)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite_insert(CollectionItem).on_conflict_do_nothing(index_elements=conflict)
+    ).returning(CollectionItem.item_id)
+    return len(session.scalars(stmt, rows).all())
+
+
+def _mark_failed(job_id: int, reason: str) -> None:
+    with transaction() as session:
+        job = session.get(CollectionJob, job_id)
+        if job is not None and job.status is not JobStatus.DONE:
+            job.status = JobStatus.FAILED
+            job.error = reason
+            job.finished_at = utcnow()
+
+
+def rq_job_id(job_id: int) -> str:
+    return f"cq-{job_id}"
+
+
 def get_job(session: Session, collection: Collection, job_id: int) -> CollectionJob:
+    """The job, its status reconciled with RQ's (see `reconcile_job`)."""
     job = session.get(CollectionJob, job_id)
     if job is None or job.collection_id != collection.id:
         raise CollectionNotFound(f"No job {job_id} for this collection.")
+    return reconcile_job(session, job)
+
+
+def reconcile_job(session: Session, job: CollectionJob) -> CollectionJob:
+    """A job RQ has given up on (its worker was killed, it was stopped or canceled, or RQ
+    lost it) reads as failed with a reason and can be retried, instead of `running` forever."""
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return job
+    state = jobs.job_state(rq_job_id(job.id))
+    if state is None:
+        return job
+    if state.given_up:
+        reason = f"{state.reason} Retry the job."
+    elif state.status == "missing":
+        reason = "The job was lost by the job queue. Retry the job."
+    else:
+        return job
+    _mark_failed(job.id, reason)
+    session.refresh(job)
+    return job
+
+
+def retry_job(session: Session, collection: Collection, job_id: int) -> CollectionJob:
+    """Queue a failed job again; adding is idempotent, so items already added stay once."""
+    job = get_job(session, collection, job_id)
+    if job.status is not JobStatus.FAILED:
+        raise JobNotRetryable(f"Job {job.id} is {job.status.value}; only failed jobs are retried.")
+    job.status = JobStatus.QUEUED
+    job.error = ""
+    job.finished_at = None
+    session.flush()
+    jobs.enqueue_after_commit(session, ADD_QUERY_JOB, job.id, job_id=rq_job_id(job.id))
     return job
 
 
 def recent_jobs(session: Session, collection: Collection) -> Sequence[CollectionJob]:
-    return session.scalars(
+    found = session.scalars(
         select(CollectionJob)
         .where(CollectionJob.collection_id == collection.id)
         .order_by(CollectionJob.id.desc())
         .limit(5)
     ).all()
+    return [reconcile_job(session, job) for job in found]
 
 
 def item_image_key(session: Session, item: CatalogItem, name: str) -> str | None:

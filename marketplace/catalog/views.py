@@ -323,6 +323,25 @@ def add_search_to_collection() -> ResponseReturnValue:
     return redirect(url_for("catalog.collection_page", collection_id=collection.id))
 
 
+@bp.route("/collections/<id:collection_id>/jobs/<id:job_id>/retry", methods=["POST"])
+@login_required_any
+def retry_collection_job(collection_id: int, job_id: int) -> ResponseReturnValue:
+    """Queue a failed add-by-query job again."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    collection = _collection(collection_id)
+    try:
+        with transaction() as session:
+            job = services.retry_job(session, collection, job_id)
+    except services.CollectionNotFound:
+        abort(404)
+    except services.JobNotRetryable as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Job {job.id} queued again.", "info")
+    return redirect(url_for("catalog.collection_page", collection_id=collection.id))
+
+
 @bp.route("/c/<token>")
 def shared_collection(token: str) -> ResponseReturnValue:
     """Public to whoever holds the unguessable link."""

@@ -23,6 +23,7 @@ from marketplace import jobs
 from marketplace.accounts import services as accounts
 from marketplace.artists import services as artists
 from marketplace.db import get_engine, get_session, transaction
+from marketplace.extensions import rate_limit_storage_status
 from marketplace.forms import ConfirmForm
 from marketplace.security import role_required
 
@@ -37,7 +38,8 @@ def index() -> str:
 
 @bp.route("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Public: database and (when configured) Redis reachability; 503 if either is down."""
+    """Public: database and (when configured) Redis reachability, 503 if either is down; where
+    rate limits are counted (in memory while their Redis is down); jobs waiting in the outbox."""
     checks: dict[str, dict[str, object]] = {}
     try:
         with get_engine().connect() as connection:
@@ -56,6 +58,10 @@ def healthz() -> tuple[Response, int]:
         except (RedisError, OSError) as exc:
             current_app.logger.warning("health check: redis unreachable (%s)", type(exc).__name__)
             checks["redis"] = {"ok": False, "configured": True, "error": type(exc).__name__}
+    checks["rate_limits"] = rate_limit_storage_status()
+    if redis is not None and checks["database"]["ok"]:
+        # Jobs recorded but not yet handed to RQ (Redis was down); a sweep sends them.
+        checks["job_outbox"] = {"ok": True, "pending": jobs.pending_count(get_session())}
     healthy = all(check["ok"] for check in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     return jsonify(body), 200 if healthy else 503

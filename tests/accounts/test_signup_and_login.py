@@ -199,3 +199,40 @@ def test_unverified_user_sees_a_resend_button_that_sends_a_new_link(client, db, 
     response = client.post("/accounts/verify/resend")
     assert response.status_code == 302
     assert len(outbox()) == before + 1
+
+
+def field_errors(html: str) -> dict[str, str]:
+    """The error shown under each field, by field id."""
+    return dict(re.findall(r'id="([a-z_]+)-error" role="alert">([^<]+)<', html))
+
+
+def focused_field(html: str) -> str:
+    (tag,) = re.findall(r"<input[^>]*\bautofocus\b[^>]*>", html)[:1]
+    return re.search(r'name="([a-z_]+)"', tag).group(1)
+
+
+def test_sign_up_shows_every_problem_at_once_and_focuses_the_first_wrong_field(client, db):
+    make_artist(db, email="taken@example.com")
+    response = signup(
+        client,
+        role="buyer",
+        display_name="",
+        email="taken@example.com",
+        password="short",
+        confirm="short",
+    )
+
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    problems = field_errors(html)
+    assert set(problems) == {"display_name", "email", "password", "organization_name"}
+    assert "already exists" in problems["email"]
+    assert "at least 10 characters" in problems["password"]
+    assert focused_field(html) == "display_name"
+    assert _count(db, User) == 1
+
+
+def test_after_a_wrong_password_the_password_field_has_the_focus(client, db):
+    html = signup(client, password="short", confirm="short").get_data(as_text=True)
+    assert set(field_errors(html)) == {"password"}
+    assert focused_field(html) == "password"
