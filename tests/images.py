@@ -8,7 +8,7 @@ import random
 from PIL import Image
 
 
-def noise(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+def noise(seed: int, size: tuple[int, int] = (320, 256)) -> Image.Image:
     """A picture with its own perceptual hash (flat colours would all hash alike)."""
     rng = random.Random(seed)
     small = Image.new("RGB", (16, 12))
@@ -23,11 +23,11 @@ def encode(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
     return out.getvalue()
 
 
-def png(seed: int = 1, size: tuple[int, int] = (320, 240)) -> bytes:
+def png(seed: int = 1, size: tuple[int, int] = (320, 256)) -> bytes:
     return encode(noise(seed, size), "PNG")
 
 
-def jpeg(seed: int = 1, size: tuple[int, int] = (320, 240), **kwargs: object) -> bytes:
+def jpeg(seed: int = 1, size: tuple[int, int] = (320, 256), **kwargs: object) -> bytes:
     return encode(noise(seed, size), "JPEG", quality=90, **kwargs)
 
 

@@ -22,7 +22,7 @@ from marketplace import imaging, jobs, storage
 from marketplace.accounts.models import User
 from marketplace.artists import consent, tasks
 from marketplace.artists.models import Artist, TermsKind, Work, WorkStatus, WorkTerms
-from marketplace.artists.terms import TermsInvalid, TermsSpec
+from marketplace.artists.terms import USE_FLAGS, TermsInvalid, TermsSpec
 from marketplace.catalog import services as catalog
 from marketplace.db import after_commit, transaction, utcnow
 from marketplace.ledger import services as ledger
@@ -121,7 +121,9 @@ def default_terms(artist: Artist) -> TermsSpec:
 def _normalize(spec: TermsSpec) -> TermsSpec:
     config = current_app.config
     return spec.normalized(
-        min_price=int(config["PRICE_MIN_MINOR"]), max_price=int(config["PRICE_MAX_MINOR"])
+        min_price=int(config["PRICE_MIN_MINOR"]),
+        max_price=int(config["PRICE_MAX_MINOR"]),
+        currency=str(config["DEFAULT_CURRENCY"]),
     )
 
 
@@ -311,12 +313,7 @@ def _add_terms_version(
         kind=spec.kind,
         price_minor=spec.price_minor,
         currency=spec.currency,
-        generative_training=spec.generative_training,
-        non_generative_training=spec.non_generative_training,
-        commercial_use=spec.commercial_use,
-        fine_tuning=spec.fine_tuning,
-        style_imitation=spec.style_imitation,
-        attribution_required=spec.attribution_required,
+        **{flag: getattr(spec, flag) for flag in USE_FLAGS},
         overrides_file_signal=overrides and confirm_override,
         created_by_id=actor.id,
         ledger_seq=seq,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -18,6 +21,7 @@ from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
 from marketplace import storage
+from marketplace.amounts import AmountInvalid, format_amount, parse_amount
 from marketplace.artists import services
 from marketplace.artists.forms import (
     BatchTermsForm,
@@ -26,12 +30,14 @@ from marketplace.artists.forms import (
     UploadForm,
     WorkDetailsForm,
     WorkTermsForm,
+    price_said,
+    price_token,
 )
 from marketplace.artists.models import Artist, Work, WorkTerms
 from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
 from marketplace.db import MAX_ROW_ID, get_session, transaction
-from marketplace.forms import ConfirmForm
+from marketplace.forms import ConfirmForm, request_locale
 from marketplace.security import role_required
 from marketplace.storage import keys
 
@@ -59,19 +65,49 @@ def _own_work(work_id: int) -> Work:
 @bp.route("/artists/dashboard")
 @role_required("artist")
 def dashboard() -> ResponseReturnValue:
+    form = BatchTermsForm(formdata=None)
+    form.fill_from(services.default_terms(_artist()))
+    return _dashboard(form)
+
+
+def _dashboard(
+    batch_form: BatchTermsForm, selected: Sequence[int] = (), status: int = 200
+) -> ResponseReturnValue:
     artist = _artist()
     session = get_session()
-    form = BatchTermsForm(formdata=None)
-    form.fill_from(services.default_terms(artist))
     return render_template(
         "artists/dashboard.html",
         artist=artist,
         works=services.list_works(session, artist),
         counts=services.count_works(session, artist),
-        batch_form=form,
+        batch_form=batch_form,
+        selected=set(selected),
         default_summary=summary(services.default_terms(artist)),
         summary=summary,
         TermsSpec=TermsSpec,
+    ), status
+
+
+@bp.route("/artists/price-check")
+@role_required("artist")
+def check_price() -> ResponseReturnValue:
+    """How a typed price reads in the artist's locale, with the token that confirms it (the
+    terms forms' script shows this before submitting; without the script the form does)."""
+    typed = request.args.get("price", "")[:100]
+    currency = str(current_app.config["DEFAULT_CURRENCY"]).lower()
+    try:
+        amount = parse_amount(typed, currency, request_locale())
+    except AmountInvalid as exc:
+        return jsonify({"ok": False, "message": str(exc)})
+    return jsonify(
+        {
+            "ok": True,
+            "amount_minor": amount,
+            "currency": currency,
+            "display": format_amount(amount, currency, request_locale()),
+            "message": price_said(typed, amount, currency),
+            "token": price_token(amount, currency),
+        }
     )
 
 
@@ -84,25 +120,22 @@ def _read(upload: FileStorage) -> bytes:
 def upload_works() -> ResponseReturnValue:
     artist = _artist()
     form = UploadForm()
+    default = services.default_terms(artist)
     if request.method == "GET":
-        form.fill_from(services.default_terms(artist))
-        return render_template(
-            "artists/upload.html",
-            form=form,
-            default_summary=summary(services.default_terms(artist)),
-        )
+        form.fill_from(default)
+        return _upload_page(form, default)
     if not form.validate_on_submit():
-        return render_template("artists/upload.html", form=form), 422
+        return _upload_page(form, default, 422)
+    # The terms shown are the terms recorded: the form starts from the defaults, and a post
+    # that names no terms at all (a script, an old form) means the defaults.
+    terms = form.terms_spec() if form.kind.raw_data else default
+    if terms is None:
+        return _upload_page(form, default, 200 if form.awaiting_confirmation else 422)
     files = [(f.filename or "upload", f.read()) for f in request.files.getlist("images") if f]
     files = [(name, data) for name, data in files if name]
     if not files:
         form.images.errors = ["Choose at least one image."]
-        return render_template("artists/upload.html", form=form), 422
-    terms = None
-    if not form.use_default_terms.data:
-        terms = form.terms_spec()
-        if terms is None:
-            return render_template("artists/upload.html", form=form), 422
+        return _upload_page(form, default, 422)
     csv_data = _read(request.files.get("metadata_csv"))  # type: ignore[arg-type]
     results, notes = services.upload_batch(
         artist.id,
@@ -118,6 +151,12 @@ def upload_works() -> ResponseReturnValue:
     status = 200 if ok else 422
     return render_template(
         "artists/upload_results.html", results=results, notes=notes, form=form
+    ), status
+
+
+def _upload_page(form: UploadForm, default: TermsSpec, status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "artists/upload.html", form=form, default_summary=summary(default)
     ), status
 
 
@@ -179,7 +218,9 @@ def set_work_terms(work_id: int) -> ResponseReturnValue:
     form = WorkTermsForm()
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
-        return _render_work(work, terms_form=form, status=422)
+        return _render_work(
+            work, terms_form=form, status=200 if form.awaiting_confirmation else 422
+        )
     try:
         with transaction() as session:
             terms = services.set_terms(
@@ -207,8 +248,7 @@ def set_batch_terms() -> ResponseReturnValue:
     ]
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
-        flash("Check the terms: " + "; ".join(form.price.errors or ["invalid form"]), "error")
-        return redirect(url_for("artists.dashboard")), 303
+        return _dashboard(form, ids, 200 if form.awaiting_confirmation else 422)
     try:
         with transaction() as session:
             versions = services.apply_terms_to_works(
@@ -265,7 +305,7 @@ def default_terms() -> ResponseReturnValue:
         else:
             flash(f"Default terms saved: {summary(spec)}.", "success")
             return redirect(url_for("artists.dashboard"))
-    status = 422 if request.method == "POST" else 200
+    status = 422 if request.method == "POST" and not form.awaiting_confirmation else 200
     return render_template("artists/defaults.html", form=form), status
 
 

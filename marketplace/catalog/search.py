@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -167,9 +168,9 @@ def _int(name: str, value: str, low: int, high: int) -> int:
 
 def _money(name: str, value: str) -> int:
     try:
-        amount = parse_money(value)
-    except ValueError as exc:
-        raise InvalidSearch(f"{name} must be an amount such as 2.50") from exc
+        amount = parse_money(value, str(current_app.config["DEFAULT_CURRENCY"]))
+    except ValueError as exc:  # "2,50" is refused, never read as 250
+        raise InvalidSearch(f"{name}: {exc}") from exc
     if amount > 10**9:
         raise InvalidSearch(f"{name} is too large")
     return amount

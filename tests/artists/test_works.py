@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
 from marketplace import storage
+from marketplace.amounts import AmountInvalid, parse_amount
 from marketplace.artists.consent import (
     DataMining,
     encode_with_xmp,
     read_consent_signals,
     xmp_packet,
 )
+from marketplace.artists.forms import price_token
 from marketplace.artists.models import TermsKind, Work, WorkStatus, WorkTerms
 from marketplace.ledger.models import LedgerEntry
 from tests import images
 from tests.factories import make_artist, make_buyer
 
 LICENSE = {
-    "use_default_terms": "",
     "kind": "license",
     "price": "2.50",
     "generative_training": "y",
@@ -34,7 +36,26 @@ def count(db, model) -> int:
     return db.scalar(select(func.count()).select_from(model))
 
 
+def confirmed(client, fields: dict) -> dict:
+    """`fields` as the artist sends them once the price has been read back to them: with the
+    token of the amount (absent when the price does not read as an amount at all)."""
+    if fields.get("kind") != "license" or "price_confirmation" in fields:
+        return fields
+    with client.application.test_request_context():
+        try:
+            amount = parse_amount(fields.get("price", ""), "usd", "en_US")
+        except AmountInvalid:
+            return fields
+        return {**fields, "price_confirmation": price_token(amount, "usd")}
+
+
+def post_terms(client, url: str, fields: dict):
+    """Save terms on a terms form (a work's, the batch's or the defaults), price confirmed."""
+    return client.post(url, data=confirmed(client, fields))
+
+
 def upload(client, *files: tuple[bytes, str], csv: bytes | None = None, **fields):
+    fields = confirmed(client, fields)
     data = {"images": [(io.BytesIO(content), name) for content, name in files], **fields}
     if csv is not None:
         data["metadata_csv"] = (io.BytesIO(csv), "works.csv")
@@ -99,7 +120,7 @@ def test_priced_previews_are_watermarked_and_donated_ones_are_not(
 ):
     pictures = [images.png(4, (800, 600)), images.png(5, (800, 600))]
     upload(client, (pictures[0], "a.png"), **LICENSE)
-    upload(client, (pictures[1], "b.png"), use_default_terms="", kind="donate")
+    upload(client, (pictures[1], "b.png"), kind="donate")
     run_jobs()
     priced, donated = db.scalars(select(Work).order_by(Work.id)).all()
 
@@ -226,9 +247,10 @@ def test_terms_versions_are_immutable_and_each_has_a_stable_url(app, client, db,
     upload(client, (images.png(50), "w.png"), **LICENSE)
     work = db.scalar(select(Work))
     first = work.current_terms.id
-    response = client.post(
+    response = post_terms(
+        client,
         f"/artists/works/{work.id}/terms",
-        data={"kind": "license", "price": "12", "non_generative_training": "y"},
+        {"kind": "license", "price": "12", "non_generative_training": "y"},
     )
     assert response.status_code == 302
     client.post(f"/artists/works/{work.id}/terms", data={"kind": "donate"})
@@ -257,12 +279,12 @@ def test_terms_versions_are_immutable_and_each_has_a_stable_url(app, client, db,
             {"kind": "license", "price": "3", "commercial_use": "y"},
             b"at least one kind of training",
         ),
-        ({"kind": "license", "price": "1.234", "generative_training": "y"}, b"such as 2.50"),
-        ({"kind": "license", "price": "", "generative_training": "y"}, b"such as 2.50"),
+        ({"kind": "license", "price": "1.234", "generative_training": "y"}, b"as 2.50 or 1,000.00"),
+        ({"kind": "license", "price": "", "generative_training": "y"}, b"as 2.50 or 1,000.00"),
     ],
 )
 def test_bad_terms_are_refused_with_a_reason(client, db, artist, fields, message):
-    upload(client, (images.png(60), "w.png"), use_default_terms="", kind="donate")
+    upload(client, (images.png(60), "w.png"), kind="donate")
     work = db.scalar(select(Work))
     response = client.post(f"/artists/works/{work.id}/terms", data=fields)
     assert response.status_code == 422
@@ -272,16 +294,17 @@ def test_bad_terms_are_refused_with_a_reason(client, db, artist, fields, message
 
 def test_not_available_lists_the_work_in_the_registry_until_offered(client, db, artist):
     picture = images.png(70)
-    upload(client, (picture, "private.png"), use_default_terms="", kind="not_available")
+    upload(client, (picture, "private.png"), kind="not_available")
     import hashlib
 
     sha = hashlib.sha256(picture).hexdigest()
     check = client.post("/api/v1/optout/check", json={"sha256": sha})
     assert check.get_json()["opted_out"] is True
     work = db.scalar(select(Work))
-    client.post(
+    post_terms(
+        client,
         f"/artists/works/{work.id}/terms",
-        data={"kind": "license", "price": "1", "generative_training": "y"},
+        {"kind": "license", "price": "1", "generative_training": "y"},
     )
     assert (
         client.post("/api/v1/optout/check", json={"sha256": sha}).get_json()["opted_out"] is False
@@ -289,16 +312,17 @@ def test_not_available_lists_the_work_in_the_registry_until_offered(client, db, 
 
 
 def test_uploads_without_a_choice_are_not_offered(client, db, artist):
-    upload(client, (images.png(80), "w.png"), use_default_terms="y")
+    upload(client, (images.png(80), "w.png"))
     work = db.scalar(select(Work))
     assert work.current_terms.kind is TermsKind.NOT_AVAILABLE
     assert not work.is_available
 
 
 def test_default_terms_apply_to_new_uploads(client, db, artist):
-    response = client.post(
+    response = post_terms(
+        client,
         "/artists/defaults",
-        data={
+        {
             "kind": "license",
             "price": "0.75",
             "fine_tuning": "y",
@@ -306,7 +330,7 @@ def test_default_terms_apply_to_new_uploads(client, db, artist):
         },
     )
     assert response.status_code == 302
-    upload(client, (images.png(81), "w.png"), use_default_terms="y")
+    upload(client, (images.png(81), "w.png"))
     terms = db.scalar(select(Work)).current_terms
     assert (terms.kind, terms.price_minor, terms.fine_tuning) == (TermsKind.LICENSE, 75, True)
 
@@ -345,10 +369,7 @@ def test_file_that_says_no_training_needs_explicit_confirmation(client, db, arti
     assert json.loads(entry.entry)["payload"]["overrides_file_signal"] is True
     # Keeping it out of training needs no confirmation.
     other = encode_with_xmp(images.noise(101), "PNG", xmp)
-    assert (
-        upload(client, (other, "kept.png"), use_default_terms="", kind="not_available").status_code
-        == 200
-    )
+    assert upload(client, (other, "kept.png"), kind="not_available").status_code == 200
 
 
 def test_editing_someone_elses_work_is_forbidden(client, db, login):
@@ -429,3 +450,18 @@ def test_ids_beyond_any_row_are_404_not_errors(client, db, artist):
         "/artists/works/terms", data={"work_ids": "99999999999", "kind": "donate"}
     )
     assert response.status_code == 303
+
+
+def test_the_terms_shown_on_the_upload_form_are_the_terms_recorded(client, db, artist):
+    post_terms(
+        client,
+        "/artists/defaults",
+        {"kind": "license", "price": "0.75", "fine_tuning": "y", "non_generative_training": "y"},
+    )
+    page = client.get("/artists/works/new").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="license"', page)  # starts from the defaults
+    assert 'value="0.75"' in page
+    assert "Use my default terms" not in page  # no second control that could contradict it
+    # An old form or a script may still send the retired checkbox: the chosen terms win.
+    upload(client, (images.png(82), "w.png"), kind="donate", use_default_terms="y")
+    assert db.scalar(select(Work)).current_terms.kind is TermsKind.DONATE

@@ -186,6 +186,7 @@ def test_hostile_text_is_just_text(client, params):
         {"cursor": "not-a-cursor"},
         {"orientation": "diagonal"},
         {"price_min": "cheap"},
+        {"price_max": "2,50"},
     ],
 )
 def test_invalid_filters_are_a_clear_400(client, params):
