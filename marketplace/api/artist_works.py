@@ -1,6 +1,6 @@
 """An artist's works through the API: upload, list, edit, terms versions, withdraw consent.
 
-Another artist's work is 403 here (works are public, but only their artist may change them).
+Another artist's work is 404 here, like an absent one: answers never confirm that an id exists.
 """
 
 from __future__ import annotations
@@ -181,8 +181,6 @@ def _own_work(work_id: int) -> Work:
         return services.get_own_work(get_session(), current_artist(), work_id)
     except services.WorkNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    except services.NotYourWork as exc:
-        raise APIError(403, "not_your_work", str(exc)) from exc
 
 
 def _rule_error(exc: Exception) -> APIError:

@@ -44,10 +44,6 @@ class WorkNotFound(ArtistError):
     pass
 
 
-class NotYourWork(ArtistError):
-    """The work exists but belongs to another artist (403, not 404: works are public)."""
-
-
 class DuplicateUpload(ArtistError):
     """The artist already registered this exact file."""
 
@@ -138,10 +134,11 @@ def get_work(session: Session, work_id: int) -> Work:
 
 
 def get_own_work(session: Session, artist: Artist, work_id: int) -> Work:
-    """The artist's own work; WorkNotFound if absent, NotYourWork if someone else's."""
-    work = get_work(session, work_id)
-    if work.artist_id != artist.id:
-        raise NotYourWork("This work belongs to another artist.")
+    """The artist's own work; WorkNotFound if absent or someone else's, in the same words, so
+    that nobody learns from the answer whether another artist's work id exists."""
+    work = session.get(Work, work_id)
+    if work is None or work.artist_id != artist.id:
+        raise WorkNotFound(f"No work {work_id} among your works.")
     return work
 
 

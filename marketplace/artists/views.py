@@ -53,13 +53,11 @@ def _artist() -> Artist:
 
 
 def _own_work(work_id: int) -> Work:
-    """The current artist's work: 404 if absent, 403 if another artist's."""
+    """The current artist's work: 404 if absent or another artist's (ids are not confirmed)."""
     try:
         return services.get_own_work(get_session(), _artist(), work_id)
     except services.WorkNotFound:
         abort(404)
-    except services.NotYourWork:
-        abort(403)
 
 
 @bp.route("/artists/dashboard")
@@ -259,8 +257,6 @@ def set_batch_terms() -> ResponseReturnValue:
                 spec,
                 confirm_override=bool(form.confirm_override.data),
             )
-    except services.NotYourWork:
-        abort(403)
     except services.WorkNotFound:
         abort(404)
     except (services.ArtistError, TermsInvalid) as exc:
