@@ -15,6 +15,7 @@ import imagehash
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif"}
 PHASH_BITS = 64
 PHASH_BANDS = 4  # 16-bit bands: a match within distance 7 agrees with us on a band to 1 bit
 BAND_BITS = PHASH_BITS // PHASH_BANDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from flask import (
     Blueprint,
@@ -20,7 +21,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
-from marketplace import storage
+from marketplace import imaging, storage
 from marketplace.amounts import AmountInvalid, format_amount, parse_amount
 from marketplace.artists import services
 from marketplace.artists.forms import (
@@ -281,8 +282,10 @@ def withdraw_work(work_id: int) -> ResponseReturnValue:
 @role_required("artist")
 def download_original(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
-    name = work.original_filename or f"work-{work.id}.{work.format.lower()}"
-    return redirect(storage.download_url(keys.work_original(work.id), name))
+    # Named and typed by the format sniffed at upload: a PNG uploaded as x.html is x.png.
+    stem = PurePath(work.original_filename).stem or f"work-{work.id}"
+    name = f"{stem}.{imaging.EXTENSIONS[work.format]}"
+    return redirect(storage.download_url(keys.work_original(work.id), name, content_type=work.mime))
 
 
 @bp.route("/artists/defaults", methods=["GET", "POST"])

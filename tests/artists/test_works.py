@@ -411,6 +411,19 @@ def test_owner_downloads_the_original_by_a_signed_link(client, db, artist):
     assert "orig.png" in download.headers["Content-Disposition"]
 
 
+@pytest.mark.parametrize("name", ["page.html", "script.js", "no-extension", "photo.jpg"])
+def test_the_original_is_served_as_the_format_its_bytes_are(client, db, artist, name):
+    picture = images.png(131)
+    upload(client, (picture, name), **LICENSE)
+    work = db.scalar(select(Work))
+    download = client.get(client.get(f"/artists/works/{work.id}/original").headers["Location"])
+    assert download.data == picture
+    assert download.mimetype == "image/png"
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    stem = name.split(".")[0]
+    assert f'filename="{stem}.png"' in download.headers["Content-Disposition"]
+
+
 def test_profile_edit_and_public_page(client, db, artist):
     response = client.post(
         "/artists/profile",
