@@ -183,11 +183,11 @@ def _own_work(work_id: int) -> Work:
         raise APIError(404, "work_not_found", str(exc)) from exc
 
 
-def _rule_error(exc: Exception) -> APIError:
+def _rule_error(exc: Exception, filename: str = "") -> APIError:
     if isinstance(exc, services.ConsentConfirmationRequired):
         return APIError(409, "consent_confirmation_required", str(exc), {"reasons": exc.reasons})
     if isinstance(exc, imaging.ImageRejected):
-        return APIError(422, "image_rejected", f"The file {exc}.")
+        return APIError(422, "image_rejected", imaging.rejection(filename, exc))
     if isinstance(exc, services.DuplicateUpload):
         return APIError(409, "already_uploaded", str(exc), {"work_id": exc.work_id})
     return APIError(422, "invalid_terms" if isinstance(exc, TermsInvalid) else "invalid", str(exc))
@@ -258,7 +258,7 @@ def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
                 confirm_override=bool(form.terms and form.terms.confirm_override),
             )
     except _RULE_ERRORS as exc:
-        raise _rule_error(exc) from exc
+        raise _rule_error(exc, form.image.filename or "") from exc
     return work_json(work), 201
 
 

@@ -216,6 +216,7 @@ def register_work(
     image = imaging.inspect_image(
         data, max_bytes=int(config["MAX_UPLOAD_BYTES"]), max_pixels=int(config["MAX_IMAGE_PIXELS"])
     )
+    imaging.check_min_side(image, int(config["MIN_IMAGE_SIDE_PX"]))
     again = session.scalar(
         select(Work.id).where(Work.artist_id == artist.id, Work.sha256 == image.sha256).limit(1)
     )
@@ -493,8 +494,10 @@ def upload_batch(
                 )
         except ConsentConfirmationRequired as exc:
             results.append(UploadResult(filename, error=str(exc), needs_confirmation=True))
-        except (imaging.ImageRejected, TermsInvalid, ArtistError) as exc:
-            results.append(UploadResult(filename, error=f"{filename} {exc}"))
+        except imaging.ImageRejected as exc:
+            results.append(UploadResult(filename, error=imaging.rejection(filename, exc)))
+        except (TermsInvalid, ArtistError) as exc:
+            results.append(UploadResult(filename, error=f"{filename}: {exc}"))
         else:
             results.append(UploadResult(filename, work_id=work.id))
     return results, notes

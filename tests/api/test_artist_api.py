@@ -154,3 +154,15 @@ def test_artist_makes_and_revokes_a_token_in_settings(client, db, login):
     token_id = db.scalar(select(ApiToken.id))
     assert client.post(f"/accounts/tokens/{token_id}/revoke").status_code == 302
     assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 401
+
+
+def test_a_too_small_image_is_refused_naming_the_file(client, db):
+    token = make_api_token(db, make_artist(db))
+    response = post_work(client, token, images.png(3, (1, 1)), name="pixel.png")
+    assert response.status_code == 422
+    assert response.get_json()["error"] == {
+        "code": "image_rejected",
+        "message": "pixel.png is 1 x 1 px; works need at least 256 px on the short side, so "
+        "that buyers can train on them and previews can show them.",
+    }
+    assert db.scalar(select(func.count()).select_from(Work)) == 0

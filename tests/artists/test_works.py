@@ -480,3 +480,38 @@ def test_the_terms_shown_on_the_upload_form_are_the_terms_recorded(client, db, a
     # An old form or a script may still send the retired checkbox: the chosen terms win.
     upload(client, (images.png(82), "w.png"), kind="donate", use_default_terms="y")
     assert db.scalar(select(Work)).current_terms.kind is TermsKind.DONATE
+
+
+def test_each_file_of_a_batch_in_any_image_mode_succeeds_or_fails_alone(
+    app, client, db, artist, run_jobs
+):
+    modes = [(mode, fmt) for mode, fmt in images.MODES]
+    files = [
+        (images.in_mode(mode, fmt, seed=200 + i), f"{i}-{mode.replace(';', '')}.{fmt.lower()}")
+        for i, (mode, fmt) in enumerate(modes)
+    ]
+    tiny = (images.png(198, (1, 1)), "probe.png")
+    narrow = (images.png(199, (2000, 255)), "strip.png")
+    broken = (images.in_mode("LAB", "TIFF", seed=197)[:300], "cut.tif")
+    response = upload(client, files[0], tiny, *files[1:], narrow, broken, kind="donate")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for _, name in files:
+        assert f"{name}</strong>: uploaded" in page, name
+    assert "probe.png is 1 x 1 px; works need at least 256 px on the short side" in page
+    assert "strip.png is 2000 x 255 px" in page
+    assert "cut.tif is not a readable TIFF image" in page
+    run_jobs()
+    works = db.scalars(select(Work).order_by(Work.id)).all()
+    assert len(works) == len(files)
+    assert all(work.derivatives_ready for work in works)
+    preview = client.get(f"/works/{works[-1].id}/preview.webp")
+    assert Image.open(io.BytesIO(preview.data)).mode == "RGB"
+
+
+def test_the_minimum_image_size_is_configurable(app, client, db, artist):
+    app.config["MIN_IMAGE_SIDE_PX"] = 32
+    assert "uploaded" in upload(
+        client, (images.png(196, (40, 32)), "small.png"), kind="donate"
+    ).get_data(as_text=True)
+    assert count(db, Work) == 1
