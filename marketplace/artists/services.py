@@ -430,29 +430,49 @@ class Metadata:
     tags: str = ""
 
 
+class MetadataUnreadable(ArtistError):
+    """The batch's CSV cannot be read; nothing is uploaded rather than files without titles."""
+
+
 def parse_metadata_csv(data: bytes) -> tuple[dict[str, Metadata], list[str]]:
-    """filename,title,description,tags rows by file name, plus problems (with line numbers)."""
+    """filename,title,description,tags rows by file name, plus notes on rows (with line numbers).
+
+    A lone CR ends a line as CRLF and LF do (old Mac and some spreadsheet exports). Raises
+    MetadataUnreadable for a file that is not CSV we can read: not UTF-8, no filename column, a
+    field over the csv module's limit or a broken quote.
+    """
     problems: list[str] = []
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return {}, ["The CSV is not UTF-8 text."]
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "filename" not in fields:
-        return {}, ["The CSV needs a header row with a 'filename' column."]
-    reader.fieldnames = fields
+    except UnicodeDecodeError as exc:
+        raise MetadataUnreadable("The CSV is not UTF-8 text; save it as CSV UTF-8.") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=None))
     rows: dict[str, Metadata] = {}
-    for row in reader:
-        name = (row.get("filename") or "").strip()
-        if not name:
-            problems.append(f"CSV line {reader.line_num}: no file name.")
-            continue
-        rows[PurePath(name).name] = Metadata(
-            title=(row.get("title") or "").strip(),
-            description=(row.get("description") or "").strip(),
-            tags=(row.get("tags") or "").strip(),
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        if "filename" not in fields:
+            raise MetadataUnreadable("The CSV needs a header row with a 'filename' column.")
+        reader.fieldnames = fields
+        for row in reader:
+            name = (row.get("filename") or "").strip()
+            if not name:
+                problems.append(f"CSV line {reader.line_num}: no file name.")
+                continue
+            rows[PurePath(name).name] = Metadata(
+                title=(row.get("title") or "").strip(),
+                description=(row.get("description") or "").strip(),
+                tags=(row.get("tags") or "").strip(),
+            )
+    except csv.Error as exc:
+        limit = csv.field_size_limit()
+        reason = (
+            f"a field is longer than {limit:,} characters"
+            if "field larger than field limit" in str(exc)
+            else "it is not well-formed CSV (check the quotes)"
         )
+        raise MetadataUnreadable(
+            f"The CSV cannot be read at line {reader.line_num + 1}: {reason}."
+        ) from exc
     return rows, problems
 
 
@@ -466,7 +486,8 @@ def upload_batch(
     confirm_override: bool = False,
 ) -> tuple[list[UploadResult], list[str]]:
     """Register each file in its own transaction: a bad file gets its own error, and leaves no
-    row and no object behind, while the rest go in. Returns per-file results and CSV notes."""
+    row and no object behind, while the rest go in. Returns per-file results and CSV notes;
+    raises MetadataUnreadable, before any file, when the CSV cannot be read."""
     metadata, notes = parse_metadata_csv(metadata_csv) if metadata_csv else ({}, [])
     uploaded = {PurePath(name).name for name, _ in files}
     for name in sorted(set(metadata) - uploaded):

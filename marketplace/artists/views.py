@@ -136,14 +136,18 @@ def upload_works() -> ResponseReturnValue:
         form.images.errors = ["Choose at least one image."]
         return _upload_page(form, default, 422)
     csv_data = _read(request.files.get("metadata_csv"))  # type: ignore[arg-type]
-    results, notes = services.upload_batch(
-        artist.id,
-        current_user.id,
-        files,
-        metadata_csv=csv_data or None,
-        terms=terms,
-        confirm_override=bool(form.confirm_override.data),
-    )
+    try:
+        results, notes = services.upload_batch(
+            artist.id,
+            current_user.id,
+            files,
+            metadata_csv=csv_data or None,
+            terms=terms,
+            confirm_override=bool(form.confirm_override.data),
+        )
+    except services.MetadataUnreadable as exc:
+        form.metadata_csv.errors = [str(exc)]
+        return _upload_page(form, default, 422)
     ok = [r for r in results if r.work_id]
     if ok:
         flash(f"{len(ok)} of {len(results)} files uploaded. Thumbnails appear shortly.", "success")

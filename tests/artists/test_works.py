@@ -515,3 +515,34 @@ def test_the_minimum_image_size_is_configurable(app, client, db, artist):
         client, (images.png(196, (40, 32)), "small.png"), kind="donate"
     ).get_data(as_text=True)
     assert count(db, Work) == 1
+
+
+def test_a_csv_written_with_lone_carriage_returns_is_read(client, db, artist):
+    csv = b"filename,title\rdusk.png,Dusk over the bay\rdawn.png,Dawn\r"
+    response = upload(
+        client, (images.png(12), "dusk.png"), (images.png(13), "dawn.png"), csv=csv, kind="donate"
+    )
+    assert response.status_code == 200
+    titles = db.scalars(select(Work.title).order_by(Work.id)).all()
+    assert titles == ["Dusk over the bay", "Dawn"]
+
+
+@pytest.mark.parametrize(
+    ("csv", "reason"),
+    [
+        (
+            b"filename,description\nfog.png," + b"a" * 131_073 + b"\n",
+            "The CSV cannot be read at line 2: a field is longer than 131,072 characters.",
+        ),
+        (b"filename,title\nfog.png,\xff\xfe\n", "The CSV is not UTF-8 text"),
+        (b"title\nFog\n", "The CSV needs a header row with a &#39;filename&#39; column."),
+    ],
+)
+def test_an_unreadable_csv_refuses_the_batch_and_uploads_nothing(
+    app, client, db, artist, csv, reason
+):
+    response = upload(client, (images.png(14), "fog.png"), csv=csv, kind="donate")
+    assert response.status_code == 422
+    assert reason in response.get_data(as_text=True)
+    assert count(db, Work) == 0
+    assert stored_keys(app) == []
