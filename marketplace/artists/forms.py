@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, Field, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from marketplace.amounts import AmountInvalid, format_amount, format_number, parse_amount
 from marketplace.artists.models import TermsKind
@@ -163,6 +163,12 @@ class BatchTermsForm(TermsFields):
 
 class DefaultTermsForm(TermsFields):
     pass
+
+
+class WithdrawForm(FlaskForm):
+    """The second step of withdrawing consent: only the confirmation page's button sends it."""
+
+    confirm = HiddenField(validators=[AnyOf(["withdraw"])])
 
 
 class ProfileForm(FlaskForm):

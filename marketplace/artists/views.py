@@ -30,11 +30,12 @@ from marketplace.artists.forms import (
     ProfileForm,
     UploadForm,
     WorkDetailsForm,
+    WithdrawForm,
     WorkTermsForm,
     price_said,
     price_token,
 )
-from marketplace.artists.models import Artist, Work, WorkTerms
+from marketplace.artists.models import Artist, Work, WorkStatus, WorkTerms
 from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
 from marketplace.db import MAX_ROW_ID, get_session, transaction
@@ -271,15 +272,21 @@ def set_batch_terms() -> ResponseReturnValue:
     return redirect(url_for("artists.dashboard"))
 
 
-@bp.route("/artists/works/<id:work_id>/withdraw", methods=["POST"])
+@bp.route("/artists/works/<id:work_id>/withdraw", methods=["GET", "POST"])
 @role_required("artist")
 def withdraw_work(work_id: int) -> ResponseReturnValue:
+    """Withdrawing consent takes two steps: this page says what it does, its button does it. A
+    post without the confirmation (an old form, a stray click) only shows the page."""
     work = _own_work(work_id)
-    if ConfirmForm().validate_on_submit():
+    form = WithdrawForm()
+    if request.method == "POST" and form.validate_on_submit():
         with transaction() as session:
             services.withdraw_consent(session, work, current_user)
         flash("Consent withdrawn: the work is out of every future sale.", "info")
-    return redirect(url_for("artists.show_work", work_id=work.id))
+        return redirect(url_for("artists.show_work", work_id=work.id))
+    if work.status is WorkStatus.WITHDRAWN:
+        return redirect(url_for("artists.show_work", work_id=work.id))
+    return render_template("artists/withdraw.html", work=work, form=WithdrawForm(formdata=None))
 
 
 @bp.route("/artists/works/<id:work_id>/original")

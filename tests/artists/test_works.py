@@ -340,7 +340,16 @@ def test_withdrawing_consent_takes_the_work_off_offer(app, client, db, artist, r
     run_jobs()
     work = db.scalar(select(Work))
     assert b"w</span>" in client.get(f"/artists/{work.artist_id}").data
-    response = client.post(f"/artists/works/{work.id}/withdraw")
+    # One click on the work page only opens the confirmation step.
+    page = client.get(f"/artists/works/{work.id}").get_data(as_text=True)
+    assert f'href="/artists/works/{work.id}/withdraw">Withdraw consent…</a>' in page
+    unconfirmed = client.post(f"/artists/works/{work.id}/withdraw")
+    assert unconfirmed.status_code == 200
+    assert "Withdraw consent for “w”?" in unconfirmed.get_data(as_text=True)
+    db.refresh(work)
+    assert work.status is WorkStatus.ACTIVE
+    assert count(db, LedgerEntry) == 2
+    response = client.post(f"/artists/works/{work.id}/withdraw", data={"confirm": "withdraw"})
     assert response.status_code == 302
     db.refresh(work)
     assert work.status is WorkStatus.WITHDRAWN
