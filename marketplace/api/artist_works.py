@@ -5,7 +5,7 @@ Another artist's work is 404 here, like an absent one: answers never confirm tha
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import url_for
 from flask_openapi3 import FileStorage, Tag
@@ -63,6 +63,14 @@ class TermsOut(BaseModel):
     id: int
     work_id: int
     version: int
+    status: Literal["current", "superseded", "withdrawn"] = Field(
+        description="superseded: a later version replaced it; withdrawn: the artist withdrew "
+        "consent. Either way it no longer applies to new sales."
+    )
+    in_force: bool
+    no_longer_in_force_since: str | None
+    current_terms_id: int | None
+    current_terms_url: str | None
     kind: str
     price_minor: int | None
     currency: str

@@ -11,6 +11,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -538,6 +539,33 @@ def apply_terms_to_works(
     if not works:
         raise ArtistError("Select at least one work.")
     return [set_terms(session, w, actor, spec, confirm_override=confirm_override) for w in works]
+
+
+@dataclass(frozen=True)
+class TermsStanding:
+    """Whether a terms version is the one in force, and if not, what replaced it and when."""
+
+    status: str  # "current", "superseded" (a later version exists) or "withdrawn"
+    current: WorkTerms | None  # the version in force now (None only if the work has none)
+    since: datetime | None  # when it stopped being in force (superseded or withdrawn)
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == "current"
+
+
+def terms_standing(terms: WorkTerms) -> TermsStanding:
+    """Where one immutable terms version stands today: an old version, or one whose consent was
+    withdrawn, must say so wherever it is shown (pages and JSON)."""
+    work = terms.work
+    current = work.current_terms
+    if current is not None and current.id != terms.id:
+        later = [t for t in work.terms_history if t.version > terms.version]
+        successor = min(later, key=lambda t: t.version) if later else current
+        return TermsStanding("superseded", current, successor.created_at)
+    if work.status is WorkStatus.WITHDRAWN:
+        return TermsStanding("withdrawn", current, work.withdrawn_at)
+    return TermsStanding("current", current, None)
 
 
 def provenance(session: Session, work: Work) -> Sequence[Any]:

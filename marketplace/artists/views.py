@@ -381,7 +381,13 @@ def show_terms(terms_id: int) -> ResponseReturnValue:
         artist_name=terms.work.artist.display_name,
         version=terms.version,
     )
-    return render_template("artists/terms.html", terms=terms, spec=spec, text=text)
+    return render_template(
+        "artists/terms.html",
+        terms=terms,
+        spec=spec,
+        text=text,
+        standing=services.terms_standing(terms),
+    )
 
 
 @bp.route("/terms/<id:terms_id>.json")
