@@ -14,6 +14,7 @@ from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
+from marketplace.artists.terms import PERMITTED_USES
 from marketplace.catalog import search, services
 from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
 from marketplace.db import MAX_ROW_ID, get_session, transaction
@@ -43,6 +44,11 @@ class SearchQueryIn(BaseModel):
     price_min: str | None = Field(default=None, max_length=20, description="e.g. 1.50 (USD)")
     price_max: str | None = Field(default=None, max_length=20)
     has_image: bool | None = None
+    uses: list[str] | None = Field(
+        default=None,
+        description="Permitted uses every result must allow (repeat or comma-separate): "
+        + ", ".join(PERMITTED_USES),
+    )
     sort: str | None = Field(default=None, description="relevance, newest, price_asc, price_desc")
     limit: int | None = Field(default=None, ge=1, le=search.MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,18 @@ PERMITTED_USES = (
 )
 CONDITIONS = ("attribution_required",)
 USE_FLAGS = PERMITTED_USES + CONDITIONS
+ALL_USES_MASK = (1 << len(PERMITTED_USES)) - 1  # public domain and CC0 permit everything
+
+
+def uses_mask(uses: Iterable[str]) -> int:
+    """Permitted uses as the bit set the catalog stores and filters on (bit i: PERMITTED_USES[i]).
+    ValueError for a name that is not a permitted use."""
+    mask = 0
+    for use in uses:
+        mask |= 1 << PERMITTED_USES.index(use)
+    return mask
+
+
 USE_LABELS = {
     "generative_training": "Training generative models",
     "non_generative_training": "Training non-generative / analytic models",
@@ -91,6 +104,11 @@ class TermsSpec:
         values = {k: v for k, v in data.items() if k in known}
         values["kind"] = TermsKind(values.get("kind", TermsKind.NOT_AVAILABLE))
         return cls(**values)
+
+    @property
+    def permitted(self) -> tuple[str, ...]:
+        """The uses these terms allow, in PERMITTED_USES order (none when not available)."""
+        return tuple(use for use in PERMITTED_USES if getattr(self, use))
 
     @classmethod
     def of(cls, terms: WorkTerms) -> TermsSpec:

@@ -123,6 +123,8 @@ class CatalogItem(Base):
     price_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # 0: free
     currency: Mapped[str] = mapped_column(String(3), default="usd")
     has_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bit i set: PERMITTED_USES[i] (artists.terms) is allowed. Public domain and CC0: all bits.
+    permitted_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from marketplace.artists.terms import parse_money
+from marketplace.artists.terms import PERMITTED_USES, parse_money, uses_mask
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 
 MAX_LIMIT = 100
@@ -59,6 +59,7 @@ FILTERS = (
     "price_min",
     "price_max",
     "has_image",
+    "uses",
     "sort",
     "limit",
     "cursor",
@@ -129,6 +130,7 @@ class SearchQuery:
     price_min: int | None = None
     price_max: int | None = None
     has_image: bool | None = None
+    uses: tuple[str, ...] = ()  # permitted uses every result must allow (artists.terms names)
     sort: str = "relevance"
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
@@ -216,6 +218,9 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         if has_image_text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise InvalidSearch("has_image must be true or false")
         has_image = has_image_text.lower() in ("true", "1", "yes")
+    uses = tuple(dict.fromkeys(many("uses")))
+    if not set(uses) <= set(PERMITTED_USES):
+        raise InvalidSearch(f"uses must be among {', '.join(PERMITTED_USES)}")
     year_from, year_to = one("year_from"), one("year_to")
     limit = one("limit")
     query = SearchQuery(
@@ -232,6 +237,7 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         price_min=_money("price_min", v) if (v := one("price_min")) else None,
         price_max=_money("price_max", v) if (v := one("price_max")) else None,
         has_image=has_image,
+        uses=uses,
         sort=sort,
         limit=_int("limit", limit, 1, MAX_LIMIT) if limit else DEFAULT_LIMIT,
         cursor=one("cursor"),
@@ -363,6 +369,9 @@ def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnEl
         conditions.append(CatalogItem.price_minor <= query.price_max)
     if query.has_image is not None and skip != "has_image":
         conditions.append(CatalogItem.has_image.is_(query.has_image))
+    if query.uses:
+        wanted = uses_mask(query.uses)
+        conditions.append(CatalogItem.permitted_uses.op("&")(wanted) == wanted)
     return conditions
 
 

@@ -11,7 +11,14 @@ from flask_login import current_user
 
 from marketplace import storage
 from marketplace.artists.models import Work
-from marketplace.artists.terms import TermsSpec, format_money, summary
+from marketplace.artists.terms import (
+    PERMITTED_USES,
+    USE_LABELS,
+    TermsSpec,
+    format_money,
+    summary,
+    uses_mask,
+)
 from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
 from marketplace.catalog.models import CatalogItem, Collection, StockRecord
@@ -75,6 +82,7 @@ def search_page() -> ResponseReturnValue:
         price=_price,
         collections=collections,
         confirm=ConfirmForm(),
+        use_labels=[(use, USE_LABELS[use]) for use in PERMITTED_USES],
     )
 
 
@@ -116,6 +124,11 @@ def item_page(item_id: int) -> ResponseReturnValue:
         collections=collections,
         confirm=ConfirmForm(),
         value_labels=VALUE_LABELS,
+        permitted=[
+            (USE_LABELS[use], bool(item.permitted_uses & uses_mask([use])))
+            for use in PERMITTED_USES
+        ],
+        attribution_required=bool(terms and terms.attribution_required),
     )
 
 
