@@ -77,7 +77,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,
-        # Works: upload limits, price bounds (USD minor units), near-duplicate distance.
+        # Works: upload limits, price bounds (minor units of DEFAULT_CURRENCY), near-duplicates.
         "MAX_UPLOAD_BYTES": int(env("MAX_UPLOAD_BYTES", str(50_000_000))),
         "MAX_IMAGE_PIXELS": int(env("MAX_IMAGE_PIXELS", str(100_000_000))),
         "PRICE_MIN_MINOR": int(env("PRICE_MIN_MINOR", "5")),

@@ -41,7 +41,9 @@ class SearchQueryIn(BaseModel):
     min_width: int | None = Field(default=None, ge=0, le=100_000)
     min_height: int | None = Field(default=None, ge=0, le=100_000)
     orientation: list[str] | None = Field(default=None, description="landscape, portrait, square")
-    price_min: str | None = Field(default=None, max_length=20, description="e.g. 1.50 (USD)")
+    price_min: str | None = Field(
+        default=None, max_length=20, description="e.g. 1.50, in the marketplace's currency"
+    )
     price_max: str | None = Field(default=None, max_length=20)
     has_image: bool | None = None
     uses: list[str] | None = Field(

@@ -5,13 +5,25 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from marketplace import storage
+from marketplace.amounts import format_number
 from marketplace.artists.models import Work
 from marketplace.artists.terms import (
+    LICENCE_LOCALE,
     PERMITTED_USES,
     USE_LABELS,
     TermsSpec,
@@ -83,7 +95,15 @@ def search_page() -> ResponseReturnValue:
         collections=collections,
         confirm=ConfirmForm(),
         use_labels=[(use, USE_LABELS[use]) for use in PERMITTED_USES],
+        currency=str(current_app.config["DEFAULT_CURRENCY"]).upper(),
+        amount_text=_amount_text,
     )
+
+
+def _amount_text(amount_minor: int) -> str:
+    """A price filter's value as the filter reads it back (English, no currency sign)."""
+    currency = str(current_app.config["DEFAULT_CURRENCY"])
+    return format_number(amount_minor, currency, LICENCE_LOCALE)
 
 
 def _price(item: CatalogItem) -> str:

@@ -141,3 +141,17 @@ def test_unconfirmed_default_terms_are_not_saved(client, db, artist):
     assert response.status_code == 200
     assert "that is $0.75 per image" in response.get_data(as_text=True)
     assert db.scalar(select(Artist.default_terms)) is None
+
+
+def test_the_marketplace_currency_is_the_configured_one_everywhere(app, client, db, work):
+    app.config["DEFAULT_CURRENCY"] = "eur"
+    url = f"/artists/works/{work.id}/terms"
+    asked = client.post(url, data=licence("2,50"), headers=GERMAN)
+    page = asked.get_data(as_text=True)
+    assert "that is 2,50\xa0€ per image" in page
+    assert "(EUR, 0,05\xa0€ to 1.000,00\xa0€)" in page
+    client.post(url, data=licence("2,50", price_confirmation=token_in(page)), headers=GERMAN)
+    terms = db.scalar(select(WorkTerms).order_by(WorkTerms.id.desc()))
+    assert (terms.price_minor, terms.currency) == (250, "eur")
+    assert "€2.50 per image" in client.get(f"/terms/{terms.id}").get_data(as_text=True)
+    assert "Price per image (EUR)" in client.get("/catalog").get_data(as_text=True)
