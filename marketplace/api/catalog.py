@@ -14,7 +14,7 @@ from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
-from marketplace.artists.terms import PERMITTED_USES
+from marketplace.artists.terms import PERMITTED_USES, uses_mask
 from marketplace.catalog import search, services
 from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
 from marketplace.db import MAX_ROW_ID, get_session, transaction
@@ -72,6 +72,9 @@ class ItemOut(BaseModel):
     license: str
     price_minor: int
     currency: str
+    permitted_uses: list[str] = Field(
+        description="What the item's terms allow, among " + ", ".join(PERMITTED_USES)
+    )
     has_image: bool
     thumbnail_url: str | None
     preview_url: str | None
@@ -126,6 +129,7 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
         "license": item.license.value,
         "price_minor": item.price_minor,
         "currency": item.currency,
+        "permitted_uses": [use for use in PERMITTED_USES if item.permitted_uses & uses_mask([use])],
         "has_image": item.has_image,
         "thumbnail_url": image("thumb"),
         "preview_url": image("preview"),

@@ -257,7 +257,11 @@ def test_search_finds_what_permits_the_buyer_s_uses(client, db):
 
     wanted = {"uses": "generative_training,commercial_use"}
     expected = {"Commercial ok", "Donated", "Museum stock"}
-    assert titles(search(client, **wanted)) == expected
+    found = search(client, **wanted)["items"]
+    assert {item["title"] for item in found} == expected
+    allowed = {item["title"]: item["permitted_uses"] for item in found}
+    assert allowed["Commercial ok"] == ["generative_training", "commercial_use"]
+    assert len(allowed["Museum stock"]) == 5
     assert titles(search(client, uses=["non_generative_training"])) == {
         "Research only",
         "Donated",
