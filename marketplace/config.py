@@ -83,8 +83,6 @@ def load_config(instance_path: str) -> dict[str, object]:
         "PRICE_MIN_MINOR": int(env("PRICE_MIN_MINOR", "5")),
         "PRICE_MAX_MINOR": int(env("PRICE_MAX_MINOR", "100000")),
         "DEFAULT_CURRENCY": env("DEFAULT_CURRENCY", "usd"),
-        # Reading typed amounts when the browser sends no Accept-Language we know.
-        "DEFAULT_LOCALE": env("DEFAULT_LOCALE", "en_US"),
         # Works smaller than this on their short side are refused (too small to train on).
         "MIN_IMAGE_SIDE_PX": int(env("MIN_IMAGE_SIDE_PX", "256")),
         "DUPLICATE_PHASH_DISTANCE": int(env("DUPLICATE_PHASH_DISTANCE", "6")),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from babel import Locale
-from flask import current_app, request
+from flask import request
 from flask_wtf import FlaskForm
 
 from marketplace.amounts import locale_for
@@ -14,5 +14,5 @@ class ConfirmForm(FlaskForm):
 
 
 def request_locale() -> Locale:
-    """The visitor's locale for reading and writing amounts: Accept-Language, else the default."""
-    return locale_for(request.accept_languages.values(), str(current_app.config["DEFAULT_LOCALE"]))
+    """The visitor's locale for reading and writing amounts: Accept-Language, else en_US."""
+    return locale_for(request.accept_languages.values())
