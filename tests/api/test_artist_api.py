@@ -166,3 +166,18 @@ def test_a_too_small_image_is_refused_naming_the_file(client, db):
         "that buyers can train on them and previews can show them.",
     }
     assert db.scalar(select(func.count()).select_from(Work)) == 0
+
+
+def test_terms_in_another_currency_are_refused(client, db):
+    token = make_api_token(db, make_artist(db))
+    work_id = post_work(client, token, images.png(4)).get_json()["id"]
+    body = {**LICENSE, "currency": "eur"}
+    response = client.put(f"/api/v1/artist/works/{work_id}/terms", json=body, headers=auth(token))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "invalid_terms"
+    same = client.put(
+        f"/api/v1/artist/works/{work_id}/terms",
+        json={**LICENSE, "currency": "USD"},
+        headers=auth(token),
+    )
+    assert (same.status_code, same.get_json()["currency"]) == (200, "usd")
