@@ -76,6 +76,10 @@ class ItemOut(BaseModel):
         description="What the item's terms allow, among " + ", ".join(PERMITTED_USES)
     )
     has_image: bool
+    available: bool = Field(
+        description="false once withdrawn (by its artist or its museum): kept in collections, "
+        "but not offered, searched or bundled"
+    )
     thumbnail_url: str | None
     preview_url: str | None
     url: str
@@ -109,7 +113,7 @@ class ItemPath(BaseModel):
 
 def item_json(item: CatalogItem) -> dict[str, Any]:
     def image(name: str) -> str | None:
-        if not item.has_image:
+        if not item.has_image or not item.available:
             return None
         return url_for("catalog.item_image", item_id=item.id, name=name, _external=True)
 
@@ -131,6 +135,7 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
         "currency": item.currency,
         "permitted_uses": [use for use in PERMITTED_USES if item.permitted_uses & uses_mask([use])],
         "has_image": item.has_image,
+        "available": item.available,
         "thumbnail_url": image("thumb"),
         "preview_url": image("preview"),
         "url": url_for("catalog.item_page", item_id=item.id, _external=True),

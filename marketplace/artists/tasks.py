@@ -6,7 +6,7 @@ import logging
 
 from flask import current_app
 
-from marketplace import imaging, storage
+from marketplace import imaging, storage, xmp
 from marketplace.artists import consent
 from marketplace.artists.models import TermsKind, Work
 from marketplace.catalog import services as catalog
@@ -38,16 +38,14 @@ def make_derivatives(work_id: int) -> None:
             licensed_copy=False,
         )
         terms_url = external_url("artists.show_terms", terms_id=terms.id)
-        xmp = consent.xmp_packet(
-            data_mining, terms_url, rights_text=f"© {work.artist.display_name}"
-        )
+        packet = xmp.xmp_packet(data_mining, terms_url, rights_text=f"© {work.artist.display_name}")
         watermark = (
             str(current_app.config["WATERMARK_TEXT"]) if terms.kind is TermsKind.LICENSE else None
         )
         old_version = work.derivatives_version
         version = old_version + 1
-        for name, picture in imaging.derivative_images(image, watermark).items():
-            data = consent.encode_with_xmp(picture, "WEBP", xmp, quality=82)
+        pictures = imaging.derivative_images(image, watermark)
+        for name, data in xmp.encode_derivatives(pictures, packet).items():
             storage.put(
                 session,
                 keys.work_derivative(work.id, version, name),

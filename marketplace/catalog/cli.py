@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup, with_appcontext
 
-from marketplace.catalog.ingest import ingest_file
+from marketplace.catalog.ingest import UnusableFile, ingest_file
 from marketplace.catalog.sources import ADAPTERS, get_adapter
 from marketplace.catalog.tasks import enqueue_mirrors
 
@@ -29,7 +29,13 @@ def ingest_command(source: str, file: Path, mirror: bool) -> None:
         ) from exc
     estimate = count_lines(file)  # one record per line in JSONL/CSV; a guide for the rest
     with click.progressbar(length=estimate, label=f"Ingesting {file.name}") as bar:
-        report = ingest_file(adapter, file, progress=bar.update)
+        try:
+            report = ingest_file(adapter, file, progress=bar.update)
+        except UnusableFile as exc:  # nothing could be read: say why, and exit non-zero
+            if exc.report is not None:
+                for line in exc.report.summary_lines():
+                    click.echo(line)
+            raise click.ClickException(str(exc)) from None
         bar.update(max(0, estimate - bar.pos))
     for line in report.summary_lines():
         click.echo(line)

@@ -3,7 +3,14 @@
 Each chunk of records commits on its own (so a run cut short can simply be run again), is
 written with bulk statements, and is registered in the ledger with one `append_many` call.
 A record whose mapped fields and raw source are unchanged is left alone; a changed one is
-updated and its change recorded.
+updated and its change recorded. Changes only to a source's bookkeeping fields (`updated_at`,
+`timestamp`, ...: `BOOKKEEPING_FIELDS`) are not changes: a monthly refresh of a dump must not
+re-log the collection.
+
+A record the source no longer offers (not open access any more, or its image gone) is
+withdrawn at once: it leaves search, collections' available items and bundles, and a
+`stock.withdrawn` entry says why. If the source offers it again it is reinstated
+(`stock.reinstated`). Ids repeated within one file are reported; the first one is kept.
 """
 
 from __future__ import annotations
@@ -12,17 +19,25 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select, text, update
+from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.catalog.search import index_new_items
 from marketplace.catalog.services import stock_item_values, stock_item_values_from
-from marketplace.catalog.sources.base import Adapter, Malformed, RawRecord, Skipped, StockFields
+from marketplace.catalog.sources.base import (
+    Adapter,
+    Malformed,
+    RawRecord,
+    Skipped,
+    StockFields,
+    carries_signature,
+)
 from marketplace.db import bulk_insert, reserve_ids, transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
@@ -34,6 +49,37 @@ ANALYZE_EVERY = 20_000  # records added between statistics refreshes (then doubl
 STOCK = Table("stock_records", StockRecord.metadata)
 ITEMS = Table("catalog_items", CatalogItem.metadata)
 MAX_REPORTED_PROBLEMS = 200
+# Top-level raw fields that say when the source last touched its record, not what it is.
+BOOKKEEPING_FIELDS = frozenset(
+    {
+        "updated_at",  # AIC, Cleveland
+        "source_updated_at",  # AIC
+        "timestamp",  # AIC, Smithsonian
+        "last_updated",
+        "last_updated_source",  # AIC
+        "lastTimeUpdated",  # Smithsonian
+        "docSignature",  # Smithsonian: a signature of the indexed document
+        "hash",  # Smithsonian: a hash of the same
+        "version",  # Smithsonian: the index's version string
+        "metadataDate",  # the Met's API
+        "Metadata Date",  # the Met's MetObjects.csv
+    }
+)
+
+
+SIGNATURE_SAMPLE = 20  # records looked at to tell which source a file belongs to
+
+
+class UnusableFile(Exception):
+    """Nothing in the file could be read as this source's records; the message says why.
+
+    `report` holds what was counted when the whole file was read (None when the file was
+    refused before reading it through).
+    """
+
+    def __init__(self, message: str, report: IngestReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -44,6 +90,9 @@ class IngestReport:
     unchanged: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     malformed: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0  # records whose id an earlier record of the file already had
+    withdrawn: int = 0  # skipped records that were in the catalog: taken out of it
+    reinstated: int = 0  # withdrawn records the source offers again
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), first N
 
     @property
@@ -52,36 +101,65 @@ class IngestReport:
             self.added
             + self.updated
             + self.unchanged
+            + self.reinstated
             + sum(self.skipped.values())
             + sum(self.malformed.values())
+            + self.duplicates
         )
+
+    @property
+    def usable(self) -> int:
+        """Records that were read as this source's records (loaded, unchanged or skipped)."""
+        return self.read - sum(self.malformed.values()) - self.duplicates
 
     def note_malformed(self, problem: Malformed) -> None:
         self.malformed[problem.reason] += 1
+        self._note(problem.line, problem.reason)
+
+    def note_duplicate(self, line: int, source_id: str) -> None:
+        self.duplicates += 1
+        self._note(line, f"duplicate id {source_id!r} (an earlier record has it; kept that one)")
+
+    def _note(self, line: int, reason: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
-            self.problems.append((problem.line, problem.reason))
+            self.problems.append((line, reason))
 
     def summary_lines(self) -> list[str]:
         lines = [
             f"{self.source}: {self.read} records read: {self.added} added, {self.updated} "
-            f"updated, {self.unchanged} unchanged, {sum(self.skipped.values())} skipped, "
-            f"{sum(self.malformed.values())} malformed"
+            f"updated, {self.unchanged} unchanged, {self.reinstated} reinstated, "
+            f"{sum(self.skipped.values())} skipped ({self.withdrawn} withdrawn), "
+            f"{sum(self.malformed.values())} malformed, {self.duplicates} duplicate ids"
         ]
         lines += [f"  skipped, {reason}: {n}" for reason, n in self.skipped.most_common()]
+        if self.withdrawn:
+            lines.append(f"  withdrawn from the catalog (no longer offered): {self.withdrawn}")
         lines += [f"  malformed, {reason}: {n}" for reason, n in self.malformed.most_common()]
+        if self.duplicates:
+            lines.append(f"  duplicate ids: {self.duplicates}")
         shown = self.problems[:20]
         lines += [f"  line {line}: {reason}" for line, reason in shown]
-        if sum(self.malformed.values()) > len(shown):
-            lines.append(f"  ... and {sum(self.malformed.values()) - len(shown)} more")
+        problems = sum(self.malformed.values()) + self.duplicates
+        if problems > len(shown):
+            lines.append(f"  ... and {problems - len(shown)} more")
         return lines
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(StockFields))
+_RAW = _FIELD_NAMES.index("raw")
+
+
+def _without_bookkeeping(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in raw.items() if key not in BOOKKEEPING_FIELDS}
 
 
 def content_hash(record: StockFields) -> str:
-    """Fingerprint of everything we store about a record: unchanged means nothing to write."""
+    """Fingerprint of what we store and show about a record: unchanged means nothing to write.
+
+    The source's bookkeeping fields are left out, so a refreshed dump is not a change.
+    """
     values = [getattr(record, name) for name in _FIELD_NAMES]  # shallow: no asdict deep copy
+    values[_RAW] = _without_bookkeeping(record.raw)
     data = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
@@ -110,29 +188,48 @@ def _columns(fields: StockFields) -> dict[str, Any]:
     }
 
 
-def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[StockFields]:
+Outcome = StockFields | Skipped  # a Skipped here always names its record (source_id)
+
+
+def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[Outcome]:
+    """Records to write (mapped, or skipped by the source's say), each id once.
+
+    Seen ids are kept as 64-bit digests (about 100 bytes a record, however long the ids).
+    """
+    seen: set[int] = set()
     for item in adapter.read(path):
         if isinstance(item, Malformed):
             report.note_malformed(item)
             continue
-        result = adapter.map(item) if isinstance(item, RawRecord) else item
+        result = adapter.map(item)
         if isinstance(result, Malformed):
             report.note_malformed(result)
-        elif isinstance(result, Skipped):
+            continue
+        if result.source_id:
+            digest = int.from_bytes(
+                hashlib.blake2b(result.source_id.encode(), digest_size=8).digest(), "big"
+            )
+            if digest in seen:
+                report.note_duplicate(item.line, result.source_id)
+                continue
+            seen.add(digest)
+        if isinstance(result, Skipped):
             report.skipped[result.reason] += 1
+            if result.source_id:
+                yield result  # the catalog may hold it: withdraw it
         else:
             yield result
 
 
-def _chunks(records: Iterable[StockFields], size: int) -> Iterator[list[StockFields]]:
-    chunk: dict[str, StockFields] = {}
+def _chunks(records: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
+    chunk: list[Outcome] = []
     for record in records:
-        chunk[record.source_id] = record  # a repeated id within a chunk: the last one wins
+        chunk.append(record)
         if len(chunk) >= size:
-            yield list(chunk.values())
-            chunk = {}
+            yield chunk
+            chunk = []
     if chunk:
-        yield list(chunk.values())
+        yield chunk
 
 
 def ingest_file(
@@ -143,10 +240,11 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Load `path` with `adapter`; returns counts of what happened, with reasons."""
+    _check_source(adapter, path)
     report = IngestReport(source=adapter.name)
     analyzed_at = 0
     for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
-        _write_chunk(adapter, chunk, report)
+        _write_chunk(adapter.name, chunk, report)
         if progress is not None:
             progress(len(chunk))
         if report.added - analyzed_at >= max(ANALYZE_EVERY, analyzed_at):
@@ -155,7 +253,48 @@ def ingest_file(
     if report.added > analyzed_at:
         _refresh_statistics()
     log.info("ingest %s: %s", adapter.name, report.summary_lines()[0])
+    if not report.usable:
+        if not report.read:
+            raise UnusableFile(f"{path.name}: no records found in the file.", report)
+        raise UnusableFile(
+            f"{path.name}: none of its {report.read} records could be read as "
+            f"{adapter.institution} records (the reasons are listed above).",
+            report,
+        )
     return report
+
+
+def _sample(adapter: Adapter, path: Path) -> list[RawRecord]:
+    records: list[RawRecord] = []
+    for item in adapter.read(path):
+        if isinstance(item, RawRecord):
+            records.append(item)
+            if len(records) >= SIGNATURE_SAMPLE:
+                break
+    return records
+
+
+def _check_source(adapter: Adapter, path: Path) -> None:
+    """Refuse, before writing anything, a file that is plainly another source's format."""
+    from marketplace.catalog.sources import ADAPTERS  # the registry imports every adapter
+
+    sample = _sample(adapter, path)
+    if not sample or any(carries_signature(adapter, r.data) for r in sample):
+        return
+    for other in ADAPTERS.values():
+        if other.name != adapter.name and any(
+            carries_signature(other, r.data) for r in _sample(other, path)
+        ):
+            raise UnusableFile(
+                f"{path.name} looks like a file of {other.institution} (source "
+                f"{other.name!r}), not of {adapter.institution}: run `marketplace ingest "
+                f"{other.name} {path.name}`. Nothing was loaded."
+            )
+    raise UnusableFile(
+        f"{path.name} does not look like a file of {adapter.institution}: none of its first "
+        f"{len(sample)} records has any of the fields {', '.join(adapter.signature)}. "
+        "Nothing was loaded."
+    )
 
 
 def _refresh_statistics() -> None:
@@ -169,31 +308,63 @@ def _refresh_statistics() -> None:
             session.execute(text("PRAGMA optimize"))
 
 
-def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestReport) -> None:
-    hashes = {fields.source_id: content_hash(fields) for fields in chunk}
+def ingest_records(
+    source: str, records: Iterable[StockFields], *, chunk_size: int = CHUNK
+) -> IngestReport:
+    """Load records already mapped (by an adapter, or built by a caller such as the tests):
+    the same idempotent writes and ledger entries as `ingest_file`, without a file. Meant for
+    small batches: the records are held in memory."""
+    report = IngestReport(source=source)
+    seen: set[str] = set()
+    unique: list[StockFields] = []
+    for position, record in enumerate(records, 1):
+        if record.source_id in seen:
+            report.note_duplicate(position, record.source_id)
+        else:
+            seen.add(record.source_id)
+            unique.append(record)
+    for chunk in _chunks(unique, chunk_size):
+        _write_chunk(source, chunk, report)
+    return report
+
+
+def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> None:
+    offered = [f for f in chunk if isinstance(f, StockFields)]
+    gone = [f for f in chunk if isinstance(f, Skipped)]
+    hashes = {fields.source_id: content_hash(fields) for fields in offered}
     with transaction() as session:
         existing = {
-            source_id: (record_id, old_hash, status)
-            for record_id, source_id, old_hash, status in session.execute(
+            source_id: (record_id, old_hash, status, withdrawn_at)
+            for record_id, source_id, old_hash, status, withdrawn_at in session.execute(
                 select(
                     StockRecord.id,
                     StockRecord.source_id,
                     StockRecord.content_hash,
                     StockRecord.mirror_status,
+                    StockRecord.withdrawn_at,
                 ).where(
-                    StockRecord.source == adapter.name,
-                    StockRecord.source_id.in_(list(hashes)),
+                    StockRecord.source == source,
+                    StockRecord.source_id.in_([f.source_id for f in chunk]),
                 )
             )
         }
-        new = [f for f in chunk if f.source_id not in existing]
+        new = [f for f in offered if f.source_id not in existing]
+        reinstated = [
+            f for f in offered if f.source_id in existing and existing[f.source_id][3] is not None
+        ]
         changed = [
             f
-            for f in chunk
-            if f.source_id in existing and existing[f.source_id][1] != hashes[f.source_id]
+            for f in offered
+            if f.source_id in existing
+            and existing[f.source_id][3] is None
+            and existing[f.source_id][1] != hashes[f.source_id]
+            and not _rehashed_if_same(session, existing[f.source_id][0], f, hashes[f.source_id])
         ]
-        report.unchanged += len(chunk) - len(new) - len(changed)
-        if not new and not changed:
+        withdrawn = [
+            f for f in gone if f.source_id in existing and existing[f.source_id][3] is None
+        ]
+        report.unchanged += len(offered) - len(new) - len(changed) - len(reinstated)
+        if not new and not changed and not reinstated and not withdrawn:
             return
         entries = [
             ledger.NewEntry(
@@ -201,23 +372,32 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
                 if f.source_id not in existing
                 else EntryKind.STOCK_UPDATED,
                 {},
-                {
-                    "source": adapter.name,
-                    "source_id": f.source_id,
-                    "title": f.title[:300],
-                    "rights_uri": f.rights_uri,
-                    "image_url": f.image_urls[0] if f.image_urls else "",
-                    "content_sha256": hashes[f.source_id],
-                },
+                _entry_payload(source, f, hashes[f.source_id]),
             )
             for f in (*new, *changed)
+        ]
+        entries += [
+            ledger.NewEntry(
+                EntryKind.STOCK_REINSTATED,
+                {"stock": existing[f.source_id][0]},
+                _entry_payload(source, f, hashes[f.source_id]),
+            )
+            for f in reinstated
+        ]
+        entries += [
+            ledger.NewEntry(
+                EntryKind.STOCK_WITHDRAWN,
+                {"stock": existing[f.source_id][0]},
+                {"source": source, "source_id": f.source_id, "reason": f.reason},
+            )
+            for f in withdrawn
         ]
         first_seq = ledger.append_many(session, entries).first_seq
         now = utcnow()
         if new:
             rows = [
                 {
-                    "source": adapter.name,
+                    "source": source,
                     "source_id": f.source_id,
                     **_columns(f),
                     "content_hash": hashes[f.source_id],
@@ -228,6 +408,8 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
                     "mirror_error": "",
                     "mirror_attempts": 0,
                     "derivatives_version": 0,
+                    "withdrawn_at": None,
+                    "withdrawn_reason": "",
                 }
                 for i, f in enumerate(new)
             ]
@@ -245,8 +427,8 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
             bulk_insert(connection, ITEMS, items)
             index_new_items(session, item_ids)
             report.added += len(new)
-        for offset, f in enumerate(changed, start=len(new)):
-            record_id, _old, status = existing[f.source_id]
+        for offset, f in enumerate((*changed, *reinstated), start=len(new)):
+            record_id, _old, status, _withdrawn = existing[f.source_id]
             columns = _columns(f)
             if status is MirrorStatus.MIRRORED:  # keep the measured size of our copy
                 columns.pop("width")
@@ -259,14 +441,64 @@ def _write_chunk(adapter: Adapter, chunk: list[StockFields], report: IngestRepor
                     content_hash=hashes[f.source_id],
                     updated_at=now,
                     ledger_seq=first_seq + offset,
+                    withdrawn_at=None,
+                    withdrawn_reason="",
                 )
             )
-            record = session.get(StockRecord, record_id)
-            assert record is not None
-            session.refresh(record)
-            values = stock_item_values(record)
-            values.pop("created_at")
+            _reindex(session, record_id)
+        report.updated += len(changed)
+        report.reinstated += len(reinstated)
+        start = len(new) + len(changed) + len(reinstated)
+        for offset, gone_record in enumerate(withdrawn, start=start):
+            record_id = existing[gone_record.source_id][0]
             session.execute(
-                update(CatalogItem).where(CatalogItem.stock_id == record_id).values(**values)
+                update(StockRecord)
+                .where(StockRecord.id == record_id)
+                .values(
+                    withdrawn_at=now,
+                    withdrawn_reason=gone_record.reason[:200],
+                    updated_at=now,
+                    ledger_seq=first_seq + offset,
+                )
             )
-            report.updated += 1
+            _reindex(session, record_id)
+        report.withdrawn += len(withdrawn)
+
+
+def _entry_payload(source: str, f: StockFields, content_sha256: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "source_id": f.source_id,
+        "title": f.title[:300],
+        "rights_uri": f.rights_uri,
+        "image_url": f.image_urls[0] if f.image_urls else "",
+        "content_sha256": content_sha256,
+    }
+
+
+def _reindex(session: Session, record_id: int) -> None:
+    """Make the record's search row say what the record is now (withdrawn or offered)."""
+    record = session.get(StockRecord, record_id)
+    assert record is not None
+    session.refresh(record)
+    values = stock_item_values(record)
+    values.pop("created_at")
+    session.execute(update(CatalogItem).where(CatalogItem.stock_id == record_id).values(**values))
+
+
+def _rehashed_if_same(session: Session, record_id: int, f: StockFields, new_hash: str) -> bool:
+    """True (and the stored fingerprint refreshed, with no ledger entry) when the record differs
+    from what we hold only in the source's bookkeeping fields: records fingerprinted before
+    bookkeeping fields were left out must not all count as changed once."""
+    record = session.get(StockRecord, record_id)
+    assert record is not None
+    new = _columns(f)
+    old = {name: getattr(record, name) for name in new}
+    new["raw"], old["raw"] = _without_bookkeeping(new["raw"]), _without_bookkeeping(record.raw)
+    if record.mirror_status is MirrorStatus.MIRRORED:  # our measured size, not the source's
+        for name in ("width", "height"):
+            new.pop(name), old.pop(name)
+    if old != new:
+        return False
+    record.content_hash = new_hash
+    return True

@@ -73,6 +73,14 @@ class StockRecord(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     derivatives_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the source takes the record out of open access (or its image disappears): the
+    # record then leaves search, collections' available items and bundles until reinstated.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
 
 class CatalogLicense(enum.StrEnum):

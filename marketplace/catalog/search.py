@@ -112,7 +112,15 @@ STOP_WORDS = frozenset(
 
 
 class InvalidSearch(ValueError):
-    """An unknown filter or a bad value (400); the message names it."""
+    """An unknown filter or a bad value (400); the message names it.
+
+    `params` are the URL parameters at fault, so that a page can show the message beside its
+    field and still search with the rest.
+    """
+
+    def __init__(self, message: str, *params: str) -> None:
+        super().__init__(message)
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -162,9 +170,9 @@ def _int(name: str, value: str, low: int, high: int) -> int:
     try:
         number = int(value)
     except ValueError as exc:
-        raise InvalidSearch(f"{name} must be a whole number") from exc
+        raise InvalidSearch(f"{name} must be a whole number", name) from exc
     if not low <= number <= high:
-        raise InvalidSearch(f"{name} must be between {low} and {high}")
+        raise InvalidSearch(f"{name} must be between {low} and {high}", name)
     return number
 
 
@@ -172,9 +180,9 @@ def _money(name: str, value: str) -> int:
     try:
         amount = parse_money(value, str(current_app.config["DEFAULT_CURRENCY"]))
     except ValueError as exc:  # "2,50" is refused, never read as 250
-        raise InvalidSearch(f"{name}: {exc}") from exc
+        raise InvalidSearch(f"{name}: {exc}", name) from exc
     if amount > 10**9:
-        raise InvalidSearch(f"{name} is too large")
+        raise InvalidSearch(f"{name} is too large", name)
     return amount
 
 
@@ -182,18 +190,18 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
     """A query from URL parameters (each name to its values); InvalidSearch for anything off."""
     unknown = sorted(set(args) - set(FILTERS))
     if unknown:
-        raise InvalidSearch(f"unknown filter: {', '.join(unknown)}")
+        raise InvalidSearch(f"unknown filter: {', '.join(unknown)}", *unknown)
 
     def one(name: str) -> str | None:
         values = [v for v in args.get(name, ()) if v != ""]
         if len(values) > 1:
-            raise InvalidSearch(f"give {name} once")
+            raise InvalidSearch(f"give {name} once", name)
         return values[0] if values else None
 
     def many(name: str) -> list[str]:
         values = [v for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
         if len(values) > 50:
-            raise InvalidSearch(f"too many values for {name}")
+            raise InvalidSearch(f"too many values for {name}", name)
         return [v.strip() for v in values]
 
     q = one("q") or ""
@@ -203,24 +211,24 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         licenses = tuple(CatalogLicense(v) for v in many("license"))
     except ValueError as exc:
         choices = ", ".join(k.value for k in CatalogLicense)
-        raise InvalidSearch(f"license must be one of {choices}") from exc
+        raise InvalidSearch(f"license must be one of {choices}", "license") from exc
     try:
         orientations = tuple(Orientation(v) for v in many("orientation"))
     except ValueError as exc:
         choices = ", ".join(o.value for o in Orientation)
-        raise InvalidSearch(f"orientation must be one of {choices}") from exc
+        raise InvalidSearch(f"orientation must be one of {choices}", "orientation") from exc
     sort = one("sort") or "relevance"
     if sort not in SORTS:
-        raise InvalidSearch(f"sort must be one of {', '.join(SORTS)}")
+        raise InvalidSearch(f"sort must be one of {', '.join(SORTS)}", "sort")
     has_image_text = one("has_image")
     has_image = None
     if has_image_text is not None:
         if has_image_text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise InvalidSearch("has_image must be true or false")
+            raise InvalidSearch("has_image must be true or false", "has_image")
         has_image = has_image_text.lower() in ("true", "1", "yes")
     uses = tuple(dict.fromkeys(many("uses")))
     if not set(uses) <= set(PERMITTED_USES):
-        raise InvalidSearch(f"uses must be among {', '.join(PERMITTED_USES)}")
+        raise InvalidSearch(f"uses must be among {', '.join(PERMITTED_USES)}", "uses")
     year_from, year_to = one("year_from"), one("year_to")
     limit = one("limit")
     query = SearchQuery(
@@ -243,9 +251,9 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         cursor=one("cursor"),
     )
     if query.creator and len(query.creator) > 300:
-        raise InvalidSearch("creator is too long")
+        raise InvalidSearch("creator is too long", "creator")
     if query.medium and len(query.medium) > 300:
-        raise InvalidSearch("medium is too long")
+        raise InvalidSearch("medium is too long", "medium")
     if query.cursor is not None:
         _decode_cursor(query.cursor)
     return query
@@ -263,7 +271,7 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidSearch("cursor was not issued by this search") from exc
+        raise InvalidSearch("cursor was not issued by this search", "cursor") from exc
     if (
         not isinstance(data, dict)
         or data.get("s") not in SORTS
@@ -271,7 +279,7 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
         or isinstance(data.get("i"), bool)
         or not isinstance(data.get("k"), int | float | type(None))
     ):
-        raise InvalidSearch("cursor was not issued by this search")
+        raise InvalidSearch("cursor was not issued by this search", "cursor")
     return data
 
 
@@ -394,7 +402,7 @@ def _ordered(session: Session, query: SearchQuery) -> Any:
     if query.cursor:
         data = _decode_cursor(query.cursor)
         if data["s"] != sort:
-            raise InvalidSearch("cursor belongs to another sort order")
+            raise InvalidSearch("cursor belongs to another sort order", "cursor")
         last_key, last_id = data["k"], data["i"]
         if sort == "newest":
             stmt = stmt.where(CatalogItem.id < last_id)

@@ -96,7 +96,7 @@ def stock_item_values_from(row: Mapping[str, Any], record_id: int) -> dict[str, 
     """The search row of a stock record given as column values (the ingest's bulk path)."""
     return {
         "stock_id": record_id,
-        "available": True,
+        "available": row.get("withdrawn_at") is None,  # withdrawn by its source: not offered
         "title": row["title"],
         "description": row.get("description", ""),
         "tags": row.get("tags", ""),

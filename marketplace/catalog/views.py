@@ -70,14 +70,46 @@ def _link(params: dict[str, Any], **changes: Any) -> str:
     return url_for("catalog.search_page") + ("?" + urlencode(clean, doseq=True) if clean else "")
 
 
+# Filters whose inputs are on the page: a bad value is shown beside its field, in words.
+FIELD_LABELS = {
+    "year_from": "From year",
+    "year_to": "To year",
+    "min_width": "Min. width",
+    "min_height": "Min. height",
+    "price_min": "Min. price",
+    "price_max": "Max. price",
+    "sort": "Sort order",
+}
+
+
+def _query_keeping_the_rest(
+    args: dict[str, list[str]],
+) -> tuple[search.SearchQuery, search.SearchResult, dict[str, str]]:
+    """Search without the parameters at fault, with a message for each of them: a bad filter
+    must not wipe the page (results, facets and the other filters stay)."""
+    errors: dict[str, str] = {}
+    while True:
+        try:
+            query = search.parse_query(args)
+            return query, search.search(get_session(), query), errors
+        except search.InvalidSearch as exc:
+            faulty = [name for name in exc.params if name in args]
+            if not faulty:
+                raise
+            for name in faulty:
+                label = FIELD_LABELS.get(name)
+                errors[name] = str(exc).replace(name, label, 1) if label else str(exc)
+                args = {k: v for k, v in args.items() if k != name}
+
+
 @bp.route("/catalog")
 def search_page() -> ResponseReturnValue:
     """Public: anyone may browse the catalog."""
+    args = _query_args()
     try:
-        query = search.parse_query(_query_args())
+        query, result, errors = _query_keeping_the_rest(args)
     except search.InvalidSearch as exc:
         return render_template("catalog/search.html", error=str(exc), result=None, query=None), 400
-    result = search.search(get_session(), query)
     params = query.to_params()
     collections = []
     if current_user.is_authenticated:
@@ -97,7 +129,10 @@ def search_page() -> ResponseReturnValue:
         use_labels=[(use, USE_LABELS[use]) for use in PERMITTED_USES],
         currency=str(current_app.config["DEFAULT_CURRENCY"]).upper(),
         amount_text=_amount_text,
-    )
+        field_errors={k: v for k, v in errors.items() if k in FIELD_LABELS},
+        other_errors=[v for k, v in errors.items() if k not in FIELD_LABELS],
+        typed={name: (args.get(name) or [""])[0] for name in errors},
+    ), (400 if errors else 200)
 
 
 def _amount_text(amount_minor: int) -> str:

@@ -1,7 +1,7 @@
 """Catalog rows carry the uses their terms permit, so search can filter by them
 
 Revision ID: 0005_money
-Revises: 0004
+Revises: 0005_museum
 Create Date: 2026-12-02 17:50:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_money"
-down_revision = "0004"
+down_revision = "0005_museum"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from marketplace.catalog import tasks
+from marketplace.catalog import fetching, tasks
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from tests import images
 from tests.catalog.test_search import make_stock
@@ -170,3 +170,15 @@ def test_the_mirror_command_queues_pending_records(app, db, image_server, run_jo
     assert "1 images queued" in result.output
     run_jobs()
     assert db.get(StockRecord, ok.stock_id).mirror_status is MirrorStatus.MIRRORED
+
+
+def test_a_changed_host_limit_takes_effect_for_hosts_seen_before(app):
+    with app.app_context():
+        with fetching.host_slot("images.example", 1, wait_seconds=0):
+            pass
+        # The limit was raised (a new MIRROR_HOST_CONCURRENCY): two downloads may now overlap.
+        with (
+            fetching.host_slot("images.example", 2, wait_seconds=0),
+            fetching.host_slot("images.example", 2, wait_seconds=0),
+        ):
+            pass

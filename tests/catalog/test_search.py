@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import select
 
+from marketplace import imaging
 from marketplace.artists import services as artists
 from marketplace.artists.models import TermsKind
 from marketplace.artists.terms import TermsSpec
-from marketplace.catalog import services as catalog
+from marketplace.catalog.ingest import ingest_records
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.catalog.sources.base import CC0_URI, StockFields
+from marketplace.catalog.tasks import store_stock_image
 from marketplace.db import transaction
 from tests import images
 from tests.factories import make_artist
@@ -19,23 +23,50 @@ from tests.factories import make_artist
 _ids = itertools.count(1)
 
 
-def make_stock(db, title: str, **fields) -> CatalogItem:
-    defaults = {
-        "source": "met",
+def make_stock(
+    db,
+    title: str,
+    *,
+    source: str = "met",
+    width: int | None = None,
+    height: int | None = None,
+    mirror_status: MirrorStatus = MirrorStatus.PENDING,
+    **fields,
+) -> CatalogItem:
+    """A public-domain record loaded as museum records are: through the ingest service (ledger
+    entry included); MIRRORED stores a real image of `width` x `height` as mirroring does."""
+    values = {
         "source_id": f"obj-{next(_ids)}",
         "creator": "Unknown",
         "institution": "The Metropolitan Museum of Art",
-        "rights_uri": "https://creativecommons.org/publicdomain/zero/1.0/",
+        "rights_uri": CC0_URI,
         "raw": {"title": title},
-        "content_hash": "0" * 64,
-        "image_urls": ["http://images.example/x.jpg"],
+        "image_urls": ("http://images.example/x.jpg",),
+        **fields,
     }
-    defaults.update(fields)
-    with db.info["app"].app_context(), transaction(db) as session:
-        record = StockRecord(title=title, **defaults)
-        session.add(record)
-        session.flush()
-        return catalog.index_stock(session, record)
+    values["image_urls"] = tuple(values["image_urls"])
+    record = StockFields(title=title, image_width=width, image_height=height, **values)
+    app = db.info["app"]
+    with app.app_context():
+        assert ingest_records(source, [record]).added == 1
+        if mirror_status is MirrorStatus.MIRRORED:
+            with transaction() as session:
+                stored = session.scalar(
+                    select(StockRecord).where(
+                        StockRecord.source == source, StockRecord.source_id == record.source_id
+                    )
+                )
+                picture = images.png(next(_ids), (width or 640, height or 480))
+                inspected = imaging.inspect_image(picture, max_bytes=10**8, max_pixels=10**8)
+                store_stock_image(session, stored, picture, inspected)
+    db.rollback()  # a fresh snapshot
+    item = db.scalar(
+        select(CatalogItem)
+        .join(StockRecord, StockRecord.id == CatalogItem.stock_id)
+        .where(StockRecord.source == source, StockRecord.source_id == record.source_id)
+    )
+    db.commit()  # end the read: later reads see what the test does next (loaded values stay)
+    return item
 
 
 def make_work(db, artist, title: str, terms: TermsSpec, seed: int, **fields):
@@ -196,6 +227,38 @@ def test_invalid_filters_are_a_clear_400(client, params):
     assert client.get("/catalog", query_string=params).status_code == 400
 
 
+@pytest.mark.usefixtures("catalog_items")
+def test_a_bad_filter_keeps_the_page_with_the_error_beside_its_field(client):
+    response = client.get(
+        "/catalog", query_string={"q": "harbour", "year_from": "abc", "medium": "oil on canvas"}
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    # The search still ran with the other filters, and the page keeps its form.
+    assert re.findall(r'class="work-card__title">([^<]*)<', html) == ["View of a Harbour"]
+    assert 'id="q" name="q" type="search" value="harbour"' in html
+    # The field keeps what was typed, marked invalid, with its message right after it.
+    field = re.search(r'<input id="year_from"[^>]*>\s*<p[^>]*>([^<]*)</p>', html)
+    assert field is not None
+    assert 'value="abc"' in field.group(0)
+    assert 'aria-invalid="true" aria-describedby="year_from-error"' in field.group(0)
+    assert '<p class="field__error" id="year_from-error">' in field.group(0)
+    assert field.group(1) == "From year must be a whole number"
+    assert "see the messages beside them" in html
+
+
+@pytest.mark.usefixtures("catalog_items")
+def test_a_bad_filter_without_a_field_is_listed_above_the_results(client):
+    response = client.get("/catalog", query_string={"q": "harbour", "orientation": "diagonal"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "<li>orientation must be one of" in html
+    assert sorted(re.findall(r'class="work-card__title">([^<]*)<', html)) == [
+        "Harbour at dusk",
+        "View of a Harbour",
+    ]
+
+
 def test_withdrawn_work_leaves_the_catalog(client, db, catalog_items):
     body = search(client, q="dusk")
     assert len(body["items"]) == 1
@@ -220,7 +283,7 @@ def test_detail_page_and_api_show_terms_price_and_provenance(client, db):
     page = client.get(f"/catalog/items/{work_item['id']}").get_data(as_text=True)
     assert "$3.00" in page
     assert "terms version 1" in page
-    assert f"/api/v1/ledger/entries/{detail['ledger_entries'][0]}" in page
+    assert f'/ledger/entries/{detail["ledger_entries"][0]}"' in page  # its readable page
     stock_item = search(client, q="quail")["items"][0]
     stock = client.get(f"/api/v1/works/{stock_item['id']}").get_json()
     assert stock["kind"] == "stock"

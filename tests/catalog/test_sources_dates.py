@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from marketplace.catalog.sources import get_adapter
+from marketplace.catalog.sources.base import StockFields
 from marketplace.catalog.sources.dates import (
     BadYear,
     choose_years,
@@ -178,8 +180,42 @@ def test_structured_years_win_over_the_text_and_are_put_in_order():
     assert choose_years(None, None, "c. 1615\u201375") == (1615, 1675)
     assert choose_years(1880, 1865, "") == (1865, 1880)
     assert choose_years(1850, None, "1850-1860") == (1850, None)
-    with pytest.raises(BadYear):
-        choose_years("about 1850", None, "1850")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "text", "expected"),
+    [
+        ("no date", "no date", "1997", (1997, 1997)),
+        ("c.1997-9", None, "c. 1997\u201399", (1997, 1999)),
+        ("71959-07-01", "1960-01-01", "July 1959", (1959, 1959)),
+        ("about 1850", 1860, "n.d.", (None, 1860)),  # no text years: keep the readable one
+        ("no date", True, "date not known", (None, None)),
+    ],
+)
+def test_an_unreadable_structured_year_falls_back_to_the_text_then_to_no_years(
+    start, end, text, expected
+):
+    assert choose_years(start, end, text) == expected
+
+
+def test_an_open_access_record_is_never_lost_for_its_date(tmp_path):
+    """A Cleveland record with a broken structured year still loads, with the text's years."""
+    record = {
+        "id": 9,
+        "title": "Dated by text",
+        "share_license_status": "CC0",
+        "creation_date": "c. 1997\u201399",
+        "creation_date_earliest": "c.1997-9",
+        "creation_date_latest": "71959-07-01",
+        "images": {"web": {"url": "https://cdn.example/9.jpg"}},
+    }
+    path = tmp_path / "dated.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    adapter = get_adapter("cleveland")
+    (raw,) = list(adapter.read(path))
+    fields = adapter.map(raw)
+    assert isinstance(fields, StockFields)
+    assert (fields.year_start, fields.year_end) == (1997, 1999)
 
 
 def test_tate_date_text_agrees_with_tates_own_date_range():

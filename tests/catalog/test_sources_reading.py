@@ -133,7 +133,7 @@ def test_csv_rows_of_the_wrong_width_or_encoding_are_reported_and_skipped(tmp_pa
 
 def test_a_csv_header_without_the_required_columns_stops_the_file(tmp_path):
     path = write(tmp_path / "a.csv", b"Object ID,Title\n1,Coin\n2,Coin\n")
-    assert items(read_csv(path, REQUIRED)) == [(1, "missing columns")]
+    assert items(read_csv(path, REQUIRED)) == [(1, "missing columns: Is Public Domain")]
     twice = write(tmp_path / "b.csv", b"Object ID,Is Public Domain,Title,Title\n1,True,A,B\n")
     assert items(read_csv(twice, REQUIRED)) == [(1, "duplicate columns")]
     broken = write(tmp_path / "c.csv", b"Object ID,Is Public Domain,T\xeftle\n1,True,A\n")

@@ -48,6 +48,8 @@ class AicRecord(RawRecord):
 class AicAdapter:
     name = "aic"
     institution = "Art Institute of Chicago"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature: tuple[str, ...] = ("is_public_domain", "artist_display", "image_id", "api_link")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         """JSON Lines of artworks (or a JSON array, or API responses {"data": ...})."""
@@ -70,16 +72,26 @@ class AicAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if data.get("is_public_domain") is not True:
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         image_id = clean(data.get("image_id"))
         if not image_id:
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         base = record.iiif_url if isinstance(record, AicRecord) else DEFAULT_IIIF_URL
         artist_lines = str(data.get("artist_display") or "").splitlines()
         return StockFields(
             source_id=source_id,
             title=title,
-            creator=first_text(data.get("artist_title"), *artist_lines[:1]),
+            # Every credited artist (artist_titles), the primary one first; the first line of
+            # artist_display when the record names none.
+            creator="; ".join(
+                unique(
+                    [
+                        clean(data.get("artist_title")),
+                        *map(clean, as_list(data.get("artist_titles"))),
+                    ]
+                )
+                or unique([first_text(*artist_lines[:1])])
+            ),
             date_text=date_text,
             year_start=year_start,
             year_end=year_end,

@@ -34,9 +34,16 @@ class Malformed:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A sound record that does not qualify for the catalog, and why."""
+    """A sound record that does not qualify for the catalog, and why.
+
+    `source_id` is given when the skip is the source's own statement about that record (it is
+    not open access, or its image field is empty): a stock record with that id is then
+    withdrawn. It stays "" when the file merely cannot tell (a bulk export without an image
+    column), so such a file never withdraws anything.
+    """
 
     reason: str  # stable phrase: "not open access", "no image URL", ...
+    source_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class StockFields:
 class Adapter(Protocol):
     name: str  # the SOURCE argument of `marketplace ingest SOURCE FILE`
     institution: str
+    # Top-level fields only this source's records have (any one will do; for the
+    # Smithsonian, also one level down in `content`): a file whose records carry none of them
+    # is not this source's, and is refused before anything is written.
+    signature: tuple[str, ...]
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         """Stream the file's records in order, with flat memory whatever the file size."""
@@ -76,3 +87,10 @@ class Adapter(Protocol):
     def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         """Map one record, or say why it is skipped or malformed."""
         ...
+
+
+def carries_signature(adapter: Adapter, data: dict[str, Any]) -> bool:
+    """Whether a record has any of the fields that mark `adapter`'s source."""
+    content = data.get("content")
+    keys = set(data) | (set(content) if isinstance(content, dict) else set())
+    return any(name in keys for name in adapter.signature)

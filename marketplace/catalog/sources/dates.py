@@ -125,16 +125,36 @@ def year_of_iso_date(value: object) -> int | None:
 
 
 def choose_years(start: object, end: object, text: str | None) -> YearRange:
-    """Structured years when the source gives either, else the years of its date text.
+    """Structured years when the source gives readable ones, else the years of its date text.
 
-    Raises BadYear when a structured value is not a year. A reversed pair is put in order.
+    An unreadable structured value ("no date", "c.1997-9", 71959) never costs the record: the
+    date text is read instead, then whatever structured year was readable, then no years. A
+    reversed pair is put in order.
     """
-    first, last = coerce_year(start), coerce_year(end)
-    if first is None and last is None:
+    first, first_ok = _readable_year(start)
+    last, last_ok = _readable_year(end)
+    if not (first_ok and last_ok):
+        from_text = parse_date_text(text)
+        if from_text != (None, None):
+            return from_text
+    elif first is None and last is None:
         return parse_date_text(text)
     if first is not None and last is not None and first > last:
         first, last = last, first
     return first, last
+
+
+def _readable_year(value: object) -> tuple[int | None, bool]:
+    """(year, True) for a structured year or an empty value; (None, False) for anything else.
+
+    Sources give years as numbers, digit strings or ISO dates ("1855-01-01").
+    """
+    for read in (coerce_year, year_of_iso_date):
+        try:
+            return read(value), True
+        except BadYear:
+            continue
+    return None, False
 
 
 def _normalise(text: str) -> str:
@@ -291,13 +311,11 @@ def record_basics(
     line: int, *, title: str, source_id: str, date_text: str, start: object, end: object
 ) -> Basics | Malformed:
     """Title, id and years of a record (values already picked from the source's own fields),
-    or why the record is malformed: "missing title", "missing id" or "bad year"."""
+    or why the record is malformed: "missing title" or "missing id". Years never make a record
+    malformed (see `choose_years`)."""
     if not title:
         return Malformed(line, "missing title")
     if not source_id:
         return Malformed(line, "missing id")
-    try:
-        year_start, year_end = choose_years(start, end, date_text)
-    except BadYear:
-        return Malformed(line, "bad year")
+    year_start, year_end = choose_years(start, end, date_text)
     return Basics(title, source_id, date_text, year_start, year_end)

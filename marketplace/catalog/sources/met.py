@@ -10,7 +10,7 @@ CSV: MetObjects.csv (github.com/metmuseum/openaccess): UTF-8 with a BOM, comma-s
 quoted fields that may span lines, multi-valued fields joined by "|". It has no image URL
 column (the images come from the API), so its public-domain rows are Skipped("no image URL")
 unless a primary-image column was added (one of PRIMARY_IMAGE_COLUMNS). A header without
-REQUIRED_COLUMNS is one Malformed(1, "missing columns").
+REQUIRED_COLUMNS is one Malformed(1, "missing columns: ...") naming them.
 
 Which format a file is: .csv means CSV, .json/.jsonl JSON, otherwise its first bytes decide.
 Some saved objects point `objectURL` at the Met's staging host (wwwstg.metmuseum.org);
@@ -42,6 +42,8 @@ RIGHTS_STATEMENT = (
 class MetAdapter:
     name = "met"
     institution = "The Metropolitan Museum of Art"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature: tuple[str, ...] = ("objectID", "isPublicDomain", "Object ID", "Is Public Domain")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         if looks_like_csv(path):
@@ -68,18 +70,26 @@ class MetAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if data.get("isPublicDomain") is not True:
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         image_urls = unique(
             [clean(data.get("primaryImage")), *map(clean, as_list(data.get("additionalImages")))],
             fold_case=False,
         )
         if not clean(data.get("primaryImage")):
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         return self._fields(
             data,
             source_id=source_id,
             title=title,
-            creator=clean(data.get("artistDisplayName")),
+            # Every constituent, not only the display name (the first artist of several).
+            creator="; ".join(
+                unique(
+                    [
+                        clean(data.get("artistDisplayName")),
+                        *map(_constituent, as_list(data.get("constituents"))),
+                    ]
+                )
+            ),
             date_text=date_text,
             years=(year_start, year_end),
             medium=clean(data.get("medium")),
@@ -104,10 +114,13 @@ class MetAdapter:
         title, source_id, date_text = basics.title, basics.source_id, basics.date_text
         year_start, year_end = basics.year_start, basics.year_end
         if clean(row.get("Is Public Domain")).lower() != "true":
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         primary = next((clean(row.get(c)) for c in PRIMARY_IMAGE_COLUMNS if clean(row.get(c))), "")
         if not primary:
-            return Skipped("no image URL")
+            # Only a file with an image column says the image is gone; MetObjects.csv as the
+            # Met publishes it has none, and must not withdraw what the API gave us.
+            has_column = any(c in row for c in PRIMARY_IMAGE_COLUMNS)
+            return Skipped("no image URL", source_id if has_column else "")
         additional = next((str(row[c]) for c in ADDITIONAL_IMAGES_COLUMNS if row.get(c)), "")
         return self._fields(
             row,
@@ -160,3 +173,11 @@ class MetAdapter:
 def _split_pipes(value: object) -> list[str]:
     """The parts of a "|"-joined CSV field ("Artist A|Artist B"), cleaned, empties dropped."""
     return [part for part in map(clean, str(value or "").split("|")) if part]
+
+
+def _constituent(constituent: Any) -> str:
+    """A constituent's name, with its role when it is not the artist ("Name (Publisher)")."""
+    name, role = clean(dig(constituent, "name")), clean(dig(constituent, "role"))
+    if not name or not role or role.casefold() == "artist":
+        return name
+    return f"{name} ({role})"

@@ -9,7 +9,7 @@ becomes `Malformed(line, reason)` with these reasons:
 * "invalid JSON": a line, or the rest of a document, that does not parse (NaN and Infinity
   included, so that every record we keep is plain JSON);
 * "not an object": a JSON value where a record (an object) should be;
-* "missing columns": a CSV header without the columns the source needs, and "duplicate
+* "missing columns: A, B": a CSV header without the columns the source needs (named), and "duplicate
   columns": a header naming a column twice (either reported once, on line 1; nothing else is
   read);
 * "wrong column set": a CSV row whose field count differs from the header's;
@@ -59,7 +59,7 @@ def read_csv(path: Path, required: Sequence[str]) -> Iterator[RawRecord | Malfor
     """Rows of a UTF-8 CSV file (BOM optional) as {header: value} records.
 
     Quoted fields may span lines. A header that lacks any of `required` gives one
-    Malformed(1, "missing columns") and nothing more.
+    Malformed(1, "missing columns: <their names>") and nothing more.
     """
     with path.open("rb") as file:
         broken: set[int] = set()
@@ -75,8 +75,9 @@ def read_csv(path: Path, required: Sequence[str]) -> Iterator[RawRecord | Malfor
             yield Malformed(1, "broken encoding")
             return
         columns = [name.strip() for name in header]
-        if any(name not in columns for name in required):
-            yield Malformed(1, "missing columns")
+        missing = [name for name in required if name not in columns]
+        if missing:
+            yield Malformed(1, f"missing columns: {', '.join(missing)}")
             return
         if len(set(columns)) != len(columns):
             yield Malformed(1, "duplicate columns")  # a dict per row would drop one of each

@@ -36,6 +36,8 @@ DIMENSIONS_LABELS = frozenset({"dimensions"})
 class SmithsonianAdapter:
     name = "smithsonian"
     institution = "Smithsonian Institution"
+    # Fields only this source's records have: how a file of another source is told apart.
+    signature: tuple[str, ...] = ("unitCode", "descriptiveNonRepeating")
 
     def read(self, path: Path) -> Iterator[RawRecord | Malformed]:
         return read_json(path, ("response", "rows"))
@@ -51,17 +53,17 @@ class SmithsonianAdapter:
         if not source_id:
             return Malformed(record.line, "missing id")
         if clean(dig(about, "metadata_usage", "access")) != "CC0":
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         images = [
             media
             for media in as_list(dig(about, "online_media", "media"))
             if clean(dig(media, "type")) == "Images" and clean(dig(media, "content"))
         ]
         if not images:
-            return Skipped("no image URL")
+            return Skipped("no image URL", source_id)
         open_images = [media for media in images if clean(dig(media, "usage", "access")) == "CC0"]
         if not open_images:
-            return Skipped("not open access")
+            return Skipped("not open access", source_id)
         freetext = dig(data, "content", "freetext")
         dates = _texts(freetext, "date")
         date_text = "; ".join(dates)
