@@ -84,12 +84,14 @@ def load_config(instance_path: str) -> dict[str, object]:
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,  # unset: Stripe's, or the emulator's
         "STRIPE_JS_URL": env("STRIPE_JS_URL") or None,  # unset: Stripe's, or the emulator's
         "STRIPE_EMULATOR_PORT": int(env("STRIPE_EMULATOR_PORT", "8420")),
-        # Works: upload limits, price bounds (USD minor units), near-duplicate distance.
+        # Works: upload limits, price bounds (minor units of DEFAULT_CURRENCY), near-duplicates.
         "MAX_UPLOAD_BYTES": int(env("MAX_UPLOAD_BYTES", str(50_000_000))),
         "MAX_IMAGE_PIXELS": int(env("MAX_IMAGE_PIXELS", str(100_000_000))),
         "PRICE_MIN_MINOR": int(env("PRICE_MIN_MINOR", "5")),
         "PRICE_MAX_MINOR": int(env("PRICE_MAX_MINOR", "100000")),
         "DEFAULT_CURRENCY": env("DEFAULT_CURRENCY", "usd"),
+        # Works smaller than this on their short side are refused (too small to train on).
+        "MIN_IMAGE_SIDE_PX": int(env("MIN_IMAGE_SIDE_PX", "256")),
         "DUPLICATE_PHASH_DISTANCE": int(env("DUPLICATE_PHASH_DISTANCE", "6")),
         "OPTOUT_PHASH_DISTANCE": int(env("OPTOUT_PHASH_DISTANCE", "6")),
         "OPTOUT_CHECK_RATE_LIMIT": env("OPTOUT_CHECK_RATE_LIMIT", "120 per minute"),

@@ -10,18 +10,37 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import imagehash
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif"}
 PHASH_BITS = 64
 PHASH_BANDS = 4  # 16-bit bands: a match within distance 7 agrees with us on a band to 1 bit
 BAND_BITS = PHASH_BITS // PHASH_BANDS
 
 
 class ImageRejected(ValueError):
-    """The bytes are not an image we accept; the message is safe to show."""
+    """The bytes are not an image we accept; the message is safe to show, and reads after the
+    file's name ("dusk.tif is not a readable TIFF image"): see `rejection`."""
+
+
+def rejection(filename: str | None, exc: ImageRejected) -> str:
+    """The sentence for one refused file, naming it, so a batch or a form says which one."""
+    name = PurePath(filename or "").name
+    return f"{name or 'The file'} {exc}."
+
+
+def check_min_side(image: InspectedImage, min_side_px: int) -> None:
+    """ImageRejected when the short side is under `min_side_px`: too small to train on or to
+    make a thumbnail of (and a 1x1 "work" is a probe, not art)."""
+    if min(image.width, image.height) < min_side_px:
+        raise ImageRejected(
+            f"is {image.width} x {image.height} px; works need at least {min_side_px} px on "
+            "the short side, so that buyers can train on them and previews can show them"
+        )
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -62,13 +81,14 @@ def open_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
         Image.MAX_IMAGE_PIXELS = max_pixels
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])
-            if image.width * image.height > max_pixels:
+            opened = Image.open(io.BytesIO(data), formats=[fmt])
+            if opened.width * opened.height > max_pixels:
                 raise ImageRejected(
-                    f"has {image.width * image.height / 1e6:.0f} megapixels; "
+                    f"has {opened.width * opened.height / 1e6:.0f} megapixels; "
                     f"the limit is {max_pixels / 1e6:.0f}"
                 )
-            image.load()
+            opened.load()
+            image = normalized(opened)
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -78,6 +98,66 @@ def open_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected(f"is not a readable {fmt} image (damaged or truncated)") from exc
     return image, fmt
+
+
+# Modes kept as they are: every step after opening (pHash, derivatives, XMP encoding) reads them.
+_READY_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
+_ALPHA_MODES = frozenset({"PA", "La", "RGBa", "LA", "RGBA"})
+
+
+def normalized(image: Image.Image) -> Image.Image:
+    """`image` in a mode every later step reads (RGB, RGBA, L or LA), its look kept.
+
+    Pillow opens many more: bilevel, palettes (with or without transparency), CMYK, YCbCr,
+    CIELAB, 16- and 32-bit integer and floating-point greys. Deep greys are scaled to 8 bits
+    over their range rather than clipped (a 16-bit scan would otherwise come out white), CIELAB
+    goes through an ICC transform to sRGB (Pillow has no direct conversion), and the EXIF
+    orientation is applied first, since a converted copy no longer carries TIFF tags.
+    ImageRejected, safe to show, for a mode that cannot be converted.
+    """
+    if image.mode in _READY_MODES:
+        return image
+    mode = image.mode
+    try:
+        upright = ImageOps.exif_transpose(image) or image
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            return _deep_grey_to_l(upright)
+        if mode == "LAB":
+            return _lab_to_rgb(upright)
+        has_alpha = mode in _ALPHA_MODES or "transparency" in upright.info
+        return upright.convert("RGBA" if has_alpha else "RGB")
+    except (ValueError, OSError, TypeError, ImageCms.PyCMSError) as exc:
+        raise ImageRejected(
+            f"uses the {mode} colour mode, which cannot be converted for previews; save it "
+            "as 8-bit RGB or greyscale"
+        ) from exc
+
+
+def _deep_grey_to_l(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit and float greys to 8 bits: by the format's full range when the values
+    fit it (0-65535, or 0-1 for floats), else stretched between the darkest and lightest."""
+    wide = image.convert("F")
+    low, high = wide.getextrema()
+    if not (isinstance(low, int | float) and isinstance(high, int | float)):
+        raise ValueError("no grey range")
+    if image.mode == "F" and low >= 0 and high <= 1:
+        low, high = 0.0, 1.0
+    elif image.mode != "F" and low >= 0 and high <= 65535 and high > 255:
+        low, high = 0.0, 65535.0
+    elif low >= 0 and high <= 255:
+        low, high = 0.0, 255.0
+    span = (high - low) or 1.0
+    return wide.point(lambda value: (value - low) * 255.0 / span).convert("L")
+
+
+def _lab_to_rgb(image: Image.Image) -> Image.Image:
+    transform = ImageCms.buildTransform(
+        ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+    )
+    converted = ImageCms.applyTransform(image, transform)
+    if converted is None:
+        raise ValueError("CIELAB transform gave no image")
+    return converted
 
 
 def perceptual_hash(image: Image.Image) -> int:

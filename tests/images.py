@@ -8,7 +8,7 @@ import random
 from PIL import Image
 
 
-def noise(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+def noise(seed: int, size: tuple[int, int] = (320, 256)) -> Image.Image:
     """A picture with its own perceptual hash (flat colours would all hash alike)."""
     rng = random.Random(seed)
     small = Image.new("RGB", (16, 12))
@@ -23,11 +23,11 @@ def encode(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
     return out.getvalue()
 
 
-def png(seed: int = 1, size: tuple[int, int] = (320, 240)) -> bytes:
+def png(seed: int = 1, size: tuple[int, int] = (320, 256)) -> bytes:
     return encode(noise(seed, size), "PNG")
 
 
-def jpeg(seed: int = 1, size: tuple[int, int] = (320, 240), **kwargs: object) -> bytes:
+def jpeg(seed: int = 1, size: tuple[int, int] = (320, 256), **kwargs: object) -> bytes:
     return encode(noise(seed, size), "JPEG", quality=90, **kwargs)
 
 
@@ -46,3 +46,53 @@ def jpeg_with_gps(seed: int = 1) -> bytes:
 def bomb() -> bytes:
     """A small PNG that decodes to 150 megapixels."""
     return encode(Image.new("1", (15_000, 10_000)), "PNG", optimize=True)
+
+
+# Every mode Pillow opens from our four formats, as (mode, format) pairs it can also write.
+MODES = [
+    ("1", "PNG"),
+    ("1", "TIFF"),
+    ("L", "PNG"),
+    ("LA", "PNG"),
+    ("LA", "TIFF"),
+    ("P", "PNG"),
+    ("P+transparency", "PNG"),
+    ("P+transparency", "TIFF"),
+    ("PA", "TIFF"),
+    ("RGBA", "PNG"),
+    ("CMYK", "JPEG"),
+    ("CMYK", "TIFF"),
+    ("YCbCr", "TIFF"),
+    ("LAB", "TIFF"),
+    ("I", "TIFF"),
+    ("I;16", "PNG"),
+    ("I;16", "TIFF"),
+    ("I;16B", "TIFF"),
+    ("F", "TIFF"),
+]
+
+
+def in_mode(mode: str, fmt: str, seed: int = 1, size: tuple[int, int] = (320, 256)) -> bytes:
+    """The noise picture saved in `mode` (deep greys span their whole range, as scans do)."""
+    from PIL import ImageCms
+
+    picture = noise(seed, size)
+    kwargs: dict[str, object] = {}
+    if mode == "P+transparency":
+        image = picture.convert("P")
+        kwargs["transparency"] = 0
+    elif mode == "LAB":
+        to_lab = ImageCms.buildTransform(
+            ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
+        )
+        image = ImageCms.applyTransform(picture, to_lab)
+    elif mode in ("I", "I;16", "I;16B"):
+        image = picture.convert("L").convert("I").point(lambda v: v * 257)
+        image = image if mode == "I" else image.convert("I;16")
+        if mode == "I;16B":
+            image = Image.frombytes("I;16B", image.size, image.tobytes("raw", "I;16B"))
+    elif mode == "F":
+        image = picture.convert("L").convert("F").point(lambda v: v / 255)
+    else:
+        image = picture.convert(mode)
+    return encode(image, fmt, **kwargs)

@@ -1,15 +1,15 @@
 """An artist's works through the API: upload, list, edit, terms versions, withdraw consent.
 
-Another artist's work is 403 here (works are public, but only their artist may change them).
+Another artist's work is 404 here, like an absent one: answers never confirm that an id exists.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from flask import url_for
 from flask_openapi3 import FileStorage, Tag
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, create_model
 from sqlalchemy import select
 
 from marketplace import imaging
@@ -20,7 +20,7 @@ from marketplace.api.schemas import ErrorResponse
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.serializers import terms_json
-from marketplace.artists.terms import TermsInvalid, TermsSpec
+from marketplace.artists.terms import USE_FLAGS, USE_LABELS, TermsInvalid, TermsSpec
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger.canonical import format_timestamp
@@ -30,16 +30,30 @@ tag = Tag(name="artist works", description="An artist's own works and their lice
 _ID = Field(ge=1, le=MAX_ROW_ID)
 
 
-class TermsIn(BaseModel):
+if TYPE_CHECKING:
+
+    class _UseFlagsIn(BaseModel): ...
+
+    class _UseFlagsOut(BaseModel): ...
+
+else:  # one boolean per artists.terms.USE_FLAGS: declared there once, not restated here
+    _UseFlagsIn = create_model(
+        "UseFlagsIn",
+        **{flag: (bool, Field(default=False, description=USE_LABELS[flag])) for flag in USE_FLAGS},
+    )
+    _UseFlagsOut = create_model(
+        "UseFlagsOut", **{flag: (bool, Field(description=USE_LABELS[flag])) for flag in USE_FLAGS}
+    )
+
+
+class TermsIn(_UseFlagsIn):
     kind: TermsKind
     price_minor: int | None = Field(default=None, ge=0, le=10**9)
-    currency: str = Field(default="usd", pattern="^[a-zA-Z]{3}$")
-    generative_training: bool = False
-    non_generative_training: bool = False
-    commercial_use: bool = False
-    fine_tuning: bool = False
-    style_imitation: bool = False
-    attribution_required: bool = False
+    currency: str = Field(
+        default="",
+        pattern="^([a-zA-Z]{3})?$",
+        description="The marketplace's currency (DEFAULT_CURRENCY) when left out; no other",
+    )
     confirm_override: bool = Field(
         default=False,
         description="Offer the work although its file says 'no AI training' (rights holder).",
@@ -50,28 +64,25 @@ class TermsIn(BaseModel):
             kind=self.kind,
             price_minor=self.price_minor,
             currency=self.currency.lower(),
-            generative_training=self.generative_training,
-            non_generative_training=self.non_generative_training,
-            commercial_use=self.commercial_use,
-            fine_tuning=self.fine_tuning,
-            style_imitation=self.style_imitation,
-            attribution_required=self.attribution_required,
+            **{flag: bool(getattr(self, flag)) for flag in USE_FLAGS},
         )
 
 
-class TermsOut(BaseModel):
+class TermsOut(_UseFlagsOut):
     id: int
     work_id: int
     version: int
+    status: Literal["current", "superseded", "withdrawn"] = Field(
+        description="superseded: a later version replaced it; withdrawn: the artist withdrew "
+        "consent. Either way it no longer applies to new sales."
+    )
+    in_force: bool
+    no_longer_in_force_since: str | None
+    current_terms_id: int | None
+    current_terms_url: str | None
     kind: str
     price_minor: int | None
     currency: str
-    generative_training: bool
-    non_generative_training: bool
-    commercial_use: bool
-    fine_tuning: bool
-    style_imitation: bool
-    attribution_required: bool
     overrides_file_signal: bool
     created_at: str
     ledger_seq: int
@@ -181,15 +192,13 @@ def _own_work(work_id: int) -> Work:
         return services.get_own_work(get_session(), current_artist(), work_id)
     except services.WorkNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    except services.NotYourWork as exc:
-        raise APIError(403, "not_your_work", str(exc)) from exc
 
 
-def _rule_error(exc: Exception) -> APIError:
+def _rule_error(exc: Exception, filename: str = "") -> APIError:
     if isinstance(exc, services.ConsentConfirmationRequired):
         return APIError(409, "consent_confirmation_required", str(exc), {"reasons": exc.reasons})
     if isinstance(exc, imaging.ImageRejected):
-        return APIError(422, "image_rejected", f"The file {exc}.")
+        return APIError(422, "image_rejected", imaging.rejection(filename, exc))
     if isinstance(exc, services.DuplicateUpload):
         return APIError(409, "already_uploaded", str(exc), {"work_id": exc.work_id})
     return APIError(422, "invalid_terms" if isinstance(exc, TermsInvalid) else "invalid", str(exc))
@@ -260,7 +269,7 @@ def upload_my_work(form: UploadForm) -> tuple[dict[str, Any], int]:
                 confirm_override=bool(form.terms and form.terms.confirm_override),
             )
     except _RULE_ERRORS as exc:
-        raise _rule_error(exc) from exc
+        raise _rule_error(exc, form.image.filename or "") from exc
     return work_json(work), 201
 
 

@@ -14,6 +14,7 @@ from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
+from marketplace.artists.terms import PERMITTED_USES, uses_mask
 from marketplace.catalog import search, services
 from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
 from marketplace.db import MAX_ROW_ID, get_session, transaction
@@ -40,9 +41,16 @@ class SearchQueryIn(BaseModel):
     min_width: int | None = Field(default=None, ge=0, le=100_000)
     min_height: int | None = Field(default=None, ge=0, le=100_000)
     orientation: list[str] | None = Field(default=None, description="landscape, portrait, square")
-    price_min: str | None = Field(default=None, max_length=20, description="e.g. 1.50 (USD)")
+    price_min: str | None = Field(
+        default=None, max_length=20, description="e.g. 1.50, in the marketplace's currency"
+    )
     price_max: str | None = Field(default=None, max_length=20)
     has_image: bool | None = None
+    uses: list[str] | None = Field(
+        default=None,
+        description="Permitted uses every result must allow (repeat or comma-separate): "
+        + ", ".join(PERMITTED_USES),
+    )
     sort: str | None = Field(default=None, description="relevance, newest, price_asc, price_desc")
     limit: int | None = Field(default=None, ge=1, le=search.MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=500)
@@ -64,6 +72,9 @@ class ItemOut(BaseModel):
     license: str
     price_minor: int
     currency: str
+    permitted_uses: list[str] = Field(
+        description="What the item's terms allow, among " + ", ".join(PERMITTED_USES)
+    )
     has_image: bool
     available: bool = Field(
         description="false once withdrawn (by its artist or its museum): kept in collections, "
@@ -122,6 +133,7 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
         "license": item.license.value,
         "price_minor": item.price_minor,
         "currency": item.currency,
+        "permitted_uses": [use for use in PERMITTED_USES if item.permitted_uses & uses_mask([use])],
         "has_image": item.has_image,
         "available": item.available,
         "thumbnail_url": image("thumb"),

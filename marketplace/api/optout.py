@@ -112,7 +112,7 @@ def optout_check_image() -> dict[str, Any]:
                 max_pixels=int(config["MAX_IMAGE_PIXELS"]),
             )
         except imaging.ImageRejected as exc:
-            raise APIError(422, "image_rejected", f"The file {exc}.") from exc
+            raise APIError(422, "image_rejected", imaging.rejection(upload.filename, exc)) from exc
         sha256, phash = image.sha256, image.phash
     else:
         body = request.get_json(silent=True)

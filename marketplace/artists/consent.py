@@ -122,6 +122,22 @@ _C2PA_READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": 
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Something in a file that could not be read or trusted: a stable code for programs and
+    tests, and a sentence for the artist."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _report(problems: list[Problem], code: str, message: str) -> None:
+    problems.append(Problem(code, message))
+
+
+@dataclass(frozen=True)
 class ConsentSignals:
     """What a file says about AI training, normalised; empty when it says nothing.
 
@@ -135,7 +151,7 @@ class ConsentSignals:
     xmp_data_mining: str | None = None
     c2pa_label: str | None = None
     c2pa_uses: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     c2pa_constraints: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -182,7 +198,8 @@ class ConsentSignals:
             "c2pa_label": self.c2pa_label,
             "c2pa_uses": dict(self.c2pa_uses),
             "c2pa_constraints": dict(self.c2pa_constraints),
-            "problems": list(self.problems),
+            "problems": [problem.message for problem in self.problems],
+            "problem_codes": [problem.code for problem in self.problems],
             "prohibits_training": self.prohibits_training,
             "reasons": self.reasons,
         }
@@ -194,7 +211,7 @@ def read_consent_signals(data: bytes, mime: str) -> ConsentSignals:
     `mime` is the type the bytes were inspected as (JPEG, PNG, WebP or TIFF); other types are
     only scanned for an XMP packet. A file without metadata gives empty signals, no problems.
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
     pillow_format = _PILLOW_FORMATS.get(mime.split(";")[0].strip().lower())
     packet = _xmp_packet_in(data, pillow_format, problems)
     xmp_value = _data_mining_in(packet, problems) if packet is not None else None
@@ -239,21 +256,23 @@ def data_mining_for_terms(
 # --- Reading XMP ---------------------------------------------------------------------------
 
 
-def _xmp_packet_in(data: bytes, pillow_format: str | None, problems: list[str]) -> bytes | None:
+def _xmp_packet_in(data: bytes, pillow_format: str | None, problems: list[Problem]) -> bytes | None:
     """The file's XMP packet: Pillow's reading of the container first, else a byte scan."""
     packet = _xmp_via_pillow(data, pillow_format, problems) if pillow_format else None
     if packet is None:
         packet = _scan_for_xmp(data)
     if packet is not None and len(packet) > MAX_XMP_BYTES:
-        problems.append(
+        _report(
+            problems,
+            "xmp_too_large",
             f"The file's XMP metadata is larger than {MAX_XMP_BYTES // (1 << 20)} MB and was "
-            "not read."
+            "not read.",
         )
         return None
     return packet
 
 
-def _xmp_via_pillow(data: bytes, pillow_format: str, problems: list[str]) -> bytes | None:
+def _xmp_via_pillow(data: bytes, pillow_format: str, problems: list[Problem]) -> bytes | None:
     """info["xmp"] as Pillow 13 fills it on open (JPEG APP1, PNG iTXt before the image data,
     WebP "XMP " chunk, TIFF tag 700), without decoding any pixels."""
     try:
@@ -261,9 +280,11 @@ def _xmp_via_pillow(data: bytes, pillow_format: str, problems: list[str]) -> byt
             value = image.info.get("xmp")
     except Exception as exc:  # hostile bytes reach many plugin code paths; the contract is no raise
         log.info("Pillow could not open a %s for XMP: %s", pillow_format, type(exc).__name__)
-        problems.append(
+        _report(
+            problems,
+            "not_openable",
             f"The file could not be opened as a {pillow_format} image, so its XMP metadata was "
-            "searched for directly."
+            "searched for directly.",
         )
         return None
     if isinstance(value, str):
@@ -292,7 +313,7 @@ def _scan_for_xmp(data: bytes) -> bytes | None:
     return None
 
 
-def _data_mining_in(packet: bytes, problems: list[str]) -> str | None:
+def _data_mining_in(packet: bytes, problems: list[Problem]) -> str | None:
     """The normalised plus:DataMining value of a packet, parsed with DTDs and entities refused."""
     root = _parse_xmp(packet, problems)
     if root is None:
@@ -310,15 +331,17 @@ def _data_mining_in(packet: bytes, problems: list[str]) -> str | None:
     if not values:
         return None
     if len(values) > 1:
-        problems.append(
+        _report(
+            problems,
+            "xmp_conflicting_values",
             "The file's XMP metadata gives more than one Data Mining value; the most "
-            "restrictive one was used."
+            "restrictive one was used.",
         )
         return next((value for value in values if _data_mining_prohibits(value)), values[0])
     return values[0]
 
 
-def _parse_xmp(packet: bytes, problems: list[str]) -> Element | None:
+def _parse_xmp(packet: bytes, problems: list[Problem]) -> Element | None:
     body = packet.strip(b"\x00 \t\r\n")
     end = body.find(b"<?xpacket end")
     if end != -1:  # drop padding or junk after the closing processing instruction
@@ -329,13 +352,19 @@ def _parse_xmp(packet: bytes, problems: list[str]) -> Element | None:
             body, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except DefusedXmlException:
-        problems.append(
+        _report(
+            problems,
+            "xmp_dtd_refused",
             "The file's XMP metadata declares a DTD or entities, which XMP never needs (it is "
-            "how XML bombs work); it was not read."
+            "how XML bombs work); it was not read.",
         )
         return None
     except (ParseError, ValueError, UnicodeError):
-        problems.append("The file's XMP metadata is not well-formed XML and was not read.")
+        _report(
+            problems,
+            "xmp_malformed",
+            "The file's XMP metadata is not well-formed XML and was not read.",
+        )
         return None
     return root
 
@@ -352,7 +381,7 @@ def _property_value(element: Element) -> str | None:
     return None
 
 
-def _normalise_data_mining(raw: str, problems: list[str]) -> str:
+def _normalise_data_mining(raw: str, problems: list[Problem]) -> str:
     """The full vocabulary URI for a URI, a bare code or an official label, in any case.
 
     Anything else is kept (shortened) and reported; a code outside the vocabulary is kept as a
@@ -363,17 +392,21 @@ def _normalise_data_mining(raw: str, problems: list[str]) -> str:
     if code.upper().startswith("DMI-"):
         uri = PLUS_VOCAB + code.upper()
         if uri not in _DATA_MINING_BY_URI:
-            problems.append(
+            _report(
+                problems,
+                "xmp_unknown_code",
                 f"The file's XMP Data Mining value {_shorten(code)!r} is not in the PLUS "
-                "vocabulary we know."
+                "vocabulary we know.",
             )
         return uri
     labelled = _DATA_MINING_BY_LABEL.get(text.casefold())
     if labelled is not None:
         return labelled.value
-    problems.append(
+    _report(
+        problems,
+        "xmp_free_text",
         f"The file's XMP Data Mining value {_shorten(text)!r} is not a PLUS vocabulary value; "
-        "it was recorded but not interpreted."
+        "it was recorded but not interpreted.",
     )
     return _shorten(text)
 
@@ -409,7 +442,7 @@ def _may_hold_c2pa(data: bytes) -> bool:
 
 
 def _read_c2pa(
-    data: bytes, mime: str, problems: list[str]
+    data: bytes, mime: str, problems: list[Problem]
 ) -> tuple[str | None, dict[str, str], dict[str, str]]:
     """The training-and-mining statement of the active manifest, if the file has a store."""
     try:
@@ -422,19 +455,25 @@ def _read_c2pa(
     except Exception as exc:  # the native parser sees hostile bytes; the contract is no raise
         log.info("C2PA manifest store unreadable: %s", type(exc).__name__)
         detail = _shorten(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        problems.append(
+        _report(
+            problems,
+            "c2pa_unreadable",
             f"The file's C2PA Content Credentials could not be read ({detail}); any training "
-            "preference they hold was not seen."
+            "preference they hold was not seen.",
         )
         return None, {}, {}
     if not isinstance(store, Mapping):
-        problems.append("The file's C2PA Content Credentials are not in the expected shape.")
+        _report(
+            problems,
+            "c2pa_wrong_shape",
+            "The file's C2PA Content Credentials are not in the expected shape.",
+        )
         return None, {}, {}
     return _training_mining_in_store(store, problems)
 
 
 def _training_mining_in_store(
-    store: Mapping[str, Any], problems: list[str]
+    store: Mapping[str, Any], problems: list[Problem]
 ) -> tuple[str | None, dict[str, str], dict[str, str]]:
     """Label, uses and constraint texts from a manifest store shaped like Reader.json().
 
@@ -447,9 +486,11 @@ def _training_mining_in_store(
     if not isinstance(manifests, Mapping) or not isinstance(active, str):
         return None, {}, {}
     if active not in manifests:
-        problems.append(
+        _report(
+            problems,
+            "c2pa_active_manifest_missing",
             "The file's C2PA Content Credentials are damaged (their active manifest could not "
-            "be loaded); any training preference they hold was not seen."
+            "be loaded); any training preference they hold was not seen.",
         )
         return None, {}, {}
     manifest = manifests[active]
@@ -466,9 +507,11 @@ def _training_mining_in_store(
     invalid = store.get("validation_state") == "Invalid"
     if not statements:
         if invalid:
-            problems.append(
+            _report(
+                problems,
+                "c2pa_invalid_without_preference",
                 "The file's C2PA Content Credentials did not validate, and no training "
-                "preference could be read from them."
+                "preference could be read from them.",
             )
         return None, {}, {}
     statements.sort(key=lambda statement: not statement[0].startswith("cawg."))
@@ -483,21 +526,27 @@ def _training_mining_in_store(
             if constraint:
                 constraints[name] = constraint
     if invalid:
-        problems.append(
+        _report(
+            problems,
+            "c2pa_invalid",
             "The file's C2PA Content Credentials did not validate (for example, the file "
-            "changed after signing); their training preferences were still respected."
+            "changed after signing); their training preferences were still respected.",
         )
     return statements[0][0], uses, constraints
 
 
-def _entries(label: str, payload: object, problems: list[str]) -> list[tuple[str, str, str]]:
+def _entries(label: str, payload: object, problems: list[Problem]) -> list[tuple[str, str, str]]:
     """(use name, choice, constraint text) for the four known uses; custom keys are skipped."""
     if not isinstance(payload, Mapping):
-        problems.append(f"The file's {label} assertion has no readable entries.")
+        _report(
+            problems, "c2pa_no_entries", f"The file's {label} assertion has no readable entries."
+        )
         return []
     entries = payload.get("entries", payload)
     if not isinstance(entries, Mapping):
-        problems.append(f"The file's {label} assertion has no readable entries.")
+        _report(
+            problems, "c2pa_no_entries", f"The file's {label} assertion has no readable entries."
+        )
         return []
     found = []
     for key, entry in entries.items():
@@ -506,9 +555,11 @@ def _entries(label: str, payload: object, problems: list[str]) -> list[tuple[str
             continue
         use = entry.get("use") if isinstance(entry, Mapping) else None
         if use not in _C2PA_CHOICES:
-            problems.append(
+            _report(
+                problems,
+                "c2pa_unknown_use",
                 f"The file's {label} assertion gives {key} an unknown use "
-                f"({_shorten(str(use))!r}); that entry was ignored."
+                f"({_shorten(str(use))!r}); that entry was ignored.",
             )
             continue
         constraint = entry.get("constraint_info", entry.get("constraints_info"))

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
-from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, Field, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
+from marketplace.amounts import AmountInvalid, format_amount, format_number, parse_amount
 from marketplace.artists.models import TermsKind
-from marketplace.artists.terms import USE_LABELS, TermsSpec, format_money, parse_money
+from marketplace.artists.terms import USE_FLAGS, USE_LABELS, TermsInvalid, TermsSpec
+from marketplace.forms import request_locale
+from marketplace.security import BadToken, load_token, sign_token
+
+PRICE_CONFIRMATION = "price-confirmation"
+PRICE_CONFIRMATION_MAX_AGE = 24 * 3600  # a form left open overnight asks again
 
 
 class TermsFields(FlaskForm):
-    """The terms an artist picks: donate, license (price and uses) or not available."""
+    """The terms an artist picks: donate, license (price and uses) or not available.
+
+    A typed price becomes a terms version only once the artist has seen it read back: the form
+    answers "that is $2.50 per image" with a signed token of the amount, and a resubmission
+    carrying the token of the same amount is the confirmation. `awaiting_confirmation` tells
+    the view that nothing is wrong, only unconfirmed.
+    """
 
     kind = RadioField(
         "How may AI developers use it?",
@@ -24,47 +39,105 @@ class TermsFields(FlaskForm):
         ],
         default="not_available",
     )
-    price = StringField("Price per image per dataset sale (USD, 0.05 to 1,000.00)", [Optional()])
-    generative_training = BooleanField(USE_LABELS["generative_training"])
-    non_generative_training = BooleanField(USE_LABELS["non_generative_training"])
-    commercial_use = BooleanField(USE_LABELS["commercial_use"])
-    fine_tuning = BooleanField(USE_LABELS["fine_tuning"])
-    style_imitation = BooleanField(USE_LABELS["style_imitation"])
-    attribution_required = BooleanField(USE_LABELS["attribution_required"])
+    price = StringField("Price per image per dataset sale", [Optional()])
+    price_confirmation = HiddenField()
     confirm_override = BooleanField(
         "I hold the rights and want to offer it, even though the file's own metadata says "
         "“no AI training”"
     )
 
-    def terms_spec(self, currency: str = "usd") -> TermsSpec | None:
-        """The chosen terms, or None with an error on the price field."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        config = current_app.config
+        currency = str(config["DEFAULT_CURRENCY"])
+        locale = request_locale()
+        low = format_amount(int(config["PRICE_MIN_MINOR"]), currency, locale)
+        high = format_amount(int(config["PRICE_MAX_MINOR"]), currency, locale)
+        self.price.label.text = (
+            f"Price per image per dataset sale ({currency.upper()}, {low} to {high})"
+        )
+        self.price_placeholder = format_number(250, currency, locale)
+        self.price_check: str | None = None  # "that is $2.50 per image", awaiting confirmation
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.price_check is not None
+
+    @property
+    def use_fields(self) -> list[Field]:
+        """The permitted-use checkboxes, in USE_FLAGS order (the last one is a condition)."""
+        return [self[flag] for flag in USE_FLAGS]
+
+    def terms_spec(self) -> TermsSpec | None:
+        """The chosen terms once valid and confirmed, else None with the reason on the form."""
+        config = current_app.config
+        currency = str(config["DEFAULT_CURRENCY"]).lower()
+        locale = request_locale()
         kind = TermsKind(self.kind.data or "not_available")
         price = None
         if kind is TermsKind.LICENSE:
             try:
-                price = parse_money(self.price.data or "")
-            except ValueError:
-                self.price.errors = [*self.price.errors, "Give a price such as 2.50."]
+                price = parse_amount(self.price.data or "", currency, locale)
+            except AmountInvalid as exc:
+                self.price.errors = [*self.price.errors, str(exc)]
                 return None
-        return TermsSpec(
+        spec = TermsSpec(
             kind=kind,
             price_minor=price,
             currency=currency,
-            generative_training=bool(self.generative_training.data),
-            non_generative_training=bool(self.non_generative_training.data),
-            commercial_use=bool(self.commercial_use.data),
-            fine_tuning=bool(self.fine_tuning.data),
-            style_imitation=bool(self.style_imitation.data),
-            attribution_required=bool(self.attribution_required.data),
+            **{flag: bool(self[flag].data) for flag in USE_FLAGS},
         )
+        try:
+            spec = spec.normalized(
+                min_price=int(config["PRICE_MIN_MINOR"]),
+                max_price=int(config["PRICE_MAX_MINOR"]),
+                currency=currency,
+            )
+        except TermsInvalid as exc:
+            self.kind.errors = [*self.kind.errors, str(exc)]
+            return None
+        if price is not None and not self._confirmed(price, currency):
+            self.price_confirmation.data = price_token(price, currency)
+            self.price_check = price_said(self.price.data or "", price, currency)
+            return None
+        return spec
+
+    def _confirmed(self, price: int, currency: str) -> bool:
+        token = self.price_confirmation.data or ""
+        try:
+            seen = load_token(PRICE_CONFIRMATION, token, PRICE_CONFIRMATION_MAX_AGE)
+        except BadToken:
+            return False
+        return seen == {"amount_minor": price, "currency": currency}
 
     def fill_from(self, spec: TermsSpec) -> None:
+        """Show `spec`; its price counts as seen, so saving it unchanged needs no confirmation."""
         self.kind.data = spec.kind.value
-        self.price.data = (
-            format_money(spec.price_minor, spec.currency).lstrip("$") if spec.price_minor else ""
-        )
-        for flag in USE_LABELS:
-            getattr(self, flag).data = getattr(spec, flag)
+        self.price.data = ""
+        self.price_confirmation.data = ""
+        if spec.price_minor is not None:
+            self.price.data = format_number(spec.price_minor, spec.currency, request_locale())
+            self.price_confirmation.data = price_token(spec.price_minor, spec.currency)
+        for flag in USE_FLAGS:
+            self[flag].data = getattr(spec, flag)
+
+
+for _flag in USE_FLAGS:  # one checkbox per use flag, declared once in terms.py
+    setattr(TermsFields, _flag, BooleanField(USE_LABELS[_flag]))
+
+
+def price_token(amount_minor: int, currency: str) -> str:
+    """The signed statement "the artist was shown this amount", which confirms it."""
+    return sign_token(PRICE_CONFIRMATION, {"amount_minor": amount_minor, "currency": currency})
+
+
+def price_said(typed: str, amount_minor: int, currency: str) -> str:
+    """The amount read back in the artist's locale, with what to do to confirm it."""
+    shown = format_amount(amount_minor, currency, request_locale())
+    return (
+        f"You typed “{typed.strip()[:40]}”: that is {shown} per image per dataset sale. "
+        "Check it and submit again to confirm, or correct the price."
+    )
 
 
 class UploadForm(TermsFields):
@@ -72,7 +145,6 @@ class UploadForm(TermsFields):
     metadata_csv = FileField(
         "Optional CSV with columns filename, title, description, tags (tags comma-separated)"
     )
-    use_default_terms = BooleanField("Use my default terms", default=True)
 
 
 class WorkDetailsForm(FlaskForm):
@@ -91,6 +163,12 @@ class BatchTermsForm(TermsFields):
 
 class DefaultTermsForm(TermsFields):
     pass
+
+
+class WithdrawForm(FlaskForm):
+    """The second step of withdrawing consent: only the confirmation page's button sends it."""
+
+    confirm = HiddenField(validators=[AnyOf(["withdraw"])])
 
 
 class ProfileForm(FlaskForm):

@@ -130,7 +130,7 @@ class WorkTerms(Base):
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[TermsKind] = mapped_column(value_enum(TermsKind))
     price_minor: Mapped[int | None] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    currency: Mapped[str] = mapped_column(String(3))  # DEFAULT_CURRENCY, set by services
     generative_training: Mapped[bool] = mapped_column(Boolean, default=False)
     non_generative_training: Mapped[bool] = mapped_column(Boolean, default=False)
     commercial_use: Mapped[bool] = mapped_column(Boolean, default=False)

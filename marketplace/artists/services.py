@@ -11,6 +11,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -22,7 +23,7 @@ from marketplace import imaging, jobs, storage
 from marketplace.accounts.models import User
 from marketplace.artists import consent, tasks
 from marketplace.artists.models import Artist, TermsKind, Work, WorkStatus, WorkTerms
-from marketplace.artists.terms import TermsInvalid, TermsSpec
+from marketplace.artists.terms import USE_FLAGS, TermsInvalid, TermsSpec
 from marketplace.catalog import services as catalog
 from marketplace.db import transaction, utcnow
 from marketplace.ledger import services as ledger
@@ -42,10 +43,6 @@ class ArtistError(Exception):
 
 class WorkNotFound(ArtistError):
     pass
-
-
-class NotYourWork(ArtistError):
-    """The work exists but belongs to another artist (403, not 404: works are public)."""
 
 
 class DuplicateUpload(ArtistError):
@@ -121,7 +118,9 @@ def default_terms(artist: Artist) -> TermsSpec:
 def _normalize(spec: TermsSpec) -> TermsSpec:
     config = current_app.config
     return spec.normalized(
-        min_price=int(config["PRICE_MIN_MINOR"]), max_price=int(config["PRICE_MAX_MINOR"])
+        min_price=int(config["PRICE_MIN_MINOR"]),
+        max_price=int(config["PRICE_MAX_MINOR"]),
+        currency=str(config["DEFAULT_CURRENCY"]),
     )
 
 
@@ -136,10 +135,11 @@ def get_work(session: Session, work_id: int) -> Work:
 
 
 def get_own_work(session: Session, artist: Artist, work_id: int) -> Work:
-    """The artist's own work; WorkNotFound if absent, NotYourWork if someone else's."""
-    work = get_work(session, work_id)
-    if work.artist_id != artist.id:
-        raise NotYourWork("This work belongs to another artist.")
+    """The artist's own work; WorkNotFound if absent or someone else's, in the same words, so
+    that nobody learns from the answer whether another artist's work id exists."""
+    work = session.get(Work, work_id)
+    if work is None or work.artist_id != artist.id:
+        raise WorkNotFound(f"No work {work_id} among your works.")
     return work
 
 
@@ -217,6 +217,7 @@ def register_work(
     image = imaging.inspect_image(
         data, max_bytes=int(config["MAX_UPLOAD_BYTES"]), max_pixels=int(config["MAX_IMAGE_PIXELS"])
     )
+    imaging.check_min_side(image, int(config["MIN_IMAGE_SIDE_PX"]))
     again = session.scalar(
         select(Work.id).where(Work.artist_id == artist.id, Work.sha256 == image.sha256).limit(1)
     )
@@ -311,12 +312,7 @@ def _add_terms_version(
         kind=spec.kind,
         price_minor=spec.price_minor,
         currency=spec.currency,
-        generative_training=spec.generative_training,
-        non_generative_training=spec.non_generative_training,
-        commercial_use=spec.commercial_use,
-        fine_tuning=spec.fine_tuning,
-        style_imitation=spec.style_imitation,
-        attribution_required=spec.attribution_required,
+        **{flag: getattr(spec, flag) for flag in USE_FLAGS},
         overrides_file_signal=overrides and confirm_override,
         created_by_id=actor.id,
         ledger_seq=seq,
@@ -434,29 +430,49 @@ class Metadata:
     tags: str = ""
 
 
+class MetadataUnreadable(ArtistError):
+    """The batch's CSV cannot be read; nothing is uploaded rather than files without titles."""
+
+
 def parse_metadata_csv(data: bytes) -> tuple[dict[str, Metadata], list[str]]:
-    """filename,title,description,tags rows by file name, plus problems (with line numbers)."""
+    """filename,title,description,tags rows by file name, plus notes on rows (with line numbers).
+
+    A lone CR ends a line as CRLF and LF do (old Mac and some spreadsheet exports). Raises
+    MetadataUnreadable for a file that is not CSV we can read: not UTF-8, no filename column, a
+    field over the csv module's limit or a broken quote.
+    """
     problems: list[str] = []
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return {}, ["The CSV is not UTF-8 text."]
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "filename" not in fields:
-        return {}, ["The CSV needs a header row with a 'filename' column."]
-    reader.fieldnames = fields
+    except UnicodeDecodeError as exc:
+        raise MetadataUnreadable("The CSV is not UTF-8 text; save it as CSV UTF-8.") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=None))
     rows: dict[str, Metadata] = {}
-    for row in reader:
-        name = (row.get("filename") or "").strip()
-        if not name:
-            problems.append(f"CSV line {reader.line_num}: no file name.")
-            continue
-        rows[PurePath(name).name] = Metadata(
-            title=(row.get("title") or "").strip(),
-            description=(row.get("description") or "").strip(),
-            tags=(row.get("tags") or "").strip(),
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        if "filename" not in fields:
+            raise MetadataUnreadable("The CSV needs a header row with a 'filename' column.")
+        reader.fieldnames = fields
+        for row in reader:
+            name = (row.get("filename") or "").strip()
+            if not name:
+                problems.append(f"CSV line {reader.line_num}: no file name.")
+                continue
+            rows[PurePath(name).name] = Metadata(
+                title=(row.get("title") or "").strip(),
+                description=(row.get("description") or "").strip(),
+                tags=(row.get("tags") or "").strip(),
+            )
+    except csv.Error as exc:
+        limit = csv.field_size_limit()
+        reason = (
+            f"a field is longer than {limit:,} characters"
+            if "field larger than field limit" in str(exc)
+            else "it is not well-formed CSV (check the quotes)"
         )
+        raise MetadataUnreadable(
+            f"The CSV cannot be read at line {reader.line_num + 1}: {reason}."
+        ) from exc
     return rows, problems
 
 
@@ -470,7 +486,8 @@ def upload_batch(
     confirm_override: bool = False,
 ) -> tuple[list[UploadResult], list[str]]:
     """Register each file in its own transaction: a bad file gets its own error, and leaves no
-    row and no object behind, while the rest go in. Returns per-file results and CSV notes."""
+    row and no object behind, while the rest go in. Returns per-file results and CSV notes;
+    raises MetadataUnreadable, before any file, when the CSV cannot be read."""
     metadata, notes = parse_metadata_csv(metadata_csv) if metadata_csv else ({}, [])
     uploaded = {PurePath(name).name for name, _ in files}
     for name in sorted(set(metadata) - uploaded):
@@ -498,8 +515,10 @@ def upload_batch(
                 )
         except ConsentConfirmationRequired as exc:
             results.append(UploadResult(filename, error=str(exc), needs_confirmation=True))
-        except (imaging.ImageRejected, TermsInvalid, ArtistError) as exc:
-            results.append(UploadResult(filename, error=f"{filename} {exc}"))
+        except imaging.ImageRejected as exc:
+            results.append(UploadResult(filename, error=imaging.rejection(filename, exc)))
+        except (TermsInvalid, ArtistError) as exc:
+            results.append(UploadResult(filename, error=f"{filename}: {exc}"))
         else:
             results.append(UploadResult(filename, work_id=work.id))
     return results, notes
@@ -519,6 +538,33 @@ def apply_terms_to_works(
     if not works:
         raise ArtistError("Select at least one work.")
     return [set_terms(session, w, actor, spec, confirm_override=confirm_override) for w in works]
+
+
+@dataclass(frozen=True)
+class TermsStanding:
+    """Whether a terms version is the one in force, and if not, what replaced it and when."""
+
+    status: str  # "current", "superseded" (a later version exists) or "withdrawn"
+    current: WorkTerms | None  # the version in force now (None only if the work has none)
+    since: datetime | None  # when it stopped being in force (superseded or withdrawn)
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == "current"
+
+
+def terms_standing(terms: WorkTerms) -> TermsStanding:
+    """Where one immutable terms version stands today: an old version, or one whose consent was
+    withdrawn, must say so wherever it is shown (pages and JSON)."""
+    work = terms.work
+    current = work.current_terms
+    if current is not None and current.id != terms.id:
+        later = [t for t in work.terms_history if t.version > terms.version]
+        successor = min(later, key=lambda t: t.version) if later else current
+        return TermsStanding("superseded", current, successor.created_at)
+    if work.status is WorkStatus.WITHDRAWN:
+        return TermsStanding("withdrawn", current, work.withdrawn_at)
+    return TermsStanding("current", current, None)
 
 
 def provenance(session: Session, work: Work) -> Sequence[Any]:

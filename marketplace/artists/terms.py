@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
+from marketplace.amounts import format_amount, parse_amount
 from marketplace.artists.models import TermsKind
 
 if TYPE_CHECKING:
     from marketplace.artists.models import WorkTerms
 
-USE_FLAGS = (
+# The one declaration of what a licence can permit and require; forms, models' JSON, the API
+# and the catalog filter are derived from these names.
+PERMITTED_USES = (
     "generative_training",
     "non_generative_training",
     "commercial_use",
     "fine_tuning",
     "style_imitation",
-    "attribution_required",
 )
+CONDITIONS = ("attribution_required",)
+USE_FLAGS = PERMITTED_USES + CONDITIONS
+ALL_USES_MASK = (1 << len(PERMITTED_USES)) - 1  # public domain and CC0 permit everything
+
+
+def uses_mask(uses: Iterable[str]) -> int:
+    """Permitted uses as the bit set the catalog stores and filters on (bit i: PERMITTED_USES[i]).
+    ValueError for a name that is not a permitted use."""
+    mask = 0
+    for use in uses:
+        mask |= 1 << PERMITTED_USES.index(use)
+    return mask
+
+
 USE_LABELS = {
     "generative_training": "Training generative models",
     "non_generative_training": "Training non-generative / analytic models",
@@ -27,6 +44,7 @@ USE_LABELS = {
     "attribution_required": "Attribution required",
 }
 CC0_URL = "https://creativecommons.org/publicdomain/zero/1.0/"
+LICENCE_LOCALE = "en_US"  # licences and summaries are published in English
 
 
 class TermsInvalid(ValueError):
@@ -37,7 +55,7 @@ class TermsInvalid(ValueError):
 class TermsSpec:
     kind: TermsKind
     price_minor: int | None = None
-    currency: str = "usd"
+    currency: str = ""  # empty: the marketplace's DEFAULT_CURRENCY
     generative_training: bool = False
     non_generative_training: bool = False
     commercial_use: bool = False
@@ -45,41 +63,35 @@ class TermsSpec:
     style_imitation: bool = False
     attribution_required: bool = False
 
-    def normalized(self, *, min_price: int, max_price: int) -> TermsSpec:
+    def normalized(self, *, min_price: int, max_price: int, currency: str) -> TermsSpec:
         """The canonical form of these terms; TermsInvalid if they break a rule.
 
         CC0 waives every right (so no attribution can be required); "not available" permits
-        nothing; a licence has a price within bounds and permits some kind of training.
+        nothing; a licence has a price within bounds and permits some kind of training. Every
+        price is in the marketplace's `currency` (an empty currency means that one).
         """
+        currency = currency.lower()
+        if self.currency and self.currency.lower() != currency:
+            raise TermsInvalid(f"Prices on this marketplace are in {currency.upper()}.")
         if self.kind is TermsKind.DONATE:
             return TermsSpec(
-                TermsKind.DONATE,
-                None,
-                self.currency,
-                generative_training=True,
-                non_generative_training=True,
-                commercial_use=True,
-                fine_tuning=True,
-                style_imitation=True,
-                attribution_required=False,
+                TermsKind.DONATE, None, currency, **dict.fromkeys(PERMITTED_USES, True)
             )
         if self.kind is TermsKind.NOT_AVAILABLE:
-            return TermsSpec(TermsKind.NOT_AVAILABLE, None, self.currency)
+            return TermsSpec(TermsKind.NOT_AVAILABLE, None, currency)
         price = self.price_minor
         if not isinstance(price, int) or isinstance(price, bool):
             raise TermsInvalid("A licence needs a price per image.")
         if not min_price <= price <= max_price:
             raise TermsInvalid(
-                f"The price must be between {format_money(min_price, self.currency)} and "
-                f"{format_money(max_price, self.currency)} per image."
+                f"The price must be between {format_money(min_price, currency)} and "
+                f"{format_money(max_price, currency)} per image."
             )
         if not (self.generative_training or self.non_generative_training):
             raise TermsInvalid(
                 "Permit at least one kind of training (generative or non-generative)."
             )
-        if len(self.currency) != 3 or not self.currency.isalpha():
-            raise TermsInvalid("Currency must be a three-letter code.")
-        return replace(self, currency=self.currency.lower())
+        return replace(self, currency=currency)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +105,11 @@ class TermsSpec:
         values["kind"] = TermsKind(values.get("kind", TermsKind.NOT_AVAILABLE))
         return cls(**values)
 
+    @property
+    def permitted(self) -> tuple[str, ...]:
+        """The uses these terms allow, in PERMITTED_USES order (none when not available)."""
+        return tuple(use for use in PERMITTED_USES if getattr(self, use))
+
     @classmethod
     def of(cls, terms: WorkTerms) -> TermsSpec:
         return cls(
@@ -103,23 +120,15 @@ class TermsSpec:
         )
 
 
-def format_money(amount_minor: int, currency: str = "usd") -> str:
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower(), "")
-    text = f"{amount_minor // 100:,}.{amount_minor % 100:02d}"
-    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+def format_money(amount_minor: int, currency: str) -> str:
+    """Money in published texts (licences, summaries), which are English: $2.50, €1,000.00."""
+    return format_amount(amount_minor, currency, LICENCE_LOCALE)
 
 
-def parse_money(text: str) -> int:
-    """'0.05', '12', '1,000.00' → minor units; ValueError for anything else (no floats)."""
-    cleaned = text.strip().replace(",", "").lstrip("$€£").strip()
-    if not cleaned or cleaned.count(".") > 1:
-        raise ValueError("not an amount")
-    whole, _, cents = cleaned.partition(".")
-    if not whole.isdigit() and whole != "":
-        raise ValueError("not an amount")
-    if cents and (not cents.isdigit() or len(cents) > 2):
-        raise ValueError("use at most two decimals")
-    return int(whole or "0") * 100 + int(cents.ljust(2, "0") or "0")
+def parse_money(text: str, currency: str) -> int:
+    """An amount written the English way ('2.50', '1,000.00') in minor units: for URL filters,
+    which are shared between people of any locale. AmountInvalid (a ValueError) otherwise."""
+    return parse_amount(text, currency, LICENCE_LOCALE)
 
 
 def summary(spec: TermsSpec) -> str:
@@ -146,8 +155,8 @@ def licence_text(spec: TermsSpec, *, work_title: str, artist_name: str, version:
             "fine-tuning or evaluating AI or machine-learning models, or for text and data "
             "mining. The work is listed in the marketplace's public opt-out registry."
         )
-    allowed = [USE_LABELS[f] for f in USE_FLAGS[:-1] if getattr(spec, f)]
-    refused = [USE_LABELS[f] for f in USE_FLAGS[:-1] if not getattr(spec, f)]
+    allowed = [USE_LABELS[f] for f in PERMITTED_USES if getattr(spec, f)]
+    refused = [USE_LABELS[f] for f in PERMITTED_USES if not getattr(spec, f)]
     lines = [
         head,
         "",

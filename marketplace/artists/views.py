@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import PurePath
+
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -17,21 +21,25 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
-from marketplace import storage
+from marketplace import imaging, storage
+from marketplace.amounts import AmountInvalid, format_amount, parse_amount
 from marketplace.artists import services
 from marketplace.artists.forms import (
     BatchTermsForm,
     DefaultTermsForm,
     ProfileForm,
     UploadForm,
+    WithdrawForm,
     WorkDetailsForm,
     WorkTermsForm,
+    price_said,
+    price_token,
 )
-from marketplace.artists.models import Artist, Work, WorkTerms
+from marketplace.artists.models import Artist, Work, WorkStatus, WorkTerms
 from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
 from marketplace.db import MAX_ROW_ID, get_session, transaction
-from marketplace.forms import ConfirmForm
+from marketplace.forms import ConfirmForm, request_locale
 from marketplace.security import role_required
 from marketplace.storage import keys
 
@@ -47,31 +55,59 @@ def _artist() -> Artist:
 
 
 def _own_work(work_id: int) -> Work:
-    """The current artist's work: 404 if absent, 403 if another artist's."""
+    """The current artist's work: 404 if absent or another artist's (ids are not confirmed)."""
     try:
         return services.get_own_work(get_session(), _artist(), work_id)
     except services.WorkNotFound:
         abort(404)
-    except services.NotYourWork:
-        abort(403)
 
 
 @bp.route("/artists/dashboard")
 @role_required("artist")
 def dashboard() -> ResponseReturnValue:
+    form = BatchTermsForm(formdata=None)
+    form.fill_from(services.default_terms(_artist()))
+    return _dashboard(form)
+
+
+def _dashboard(
+    batch_form: BatchTermsForm, selected: Sequence[int] = (), status: int = 200
+) -> ResponseReturnValue:
     artist = _artist()
     session = get_session()
-    form = BatchTermsForm(formdata=None)
-    form.fill_from(services.default_terms(artist))
     return render_template(
         "artists/dashboard.html",
         artist=artist,
         works=services.list_works(session, artist),
         counts=services.count_works(session, artist),
-        batch_form=form,
+        batch_form=batch_form,
+        selected=set(selected),
         default_summary=summary(services.default_terms(artist)),
         summary=summary,
         TermsSpec=TermsSpec,
+    ), status
+
+
+@bp.route("/artists/price-check")
+@role_required("artist")
+def check_price() -> ResponseReturnValue:
+    """How a typed price reads in the artist's locale, with the token that confirms it (the
+    terms forms' script shows this before submitting; without the script the form does)."""
+    typed = request.args.get("price", "")[:100]
+    currency = str(current_app.config["DEFAULT_CURRENCY"]).lower()
+    try:
+        amount = parse_amount(typed, currency, request_locale())
+    except AmountInvalid as exc:
+        return jsonify({"ok": False, "message": str(exc)})
+    return jsonify(
+        {
+            "ok": True,
+            "amount_minor": amount,
+            "currency": currency,
+            "display": format_amount(amount, currency, request_locale()),
+            "message": price_said(typed, amount, currency),
+            "token": price_token(amount, currency),
+        }
     )
 
 
@@ -84,40 +120,47 @@ def _read(upload: FileStorage) -> bytes:
 def upload_works() -> ResponseReturnValue:
     artist = _artist()
     form = UploadForm()
+    default = services.default_terms(artist)
     if request.method == "GET":
-        form.fill_from(services.default_terms(artist))
-        return render_template(
-            "artists/upload.html",
-            form=form,
-            default_summary=summary(services.default_terms(artist)),
-        )
+        form.fill_from(default)
+        return _upload_page(form, default)
     if not form.validate_on_submit():
-        return render_template("artists/upload.html", form=form), 422
+        return _upload_page(form, default, 422)
+    # The terms shown are the terms recorded: the form starts from the defaults, and a post
+    # that names no terms at all (a script, an old form) means the defaults.
+    terms = form.terms_spec() if form.kind.raw_data else default
+    if terms is None:
+        return _upload_page(form, default, 200 if form.awaiting_confirmation else 422)
     files = [(f.filename or "upload", f.read()) for f in request.files.getlist("images") if f]
     files = [(name, data) for name, data in files if name]
     if not files:
         form.images.errors = ["Choose at least one image."]
-        return render_template("artists/upload.html", form=form), 422
-    terms = None
-    if not form.use_default_terms.data:
-        terms = form.terms_spec()
-        if terms is None:
-            return render_template("artists/upload.html", form=form), 422
+        return _upload_page(form, default, 422)
     csv_data = _read(request.files.get("metadata_csv"))  # type: ignore[arg-type]
-    results, notes = services.upload_batch(
-        artist.id,
-        current_user.id,
-        files,
-        metadata_csv=csv_data or None,
-        terms=terms,
-        confirm_override=bool(form.confirm_override.data),
-    )
+    try:
+        results, notes = services.upload_batch(
+            artist.id,
+            current_user.id,
+            files,
+            metadata_csv=csv_data or None,
+            terms=terms,
+            confirm_override=bool(form.confirm_override.data),
+        )
+    except services.MetadataUnreadable as exc:
+        form.metadata_csv.errors = [str(exc)]
+        return _upload_page(form, default, 422)
     ok = [r for r in results if r.work_id]
     if ok:
         flash(f"{len(ok)} of {len(results)} files uploaded. Thumbnails appear shortly.", "success")
     status = 200 if ok else 422
     return render_template(
         "artists/upload_results.html", results=results, notes=notes, form=form
+    ), status
+
+
+def _upload_page(form: UploadForm, default: TermsSpec, status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "artists/upload.html", form=form, default_summary=summary(default)
     ), status
 
 
@@ -179,7 +222,9 @@ def set_work_terms(work_id: int) -> ResponseReturnValue:
     form = WorkTermsForm()
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
-        return _render_work(work, terms_form=form, status=422)
+        return _render_work(
+            work, terms_form=form, status=200 if form.awaiting_confirmation else 422
+        )
     try:
         with transaction() as session:
             terms = services.set_terms(
@@ -207,8 +252,7 @@ def set_batch_terms() -> ResponseReturnValue:
     ]
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
-        flash("Check the terms: " + "; ".join(form.price.errors or ["invalid form"]), "error")
-        return redirect(url_for("artists.dashboard")), 303
+        return _dashboard(form, ids, 200 if form.awaiting_confirmation else 422)
     try:
         with transaction() as session:
             versions = services.apply_terms_to_works(
@@ -219,8 +263,6 @@ def set_batch_terms() -> ResponseReturnValue:
                 spec,
                 confirm_override=bool(form.confirm_override.data),
             )
-    except services.NotYourWork:
-        abort(403)
     except services.WorkNotFound:
         abort(404)
     except (services.ArtistError, TermsInvalid) as exc:
@@ -230,23 +272,31 @@ def set_batch_terms() -> ResponseReturnValue:
     return redirect(url_for("artists.dashboard"))
 
 
-@bp.route("/artists/works/<id:work_id>/withdraw", methods=["POST"])
+@bp.route("/artists/works/<id:work_id>/withdraw", methods=["GET", "POST"])
 @role_required("artist")
 def withdraw_work(work_id: int) -> ResponseReturnValue:
+    """Withdrawing consent takes two steps: this page says what it does, its button does it. A
+    post without the confirmation (an old form, a stray click) only shows the page."""
     work = _own_work(work_id)
-    if ConfirmForm().validate_on_submit():
+    form = WithdrawForm()
+    if request.method == "POST" and form.validate_on_submit():
         with transaction() as session:
             services.withdraw_consent(session, work, current_user)
         flash("Consent withdrawn: the work is out of every future sale.", "info")
-    return redirect(url_for("artists.show_work", work_id=work.id))
+        return redirect(url_for("artists.show_work", work_id=work.id))
+    if work.status is WorkStatus.WITHDRAWN:
+        return redirect(url_for("artists.show_work", work_id=work.id))
+    return render_template("artists/withdraw.html", work=work, form=WithdrawForm(formdata=None))
 
 
 @bp.route("/artists/works/<id:work_id>/original")
 @role_required("artist")
 def download_original(work_id: int) -> ResponseReturnValue:
     work = _own_work(work_id)
-    name = work.original_filename or f"work-{work.id}.{work.format.lower()}"
-    return redirect(storage.download_url(keys.work_original(work.id), name))
+    # Named and typed by the format sniffed at upload: a PNG uploaded as x.html is x.png.
+    stem = PurePath(work.original_filename).stem or f"work-{work.id}"
+    name = f"{stem}.{imaging.EXTENSIONS[work.format]}"
+    return redirect(storage.download_url(keys.work_original(work.id), name, content_type=work.mime))
 
 
 @bp.route("/artists/defaults", methods=["GET", "POST"])
@@ -265,7 +315,7 @@ def default_terms() -> ResponseReturnValue:
         else:
             flash(f"Default terms saved: {summary(spec)}.", "success")
             return redirect(url_for("artists.dashboard"))
-    status = 422 if request.method == "POST" else 200
+    status = 422 if request.method == "POST" and not form.awaiting_confirmation else 200
     return render_template("artists/defaults.html", form=form), status
 
 
@@ -331,7 +381,13 @@ def show_terms(terms_id: int) -> ResponseReturnValue:
         artist_name=terms.work.artist.display_name,
         version=terms.version,
     )
-    return render_template("artists/terms.html", terms=terms, spec=spec, text=text)
+    return render_template(
+        "artists/terms.html",
+        terms=terms,
+        spec=spec,
+        text=text,
+        standing=services.terms_standing(terms),
+    )
 
 
 @bp.route("/terms/<id:terms_id>.json")

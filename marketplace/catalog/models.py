@@ -129,8 +129,10 @@ class CatalogItem(Base):
     orientation: Mapped[Orientation] = mapped_column(value_enum(Orientation))
     license: Mapped[CatalogLicense] = mapped_column(value_enum(CatalogLicense))
     price_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # 0: free
-    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    currency: Mapped[str] = mapped_column(String(3))  # DEFAULT_CURRENCY, set by the indexer
     has_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bit i set: PERMITTED_USES[i] (artists.terms) is allowed. Public domain and CC0: all bits.
+    permitted_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

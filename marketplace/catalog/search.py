@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from marketplace.artists.terms import parse_money
+from marketplace.artists.terms import PERMITTED_USES, parse_money, uses_mask
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 
 MAX_LIMIT = 100
@@ -58,6 +59,7 @@ FILTERS = (
     "price_min",
     "price_max",
     "has_image",
+    "uses",
     "sort",
     "limit",
     "cursor",
@@ -136,6 +138,7 @@ class SearchQuery:
     price_min: int | None = None
     price_max: int | None = None
     has_image: bool | None = None
+    uses: tuple[str, ...] = ()  # permitted uses every result must allow (artists.terms names)
     sort: str = "relevance"
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
@@ -175,9 +178,9 @@ def _int(name: str, value: str, low: int, high: int) -> int:
 
 def _money(name: str, value: str) -> int:
     try:
-        amount = parse_money(value)
-    except ValueError as exc:
-        raise InvalidSearch(f"{name} must be an amount such as 2.50", name) from exc
+        amount = parse_money(value, str(current_app.config["DEFAULT_CURRENCY"]))
+    except ValueError as exc:  # "2,50" is refused, never read as 250
+        raise InvalidSearch(f"{name}: {exc}", name) from exc
     if amount > 10**9:
         raise InvalidSearch(f"{name} is too large", name)
     return amount
@@ -223,6 +226,9 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         if has_image_text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise InvalidSearch("has_image must be true or false", "has_image")
         has_image = has_image_text.lower() in ("true", "1", "yes")
+    uses = tuple(dict.fromkeys(many("uses")))
+    if not set(uses) <= set(PERMITTED_USES):
+        raise InvalidSearch(f"uses must be among {', '.join(PERMITTED_USES)}", "uses")
     year_from, year_to = one("year_from"), one("year_to")
     limit = one("limit")
     query = SearchQuery(
@@ -239,6 +245,7 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         price_min=_money("price_min", v) if (v := one("price_min")) else None,
         price_max=_money("price_max", v) if (v := one("price_max")) else None,
         has_image=has_image,
+        uses=uses,
         sort=sort,
         limit=_int("limit", limit, 1, MAX_LIMIT) if limit else DEFAULT_LIMIT,
         cursor=one("cursor"),
@@ -370,6 +377,9 @@ def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnEl
         conditions.append(CatalogItem.price_minor <= query.price_max)
     if query.has_image is not None and skip != "has_image":
         conditions.append(CatalogItem.has_image.is_(query.has_image))
+    if query.uses:
+        wanted = uses_mask(query.uses)
+        conditions.append(CatalogItem.permitted_uses.op("&")(wanted) == wanted)
     return conditions
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
 from marketplace.artists.models import TermsKind, Work
+from marketplace.artists.terms import ALL_USES_MASK, TermsSpec, uses_mask
 from marketplace.catalog.models import (
     CatalogItem,
     CatalogLicense,
@@ -87,7 +88,8 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     item.orientation = orientation_of(work.width, work.height)
     item.license = CatalogLicense.LICENSED if licensed else CatalogLicense.CC0
     item.price_minor = (terms.price_minor or 0) if licensed and terms else 0
-    item.currency = terms.currency if terms else "usd"
+    item.currency = terms.currency if terms else str(current_app.config["DEFAULT_CURRENCY"])
+    item.permitted_uses = uses_mask(TermsSpec.of(terms).permitted) if terms else 0
     item.has_image = work.derivatives_ready
     item.updated_at = utcnow()
     session.flush()
@@ -115,7 +117,8 @@ def stock_item_values_from(row: Mapping[str, Any], record_id: int) -> dict[str, 
         "orientation": orientation_of(row.get("width"), row.get("height")),
         "license": CatalogLicense.PUBLIC_DOMAIN,
         "price_minor": 0,
-        "currency": "usd",
+        "currency": str(current_app.config["DEFAULT_CURRENCY"]),
+        "permitted_uses": ALL_USES_MASK,
         "has_image": row.get("mirror_status") is MirrorStatus.MIRRORED,
         "created_at": row.get("created_at") or utcnow(),
         "updated_at": utcnow(),

@@ -5,13 +5,32 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from marketplace import storage
+from marketplace.amounts import format_number
 from marketplace.artists.models import Work
-from marketplace.artists.terms import TermsSpec, format_money, summary
+from marketplace.artists.terms import (
+    LICENCE_LOCALE,
+    PERMITTED_USES,
+    USE_LABELS,
+    TermsSpec,
+    format_money,
+    summary,
+    uses_mask,
+)
 from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
 from marketplace.catalog.models import CatalogItem, Collection, StockRecord
@@ -107,10 +126,19 @@ def search_page() -> ResponseReturnValue:
         price=_price,
         collections=collections,
         confirm=ConfirmForm(),
+        use_labels=[(use, USE_LABELS[use]) for use in PERMITTED_USES],
+        currency=str(current_app.config["DEFAULT_CURRENCY"]).upper(),
+        amount_text=_amount_text,
         field_errors={k: v for k, v in errors.items() if k in FIELD_LABELS},
         other_errors=[v for k, v in errors.items() if k not in FIELD_LABELS],
         typed={name: (args.get(name) or [""])[0] for name in errors},
     ), (400 if errors else 200)
+
+
+def _amount_text(amount_minor: int) -> str:
+    """A price filter's value as the filter reads it back (English, no currency sign)."""
+    currency = str(current_app.config["DEFAULT_CURRENCY"])
+    return format_number(amount_minor, currency, LICENCE_LOCALE)
 
 
 def _price(item: CatalogItem) -> str:
@@ -151,6 +179,11 @@ def item_page(item_id: int) -> ResponseReturnValue:
         collections=collections,
         confirm=ConfirmForm(),
         value_labels=VALUE_LABELS,
+        permitted=[
+            (USE_LABELS[use], bool(item.permitted_uses & uses_mask([use])))
+            for use in PERMITTED_USES
+        ],
+        attribution_required=bool(terms and terms.attribution_required),
     )
 
 

@@ -56,7 +56,7 @@ def add_image() -> ResponseReturnValue:
                 max_pixels=int(config["MAX_IMAGE_PIXELS"]),
             )
     except imaging.ImageRejected as exc:
-        form.image.errors = [f"The file {exc}."]
+        form.image.errors = [imaging.rejection(form.image.data.filename, exc)]
         return _render(image_form=form, status=422)
     flash("Image registered: it is now in the opt-out registry.", "success")
     return redirect(url_for("optout.registry"))

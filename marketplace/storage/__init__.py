@@ -33,7 +33,9 @@ class Backend(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def keys(self, prefix: str = "") -> list[str]: ...
-    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str: ...
+    def download_url(
+        self, key: str, filename: str, max_age_seconds: int, content_type: str
+    ) -> str: ...
 
 
 DOWNLOAD_PURPOSE = "storage-download"
@@ -88,11 +90,12 @@ class LocalBackend:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str:
+    def download_url(self, key: str, filename: str, max_age_seconds: int, content_type: str) -> str:
         """A signed, expiring link to this app (see `storage.views`), not a file path."""
         from flask import url_for
 
-        token = sign_token(DOWNLOAD_PURPOSE, {"key": check_key(key), "name": filename})
+        payload = {"key": check_key(key), "name": filename, "type": content_type}
+        token = sign_token(DOWNLOAD_PURPOSE, payload)
         return url_for("storage.download", token=token, _external=True)
 
     def keys(self, prefix: str = "") -> list[str]:
@@ -150,7 +153,7 @@ class S3Backend:
             raise
         return True
 
-    def download_url(self, key: str, filename: str, max_age_seconds: int) -> str:
+    def download_url(self, key: str, filename: str, max_age_seconds: int, content_type: str) -> str:
         """An S3 presigned GET URL, valid for `max_age_seconds`."""
         url: str = self.client.generate_presigned_url(
             "get_object",
@@ -158,6 +161,7 @@ class S3Backend:
                 "Bucket": self.bucket,
                 "Key": check_key(key),
                 "ResponseContentDisposition": attachment_header(filename),
+                "ResponseContentType": content_type,
             },
             ExpiresIn=max_age_seconds,
         )
@@ -210,7 +214,8 @@ def delete_many(keys: list[str]) -> None:
         store.delete(key)
 
 
-def download_url(key: str, filename: str) -> str:
-    """A time-limited link for a private object (DOWNLOAD_URL_MAX_AGE seconds)."""
+def download_url(key: str, filename: str, *, content_type: str) -> str:
+    """A time-limited link for a private object (DOWNLOAD_URL_MAX_AGE seconds), served as
+    `content_type`: the type the caller knows from the bytes, never a guess from the name."""
     max_age = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])
-    return backend().download_url(key, filename, max_age)
+    return backend().download_url(key, filename, max_age, content_type)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-
 from flask import Blueprint, Response, abort, current_app
 
 from marketplace import storage
@@ -23,8 +21,10 @@ def download(token: str) -> Response:
         data = storage.get(storage.check_key(key))
     except (BadToken, KeyError, ValueError):
         abort(404)
-    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    # The type the link was made with (known from the bytes); a name like x.html decides nothing.
+    mime = str(payload.get("type") or "application/octet-stream")
     response = Response(data, mimetype=mime)
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = storage.attachment_header(name)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -64,20 +64,26 @@ def test_artist_uploads_sets_terms_and_withdraws_through_the_api(client, db, run
     assert fetched["thumbnail_url"].endswith(f"/works/{work['id']}/thumb.webp")
 
 
-def test_someone_elses_work_is_403_and_unchanged(client, db):
+def test_someone_elses_work_answers_as_if_absent_and_is_unchanged(client, db):
     owner, other = make_artist(db), make_artist(db)
     owner_token, other_token = make_api_token(db, owner), make_api_token(db, other)
     work_id = post_work(client, owner_token, images.png(2)).get_json()["id"]
-    for method, path, body in [
-        ("get", f"/api/v1/artist/works/{work_id}", None),
-        ("patch", f"/api/v1/artist/works/{work_id}", {"title": "Stolen"}),
-        ("put", f"/api/v1/artist/works/{work_id}/terms", {"kind": "donate"}),
-        ("post", f"/api/v1/artist/works/{work_id}/withdraw", None),
+    for method, route, body in [
+        ("get", "/api/v1/artist/works/{}", None),
+        ("patch", "/api/v1/artist/works/{}", {"title": "Stolen"}),
+        ("put", "/api/v1/artist/works/{}/terms", {"kind": "donate"}),
+        ("post", "/api/v1/artist/works/{}/withdraw", None),
     ]:
+        path = route.format(work_id)
         response = getattr(client, method)(path, json=body, headers=auth(other_token))
-        assert response.status_code == 403, path
-        assert response.get_json()["error"]["code"] == "not_your_work"
-    assert client.get("/api/v1/artist/works/424242", headers=auth(other_token)).status_code == 404
+        assert response.status_code == 404, path
+        assert response.get_json()["error"]["code"] == "work_not_found"
+        absent = getattr(client, method)(route.format(424242), json=body, headers=auth(other_token))
+        assert absent.status_code == 404, path
+        assert absent.get_json()["error"] == {
+            **response.get_json()["error"],
+            "message": response.get_json()["error"]["message"].replace(f" {work_id} ", " 424242 "),
+        }
     assert db.scalar(select(Work.title)) == "w"
     assert db.scalar(select(func.count()).select_from(WorkTerms)) == 1
 
@@ -148,3 +154,30 @@ def test_artist_makes_and_revokes_a_token_in_settings(client, db, login):
     token_id = db.scalar(select(ApiToken.id))
     assert client.post(f"/accounts/tokens/{token_id}/revoke").status_code == 302
     assert client.get("/api/v1/artist/works", headers=auth(token)).status_code == 401
+
+
+def test_a_too_small_image_is_refused_naming_the_file(client, db):
+    token = make_api_token(db, make_artist(db))
+    response = post_work(client, token, images.png(3, (1, 1)), name="pixel.png")
+    assert response.status_code == 422
+    assert response.get_json()["error"] == {
+        "code": "image_rejected",
+        "message": "pixel.png is 1 x 1 px; works need at least 256 px on the short side, so "
+        "that buyers can train on them and previews can show them.",
+    }
+    assert db.scalar(select(func.count()).select_from(Work)) == 0
+
+
+def test_terms_in_another_currency_are_refused(client, db):
+    token = make_api_token(db, make_artist(db))
+    work_id = post_work(client, token, images.png(4)).get_json()["id"]
+    body = {**LICENSE, "currency": "eur"}
+    response = client.put(f"/api/v1/artist/works/{work_id}/terms", json=body, headers=auth(token))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "invalid_terms"
+    same = client.put(
+        f"/api/v1/artist/works/{work_id}/terms",
+        json={**LICENSE, "currency": "USD"},
+        headers=auth(token),
+    )
+    assert (same.status_code, same.get_json()["currency"]) == (200, "usd")

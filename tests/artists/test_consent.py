@@ -28,6 +28,10 @@ from PIL import Image
 from marketplace.artists.consent import (
     ConsentSignals,
     DataMining,
+    Problem,
+    _entries,
+    _normalise_data_mining,
+    _parse_xmp,
     _training_mining_in_store,
     data_mining_for_terms,
     encode_with_xmp,
@@ -40,6 +44,12 @@ PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
 TERMS_URL = "https://market.test/works/7/terms?v=2&lang=en"
+
+
+def codes(problems: list[Problem]) -> list[str]:
+    """What was found, as stable codes: the tests of reading assert these, not the wording."""
+    return [problem.code for problem in problems]
+
 
 # The published PLUS Data Mining vocabulary (IPTC Photo Metadata 2023.1 onwards).
 OFFICIAL_CODES = {
@@ -287,7 +297,7 @@ def test_an_unknown_prohibited_code_still_prohibits_and_is_reported() -> None:
 
     assert signals.xmp_data_mining == VOCAB + "DMI-PROHIBITED-EVERYTHINGNEW"
     assert signals.prohibits_training
-    assert "not in the PLUS vocabulary" in signals.problems[0]
+    assert codes(signals.problems) == ["xmp_unknown_code"]
 
 
 def test_free_text_is_recorded_but_not_interpreted() -> None:
@@ -296,7 +306,7 @@ def test_free_text_is_recorded_but_not_interpreted() -> None:
 
     assert signals.xmp_data_mining == "ask me first"
     assert not signals.prohibits_training
-    assert "not a PLUS vocabulary value" in signals.problems[0]
+    assert codes(signals.problems) == ["xmp_free_text"]
 
 
 def test_conflicting_values_resolve_to_the_prohibition() -> None:
@@ -307,7 +317,7 @@ def test_conflicting_values_resolve_to_the_prohibition() -> None:
     signals = read_consent_signals(jpeg_with_xmp(xmp), "image/jpeg")
 
     assert signals.xmp_data_mining == DataMining.PROHIBITED
-    assert "more than one Data Mining value" in signals.problems[0]
+    assert codes(signals.problems) == ["xmp_conflicting_values"]
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -381,8 +391,7 @@ def test_an_xml_attack_is_reported_not_processed(fmt: str, hostile: bytes) -> No
     signals = read_within(2.0, data, FORMATS[fmt])
 
     assert signals.xmp_data_mining is None
-    assert len(signals.problems) == 1
-    assert "DTD or entities" in signals.problems[0]
+    assert codes(signals.problems) == ["xmp_dtd_refused"]
     assert "root:" not in json.dumps(signals.to_json())
 
 
@@ -394,7 +403,7 @@ def test_oversized_xmp_is_ignored() -> None:
     signals = read_within(2.0, data, "image/png")
 
     assert signals.xmp_data_mining is None
-    assert "larger than 1 MB" in signals.problems[0]
+    assert codes(signals.problems) == ["xmp_too_large"]
 
 
 def test_deeply_nested_xmp_is_harmless() -> None:
@@ -409,7 +418,7 @@ def test_malformed_xmp_is_reported() -> None:
     signals = read_consent_signals(jpeg_with_xmp(xmp), "image/jpeg")
 
     assert signals.xmp_data_mining is None
-    assert signals.problems == ["The file's XMP metadata is not well-formed XML and was not read."]
+    assert codes(signals.problems) == ["xmp_malformed"]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow warns about what it skips
@@ -439,10 +448,7 @@ def test_a_file_that_is_not_what_its_type_says_is_scanned_directly() -> None:
     signals = read_consent_signals(data, "image/jpeg")
 
     assert signals.xmp_data_mining == DataMining.PROHIBITED
-    assert signals.problems == [
-        "The file could not be opened as a JPEG image, so its XMP metadata was searched for "
-        "directly."
-    ]
+    assert codes(signals.problems) == ["not_openable"]
 
 
 def test_other_types_are_only_scanned_for_xmp() -> None:
@@ -635,12 +641,7 @@ def test_the_older_c2pa_assertion_is_read_too(signing_chain: SigningChain) -> No
     }
     assert signals.c2pa_constraints == {"ai_generative_training": "https://artist.test/licence"}
     assert signals.prohibits_training  # constrained counts as notAllowed
-    assert signals.reasons == [
-        "The file's Content Credentials (C2PA c2pa.training-mining) say: training "
-        "non-generative AI/ML models allowed; training generative AI/ML models only under "
-        "conditions (https://artist.test/licence); use as input to AI/ML models (inference) "
-        "not allowed."
-    ]
+    assert "(https://artist.test/licence)" in signals.reasons[0]  # the condition is shown
 
 
 def test_mining_and_inference_refusals_alone_do_not_prohibit_training(
@@ -694,7 +695,8 @@ def test_a_remote_manifest_is_not_fetched(signing_chain: SigningChain) -> None:
     signals = read_within(5.0, data, "image/jpeg")
 
     assert signals.c2pa_label is None
-    assert "must fetch remote manifests" in signals.problems[0]
+    assert codes(signals.problems) == ["c2pa_unreadable"]
+    assert "remote manifests" in signals.problems[0].message  # the reader's reason is passed on
 
 
 @pytest.mark.parametrize("shift", [0, 40, 80, 160, 320])
@@ -712,15 +714,15 @@ def test_a_damaged_manifest_is_a_problem_not_an_error(
 
     signals = read_consent_signals(bytes(data), "image/jpeg")
 
-    assert "C2PA Content Credentials" in signals.problems[0]
+    assert codes(signals.problems)[0].startswith("c2pa_")  # reported as a C2PA problem
     assert signals.c2pa_uses in ({}, {"ai_training": "notAllowed"})
 
 
 def test_a_manifest_store_whose_active_manifest_failed_to_load_is_flagged() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     broken = {"active_manifest": "urn:c2pa:gone", "manifests": {}, "validation_state": "Invalid"}
     assert _training_mining_in_store(broken, problems) == (None, {}, {})
-    assert "active manifest could not be loaded" in problems[0]
+    assert codes(problems) == ["c2pa_active_manifest_missing"]
 
 
 def test_a_file_changed_after_signing_keeps_its_preferences_with_a_warning(
@@ -742,7 +744,7 @@ def test_a_file_changed_after_signing_keeps_its_preferences_with_a_warning(
 
     assert signals.c2pa_uses == {"ai_training": "notAllowed"}
     assert signals.prohibits_training
-    assert "did not validate" in signals.problems[0]
+    assert codes(signals.problems) == ["c2pa_invalid"]
 
 
 # The shape of c2pa-python's Reader.json(), for the cases no signer here produces.
@@ -764,7 +766,7 @@ def store(*assertions: dict[str, Any], validation_state: str = "Valid") -> dict[
 
 
 def test_versioned_labels_and_top_level_entries_are_accepted() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     label, uses, _ = _training_mining_in_store(
         store(
             {
@@ -782,7 +784,7 @@ def test_versioned_labels_and_top_level_entries_are_accepted() -> None:
 
 
 def test_when_assertions_disagree_the_most_restrictive_use_wins() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     label, uses, constraints = _training_mining_in_store(
         store(
             training_mining("c2pa.training-mining", "c2pa", ai_training={"use": "notAllowed"}),
@@ -801,7 +803,7 @@ def test_when_assertions_disagree_the_most_restrictive_use_wins() -> None:
 
 
 def test_unknown_uses_and_custom_keys_are_left_out() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     entries = {
         "cawg.ai_training": {"use": "maybe"},
         "cawg.ai_inference": {"use": "allowed"},
@@ -811,19 +813,16 @@ def test_unknown_uses_and_custom_keys_are_left_out() -> None:
         store({"label": "cawg.training-mining", "data": {"entries": entries}}), problems
     )
     assert uses == {"ai_inference": "allowed"}
-    assert problems == [
-        "The file's cawg.training-mining assertion gives cawg.ai_training an unknown use "
-        "('maybe'); that entry was ignored."
-    ]
+    assert codes(problems) == ["c2pa_unknown_use"]
 
 
 def test_only_the_active_manifest_counts() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     assert _training_mining_in_store(store(), problems) == (None, {}, {})
 
 
 def test_an_invalid_store_is_still_respected_and_flagged() -> None:
-    problems: list[str] = []
+    problems: list[Problem] = []
     _, uses, _ = _training_mining_in_store(
         store(
             training_mining("cawg.training-mining", "cawg", ai_training={"use": "notAllowed"}),
@@ -832,7 +831,7 @@ def test_an_invalid_store_is_still_respected_and_flagged() -> None:
         problems,
     )
     assert uses == {"ai_training": "notAllowed"}
-    assert "did not validate" in problems[0]
+    assert codes(problems) == ["c2pa_invalid"]
 
 
 @pytest.mark.parametrize(
@@ -885,3 +884,81 @@ def test_an_unknown_terms_kind_is_refused() -> None:
         data_mining_for_terms(
             "rent", generative_training=True, non_generative_training=True, licensed_copy=True
         )
+
+
+# --- Wording: one test per message an artist reads ------------------------------------------
+
+
+def _problems_of(call: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    call(problems)
+    return problems
+
+
+WORDING = {
+    "xmp_malformed": (
+        lambda problems: _parse_xmp(b"<x:xmpmeta", problems),
+        "The file's XMP metadata is not well-formed XML and was not read.",
+    ),
+    "xmp_dtd_refused": (
+        lambda problems: _parse_xmp(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', problems),
+        "The file's XMP metadata declares a DTD or entities, which XMP never needs (it is how "
+        "XML bombs work); it was not read.",
+    ),
+    "xmp_unknown_code": (
+        lambda problems: _normalise_data_mining("DMI-SOMETIMES", problems),
+        "The file's XMP Data Mining value 'DMI-SOMETIMES' is not in the PLUS vocabulary we know.",
+    ),
+    "xmp_free_text": (
+        lambda problems: _normalise_data_mining("ask me first", problems),
+        "The file's XMP Data Mining value 'ask me first' is not a PLUS vocabulary value; it was "
+        "recorded but not interpreted.",
+    ),
+    "c2pa_active_manifest_missing": (
+        lambda problems: _training_mining_in_store(
+            {"active_manifest": "urn:gone", "manifests": {}}, problems
+        ),
+        "The file's C2PA Content Credentials are damaged (their active manifest could not be "
+        "loaded); any training preference they hold was not seen.",
+    ),
+    "c2pa_invalid": (
+        lambda problems: _training_mining_in_store(
+            store(
+                training_mining("cawg.training-mining", "cawg", ai_training={"use": "allowed"}),
+                validation_state="Invalid",
+            ),
+            problems,
+        ),
+        "The file's C2PA Content Credentials did not validate (for example, the file changed "
+        "after signing); their training preferences were still respected.",
+    ),
+    "c2pa_invalid_without_preference": (
+        lambda problems: _training_mining_in_store(store(validation_state="Invalid"), problems),
+        "The file's C2PA Content Credentials did not validate, and no training preference "
+        "could be read from them.",
+    ),
+    "c2pa_no_entries": (
+        lambda problems: _entries("cawg.training-mining", "nothing", problems),
+        "The file's cawg.training-mining assertion has no readable entries.",
+    ),
+    "c2pa_unknown_use": (
+        lambda problems: _entries(
+            "cawg.training-mining", {"entries": {"cawg.ai_training": {"use": "maybe"}}}, problems
+        ),
+        "The file's cawg.training-mining assertion gives cawg.ai_training an unknown use "
+        "('maybe'); that entry was ignored.",
+    ),
+}
+
+
+@pytest.mark.parametrize("code", sorted(WORDING))
+def test_each_problem_reads_as_a_sentence_an_artist_can_follow(code: str) -> None:
+    call, sentence = WORDING[code]
+    (problem,) = _problems_of(call)
+    assert (problem.code, problem.message) == (code, sentence)
+
+
+def test_problems_are_stored_with_their_codes() -> None:
+    signals = ConsentSignals(problems=[Problem("xmp_malformed", "The file's XMP ...")])
+    assert signals.to_json()["problem_codes"] == ["xmp_malformed"]
+    assert signals.to_json()["problems"] == ["The file's XMP ..."]

@@ -48,9 +48,9 @@ def test_batch_upload_then_price_and_uses_then_thumbnails(
     page.get_by_role("link", name="Upload works").click()
 
     page.get_by_label("Images (JPEG, PNG, WebP or TIFF; up to 50 MB each)").set_input_files(files)
-    page.get_by_label("Use my default terms").uncheck()
     page.get_by_label("License it for AI training at my price").check()
     page.get_by_label("Price per image per dataset sale").fill("4.20")
+    expect(page.get_by_text("“4.20” reads as $4.20 per image per dataset sale.")).to_be_visible()
     page.get_by_label("Training generative models").check()
     page.get_by_label("Fine-tuning").check()
     page.get_by_label("Attribution required").check()

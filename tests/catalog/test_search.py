@@ -217,6 +217,7 @@ def test_hostile_text_is_just_text(client, params):
         {"cursor": "not-a-cursor"},
         {"orientation": "diagonal"},
         {"price_min": "cheap"},
+        {"price_max": "2,50"},
     ],
 )
 def test_invalid_filters_are_a_clear_400(client, params):
@@ -300,3 +301,62 @@ def test_the_search_page_renders_results_and_facets(client, db, catalog_items):
     assert "Public domain" in html
     items = db.scalars(select(CatalogItem)).all()
     assert len(items) == 6  # the private sketch has a row, marked unavailable
+
+
+def test_search_finds_what_permits_the_buyer_s_uses(client, db):
+    artist = make_artist(db, display_name="Ada Okafor")
+    commercial = TermsSpec(
+        TermsKind.LICENSE,
+        price_minor=300,
+        generative_training=True,
+        commercial_use=True,
+        attribution_required=True,
+    )
+    research = TermsSpec(TermsKind.LICENSE, price_minor=200, non_generative_training=True)
+    make_work(db, artist, "Commercial ok", commercial, 41)
+    make_work(db, artist, "Research only", research, 42)
+    make_work(db, artist, "Donated", DONATED, 43)
+    make_stock(db, "Museum stock")
+
+    wanted = {"uses": "generative_training,commercial_use"}
+    expected = {"Commercial ok", "Donated", "Museum stock"}
+    found = search(client, **wanted)["items"]
+    assert {item["title"] for item in found} == expected
+    allowed = {item["title"]: item["permitted_uses"] for item in found}
+    assert allowed["Commercial ok"] == ["generative_training", "commercial_use"]
+    assert len(allowed["Museum stock"]) == 5
+    assert titles(search(client, uses=["non_generative_training"])) == {
+        "Research only",
+        "Donated",
+        "Museum stock",
+    }
+    page = client.get("/catalog", query_string=wanted).get_data(as_text=True)
+    assert {t for t in expected | {"Research only"} if f">{t}<" in page} == expected
+    assert 'name="uses" value="commercial_use" checked' in page
+    refused = client.get("/api/v1/works", query_string={"uses": "world_domination"})
+    assert refused.status_code == 400
+    assert "uses must be among generative_training" in refused.get_json()["error"]["message"]
+
+
+def test_an_item_page_lists_the_uses_its_terms_permit(client, db):
+    artist = make_artist(db, display_name="Ada Okafor")
+    make_work(
+        db,
+        artist,
+        "Research only",
+        TermsSpec(
+            TermsKind.LICENSE, price_minor=200, non_generative_training=True, fine_tuning=True
+        ),
+        44,
+    )
+    item = db.scalar(select(CatalogItem))
+    page = client.get(f"/catalog/items/{item.id}").get_data(as_text=True)
+    assert (
+        'Training non-generative / analytic models<span class="visually-hidden">: permitted' in page
+    )
+    assert 'Fine-tuning<span class="visually-hidden">: permitted' in page
+    assert 'Training generative models<span class="visually-hidden">: not permitted' in page
+    assert (
+        'Commercial use of the trained model<span class="visually-hidden">: not permitted' in page
+    )
+    assert "No attribution required" in page

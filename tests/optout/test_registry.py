@@ -16,6 +16,7 @@ from marketplace import imaging, storage
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.models import LedgerEntry
 from marketplace.optout.models import OptOutRule
+from tests import images
 from tests.factories import make_api_token, make_artist, make_buyer
 from tests.images import jpeg, png
 
@@ -466,12 +467,12 @@ PAGE_INPUT = {
     "not-an-image": (
         "/optout/image",
         {"image": (b"not an image", "dusk.png")},
-        "The file is not a PNG, JPEG, WebP or TIFF image.",
+        "dusk.png is not a PNG, JPEG, WebP or TIFF image.",
     ),
     "truncated-image": (
         "/optout/image",
         {"image": (png(1)[:200], "dusk.png")},
-        "The file is not a readable PNG image (damaged or truncated).",
+        "dusk.png is not a readable PNG image (damaged or truncated).",
     ),
     "not-http": (
         "/optout/address",
@@ -722,3 +723,27 @@ def test_same_image_twice_keeps_one_pair_of_rules_and_removal_deletes_the_kept_i
     assert client.post(f"/optout/{kept.id}/remove").status_code == 302
     with app.app_context():
         assert storage.backend().keys("optout/") == []
+
+
+@pytest.mark.parametrize(("mode", "fmt"), images.MODES)
+def test_the_public_image_check_reads_every_image_mode(client, db, login, mode, fmt):
+    picture = images.in_mode(mode, fmt, seed=4)  # one copy: colour transforms may vary by a bit
+    login(make_artist(db))
+    add_image(client, picture)
+    client.post("/accounts/logout")
+    answer = check_image(client, picture)
+    assert answer["opted_out"] is True
+    assert {m["kind"] for m in answer["matches"]} == {"sha256", "phash"}
+
+
+def test_an_unreadable_image_in_the_public_check_is_422_naming_the_file(client):
+    broken = images.png(5)[:200]
+    response = client.post(
+        CHECK,
+        data={"image": (io.BytesIO(broken), "scan.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "image_rejected"
+    assert error["message"].startswith("scan.png ")

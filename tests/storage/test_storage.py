@@ -49,9 +49,9 @@ def store(app: Any, key: str, data: bytes, content_type: str = "image/png") -> N
         storage.put(session, key, data, content_type=content_type)
 
 
-def link(app: Any, key: str, filename: str) -> str:
+def link(app: Any, key: str, filename: str, content_type: str = "image/png") -> str:
     with app.test_request_context():
-        return storage.download_url(key, filename)
+        return storage.download_url(key, filename, content_type=content_type)
 
 
 def filename_of(content_disposition: str) -> str:
@@ -84,6 +84,13 @@ def test_a_signed_link_downloads_the_object_under_its_name(app, client):
     assert response.mimetype == "image/png"
     assert filename_of(response.headers["Content-Disposition"]) == "夕焼け.png"
     assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_a_signed_link_serves_the_type_it_was_made_with_not_the_name_s(app, client):
+    store(app, "originals/7", png(7))
+    response = client.get(link(app, "originals/7", "x.html", content_type="image/png"))
+    assert response.mimetype == "image/png"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize("app_config", [{"DOWNLOAD_URL_MAX_AGE": 60}], indirect=True)
