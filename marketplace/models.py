@@ -2,6 +2,7 @@
 
 from marketplace.accounts import models as accounts_models  # noqa: F401
 from marketplace.artists import models as artists_models  # noqa: F401
+from marketplace.buyers import models as buyers_models  # noqa: F401
 from marketplace.catalog import models as catalog_models  # noqa: F401
 from marketplace.db import Base
 from marketplace.ledger import models as ledger_models  # noqa: F401
