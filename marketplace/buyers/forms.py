@@ -1,0 +1,53 @@
+"""Forms of the buyers' pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.validators import DataRequired, Length
+
+from marketplace.buyers.eligibility import INTENDED_USE_LABELS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class BundleForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    intended_uses = MultiCheckboxField(
+        "Intended use (items whose terms do not permit all of it are left out)",
+        choices=list(INTENDED_USE_LABELS.items()),
+        validators=[DataRequired(message="Declare at least one intended use.")],
+    )
+    source = RadioField(
+        "Build it from",
+        choices=[
+            ("collection", "A collection"),
+            ("query", "A catalog search"),
+            ("work_ids", "A list of work ids"),
+        ],
+        default="collection",
+    )
+    collection_id = SelectField("Collection", coerce=int, choices=[], validate_choice=False)
+    query = StringField(
+        "Search (as in the catalog's address, e.g. q=harbour&license=public_domain)",
+        validators=[Length(max=2000)],
+    )
+    work_ids = TextAreaField(
+        "Work ids (as the catalog shows them), separated by commas, spaces or lines",
+        validators=[Length(max=200_000)],
+    )
+
+
+class CheckoutForm(FlaskForm):
+    quote_id = HiddenField(validators=[DataRequired(), Length(max=40)])
