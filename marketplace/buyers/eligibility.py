@@ -93,54 +93,84 @@ class Verdict:
         return ItemLicence(self.candidate.licence.value)
 
 
+_COLUMNS = (
+    CatalogItem.id,
+    CatalogItem.license,
+    CatalogItem.available,
+    CatalogItem.currency,
+    CatalogItem.stock_id,
+    Work.id,
+    Work.status,
+    Work.artist_id,
+    Work.sha256,
+    Work.phash,
+    WorkTerms,
+    StockRecord.sha256,
+    StockRecord.phash,
+    StockRecord.image_urls,
+    StockRecord.page_url,
+)
+
+
 def candidates(session: Session, item_ids: Sequence[int]) -> Iterator[Candidate]:
-    """The items in `item_ids` (unknown ids are skipped), read `_CHUNK` at a time."""
+    """The items in `item_ids` (unknown ids are skipped), read `_CHUNK` at a time; only the
+    columns the judgement needs (a stock record's source JSON stays in the database)."""
     for start in range(0, len(item_ids), _CHUNK):
         part = list(item_ids[start : start + _CHUNK])
         rows = session.execute(
-            select(CatalogItem, Work, WorkTerms, StockRecord)
+            select(*_COLUMNS)
+            .select_from(CatalogItem)
             .outerjoin(Work, Work.id == CatalogItem.work_id)
             .outerjoin(WorkTerms, WorkTerms.id == Work.current_terms_id)
             .outerjoin(StockRecord, StockRecord.id == CatalogItem.stock_id)
             .where(CatalogItem.id.in_(part))
         ).all()
-        by_id = {row[0].id: row for row in rows}
+        by_id = {row[0]: row for row in rows}
         for item_id in part:
             row = by_id.get(item_id)
             if row is not None:
-                yield _candidate(*row)
+                yield _candidate(*row)  # type: ignore[call-arg]  # the columns above
 
 
 def _candidate(
-    item: CatalogItem, work: Work | None, terms: WorkTerms | None, stock: StockRecord | None
+    item_id: int,
+    licence: CatalogLicense,
+    available: bool,
+    currency: str,
+    stock_id: int | None,
+    work_id: int | None,
+    work_status: WorkStatus | None,
+    artist_id: int | None,
+    work_sha256: str | None,
+    work_phash: int | None,
+    terms: WorkTerms | None,
+    stock_sha256: str | None,
+    stock_phash: int | None,
+    image_urls: list[str] | None,
+    page_url: str | None,
 ) -> Candidate:
-    if work is not None:
+    if work_id is not None:
         return Candidate(
-            item_id=item.id,
-            licence=item.license,
-            available=item.available,
-            work_id=work.id,
-            work_status=work.status,
+            item_id=item_id,
+            licence=licence,
+            available=available,
+            work_id=work_id,
+            work_status=work_status,
             terms=terms,
-            artist_id=work.artist_id,
-            sha256=work.sha256,
-            phash=imaging.from_signed64(work.phash),
-            currency=(terms.currency if terms is not None else item.currency).lower(),
+            artist_id=artist_id,
+            sha256=work_sha256,
+            phash=imaging.from_signed64(work_phash) if work_phash is not None else None,
+            currency=(terms.currency if terms is not None else currency).lower(),
         )
-    urls: tuple[str, ...] = ()
-    if stock is not None:
-        urls = tuple(u for u in [*(stock.image_urls or []), stock.page_url] if u)
     return Candidate(
-        item_id=item.id,
-        licence=item.license,
-        available=item.available,
-        stock_id=item.stock_id,
-        sha256=stock.sha256 if stock is not None else None,
-        phash=imaging.from_signed64(stock.phash)
-        if stock is not None and stock.phash is not None
-        else None,
-        urls=urls,
-        currency=item.currency.lower(),
+        item_id=item_id,
+        licence=licence,
+        available=available,
+        stock_id=stock_id,
+        sha256=stock_sha256,
+        phash=imaging.from_signed64(stock_phash) if stock_phash is not None else None,
+        urls=tuple(u for u in [*(image_urls or []), page_url] if u),
+        currency=currency.lower(),
     )
 
 

@@ -771,7 +771,8 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
 
 
 def fulfil_order(order_id: int) -> None:
-    """The job: one dataset.item_sold ledger entry per item, in chunks; safe to rerun."""
+    """The job: one dataset.item_sold ledger entry per item, in chunks; safe to rerun (items
+    that have their entry are skipped, and each chunk commits with its seqs)."""
     chunk = _config("FULFILMENT_CHUNK")
     while True:
         with transaction() as session:
@@ -794,8 +795,13 @@ def fulfil_order(order_id: int) -> None:
                 log.info("order %s fulfilled: %s items", order_id, order.item_count)
                 return
             appended = ledger.append_many(session, (_sold_entry(order, row) for row in rows))
-            for row, seq in zip(rows, appended.seqs, strict=True):
-                row.ledger_seq = seq
+            session.execute(
+                update(OrderItem),
+                [
+                    {"order_id": order_id, "position": row.position, "ledger_seq": seq}
+                    for row, seq in zip(rows, appended.seqs, strict=True)
+                ],
+            )
             order.fulfilled_count += len(rows)
 
 
