@@ -184,3 +184,19 @@ class OrderItem(Base):
     attribution_required: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str | None] = mapped_column(String(64))
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # its dataset.item_sold entry
+
+
+class OrderRefund(Base):
+    """One refund of an order, as the payment processor reported it (once per refund id)."""
+
+    __tablename__ = "order_refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    refund_id: Mapped[str] = mapped_column(String(255), unique=True)  # processor's id
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    artists: Mapped[dict[str, int]] = mapped_column(JSON)  # artist id -> amount taken back
+    platform_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)  # its order.refunded entry
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -81,12 +81,29 @@ def totals(
     )
 
 
-def refund_split(refund_minor: int, *, total_minor: int, artists_minor: int) -> tuple[int, int]:
-    """(artists' part, platform's part) of a refund, in proportion to the order's split.
+def refund_parts(
+    shares: dict[int, int],
+    taken: dict[int, int],
+    *,
+    refund_minor: int,
+    refunded_before: int,
+    total_minor: int,
+) -> tuple[dict[int, int], int]:
+    """(per-artist amounts, platform amount) of one refund of an order.
 
-    The artists' part is rounded down, so a full refund takes back exactly what was allocated
-    and partial refunds never take more from the artists than they were given."""
-    if not 0 < refund_minor <= total_minor:
-        raise ValueError("a refund is more than 0 and at most the total")
-    artists_part = artists_minor * refund_minor // total_minor
-    return artists_part, refund_minor - artists_part
+    After refunds totalling C of an order of T, each artist has given back floor(share * C / T)
+    of their share: never more than they got, exactly their share once the order is fully
+    refunded, and each refund takes the difference. The platform's part is the rest of the
+    refund; it may be negative by a few cents on the refund that completes a full refund (it
+    recovers the rounding it absorbed earlier), and over a full refund it is exactly the
+    platform's share.
+    """
+    if not 0 < refund_minor <= total_minor - refunded_before:
+        raise ValueError("a refund is more than 0 and at most what has not been refunded")
+    refunded = refunded_before + refund_minor
+    parts: dict[int, int] = {}
+    for artist, share in shares.items():
+        part = share * refunded // total_minor - taken.get(artist, 0)
+        if part > 0:
+            parts[artist] = part
+    return parts, refund_minor - sum(parts.values())

@@ -39,6 +39,7 @@ from marketplace.buyers.models import (
     ItemLicence,
     Order,
     OrderItem,
+    OrderRefund,
     OrderStatus,
     Quote,
     QuoteItem,
@@ -770,6 +771,29 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
     after_commit(session, lambda: jobs.enqueue(FULFIL_JOB, order_id, job_id=f"fulfil-{order_id}"))
 
 
+_FULFILLABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+
+
+def record_payment(
+    session: Session, order: Order, *, payment_intent_id: str, amount_minor: int, currency: str
+) -> bool:
+    """The processor says the order's payment succeeded: record it once. False (and nothing
+    written) if the amount or currency is not the order's."""
+    if amount_minor != order.total_minor or currency.lower() != order.currency:
+        log.error(
+            "payment %s for order %s: %s %s does not match the order's %s %s",
+            payment_intent_id,
+            order.id,
+            amount_minor,
+            currency,
+            order.total_minor,
+            order.currency,
+        )
+        return False
+    _mark_paid(session, order, payment_intent_id=payment_intent_id)
+    return True
+
+
 def fulfil_order(order_id: int) -> None:
     """The job: one dataset.item_sold ledger entry per item, in chunks; safe to rerun (items
     that have their entry are skipped, and each chunk commits with its seqs)."""
@@ -777,7 +801,7 @@ def fulfil_order(order_id: int) -> None:
     while True:
         with transaction() as session:
             order = session.get(Order, order_id)
-            if order is None or order.status is not OrderStatus.PAID:
+            if order is None or order.status not in _FULFILLABLE or order.fulfilled_at:
                 return
             rows = (
                 session.execute(
@@ -790,7 +814,8 @@ def fulfil_order(order_id: int) -> None:
                 .all()
             )
             if not rows:
-                order.status = OrderStatus.FULFILLED
+                if order.status is OrderStatus.PAID:
+                    order.status = OrderStatus.FULFILLED
                 order.fulfilled_at = utcnow()
                 log.info("order %s fulfilled: %s items", order_id, order.item_count)
                 return
@@ -826,3 +851,94 @@ def _sold_entry(order: Order, row: OrderItem) -> ledger.NewEntry:
     if row.sha256:
         payload["sha256"] = row.sha256
     return ledger.NewEntry(EntryKind.DATASET_ITEM_SOLD, subject, payload)
+
+
+# --- Refunds -------------------------------------------------------------------------------
+
+
+def _refunds_taken(session: Session, order: Order) -> dict[int, int]:
+    taken: dict[int, int] = {}
+    for refund in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
+        for artist, amount in refund.artists.items():
+            taken[int(artist)] = taken.get(int(artist), 0) + int(amount)
+    return taken
+
+
+def record_refund(
+    session: Session, order: Order, *, refund_id: str, amount_minor: int, reason: str = ""
+) -> OrderRefund:
+    """Record a refund the processor made (once per refund id): the reversing money
+    transaction and an order.refunded provenance entry, which revokes the order's licence
+    when the order is refunded in full."""
+    existing = session.scalar(select(OrderRefund).where(OrderRefund.refund_id == refund_id))
+    if existing is not None:
+        if existing.order_id != order.id:
+            raise OrderStateError("That refund belongs to another order.")
+        return existing
+    if order.status not in (
+        OrderStatus.PAID,
+        OrderStatus.FULFILLED,
+        OrderStatus.PARTIALLY_REFUNDED,
+    ):
+        raise OrderStateError("Only a paid order can be refunded.")
+    if not 0 < amount_minor <= order.total_minor - order.refunded_minor:
+        raise OrderStateError(
+            "A refund is more than zero and at most what has not been refunded yet."
+        )
+    artists, platform = pricing.refund_parts(
+        _artist_shares(session, order),
+        _refunds_taken(session, order),
+        refund_minor=amount_minor,
+        refunded_before=order.refunded_minor,
+        total_minor=order.total_minor,
+    )
+    currency = order.currency
+    postings = [money.credit(money.processor_clearing(currency), amount_minor)]
+    postings += [
+        money.debit(money.artist_payable(artist, currency), part)
+        for artist, part in sorted(artists.items())
+    ]
+    if platform > 0:
+        postings.append(money.debit(money.refunds(currency), platform))
+    elif platform < 0:  # the platform recovers rounding it absorbed in earlier partial refunds
+        postings.append(money.credit(money.refunds(currency), -platform))
+    money.record_transaction(
+        session,
+        key=f"order:{order.id}:refund:{refund_id}"[:200],
+        kind=EntryKind.REFUND_ISSUED,
+        currency=currency,
+        postings=postings,
+        subject={"order": order.id, "organization": order.organization_id},
+        memo=f"Refund {refund_id} of order {order.id}",
+    )
+    order.refunded_minor += amount_minor
+    full = order.refunded_minor == order.total_minor
+    seq = ledger.append(
+        session,
+        EntryKind.ORDER_REFUNDED,
+        subject={"order": order.id, "organization": order.organization_id},
+        payload={
+            "refund": refund_id,
+            "amount_minor": amount_minor,
+            "refunded_minor": order.refunded_minor,
+            "currency": currency,
+            "licence_revoked": full,
+            "reason": reason[:500],
+        },
+    )
+    refund = OrderRefund(
+        order_id=order.id,
+        refund_id=refund_id,
+        amount_minor=amount_minor,
+        artists={str(k): v for k, v in artists.items()},
+        platform_minor=platform,
+        reason=reason[:500],
+        ledger_seq=seq,
+    )
+    session.add(refund)
+    order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+    if full:
+        order.refunded_at = utcnow()
+    session.flush()
+    log.info("order %s refunded %s (%s)", order.id, amount_minor, refund_id)
+    return refund

@@ -37,24 +37,38 @@ def test_artists_and_platform_shares_add_up_to_the_charge(items, commission, fee
             assert share * 10_000 <= exact < (share + 1) * 10_000
 
 
-@given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=10**9))
-def test_refund_split_never_takes_more_from_artists_than_they_got(total, artists):
-    artists = min(artists, total)
-    taken = 0
-    remaining = total
-    while remaining:
-        part = max(1, remaining // 3)
-        artists_part, platform_part = pricing.refund_split(
-            part, total_minor=total, artists_minor=artists
+@given(
+    st.dictionaries(st.integers(1, 50), st.integers(1, 10_000), max_size=8),
+    st.integers(0, 10_000),
+    st.lists(st.integers(1, 100), min_size=1, max_size=10),
+)
+def test_refunds_never_take_more_than_an_artist_got_and_a_full_refund_reverses_exactly(
+    shares, platform, steps
+):
+    total = sum(shares.values()) + platform
+    if total == 0:
+        return
+    taken: dict[int, int] = {}
+    platform_taken, refunded = 0, 0
+    weights = sum(steps)
+    for n, step in enumerate(steps):
+        last = n == len(steps) - 1
+        amount = total - refunded if last else min(total - refunded, total * step // weights)
+        if amount <= 0:
+            continue
+        parts, platform_part = pricing.refund_parts(
+            shares, taken, refund_minor=amount, refunded_before=refunded, total_minor=total
         )
-        assert artists_part + platform_part == part
-        taken += artists_part
-        remaining -= part
-    assert taken <= artists
-
-
-def test_a_full_refund_takes_back_the_artists_whole_share():
-    assert pricing.refund_split(1000, total_minor=1000, artists_minor=800) == (800, 200)
+        assert sum(parts.values()) + platform_part == amount
+        for artist, part in parts.items():
+            assert part > 0
+            taken[artist] = taken.get(artist, 0) + part
+            assert taken[artist] <= shares[artist]
+        platform_taken += platform_part
+        refunded += amount
+    assert refunded == total
+    assert taken == {a: s for a, s in shares.items() if s}
+    assert platform_taken == platform
 
 
 def test_default_commission_gives_artists_eighty_percent_rounded_down():
