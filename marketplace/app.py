@@ -30,6 +30,7 @@ from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
+from marketplace.webhooks import views as webhooks_views
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -117,9 +118,11 @@ def _register_blueprints(app: OpenAPI) -> None:
         catalog_views.bp,
         optout_views.bp,
         storage_views.bp,
+        webhooks_views.bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(api_routes.bp)  # bearer tokens, no cookies: CSRF does not apply
+    csrf.exempt(webhooks_views.bp)  # Stripe signs the body instead
     app.register_api(api_routes.bp)
 
 

@@ -7,5 +7,6 @@ from marketplace.catalog import models as catalog_models  # noqa: F401
 from marketplace.db import Base
 from marketplace.ledger import models as ledger_models  # noqa: F401
 from marketplace.optout import models as optout_models  # noqa: F401
+from marketplace.webhooks import models as webhooks_models  # noqa: F401
 
 metadata = Base.metadata

@@ -17,6 +17,7 @@ from marketplace.buyers.models import Bundle, Order, Quote
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger.canonical import format_timestamp
+from marketplace.payments import gateway as payments
 
 tag = Tag(name="bundles", description="Datasets to buy: bundles, quotes, checkout and orders.")
 _AUTH: dict[str, Any] = {"security": BEARER_SECURITY, "tags": [tag]}
@@ -138,6 +139,23 @@ class OrderOut(BaseModel):
     created_at: str
     paid_at: str | None
     ledger_seq: int | None = Field(description="The order.paid ledger entry")
+
+
+class PaymentOut(BaseModel):
+    """Confirm this PaymentIntent with Stripe.js (or the Stripe API) to pay the order."""
+
+    payment_intent_id: str
+    client_secret: str
+    publishable_key: str
+    stripe_js_url: str
+    amount_minor: int
+    currency: str
+
+
+class CheckoutOut(OrderOut):
+    payment: PaymentOut | None = Field(
+        description="For a priced order: the PaymentIntent to confirm (null when free or paid)"
+    )
 
 
 class OrderList(BaseModel):
@@ -344,8 +362,8 @@ def requote_bundle(path: BundlePath) -> tuple[dict[str, Any], int]:
 @bp.post(
     "/bundles/<id:bundle_id>/checkout",
     responses={
-        200: OrderOut,
-        201: OrderOut,
+        200: CheckoutOut,
+        201: CheckoutOut,
         409: ErrorResponse,
         422: ErrorResponse,
         **_ERRORS,
@@ -365,7 +383,51 @@ def checkout(path: BundlePath, body: CheckoutIn) -> tuple[dict[str, Any], int]:
             order_id, created = result.order.id, result.created
     except buyers.BuyersError as exc:
         raise _raise(exc) from exc
-    return order_json(_order(order_id)), 201 if created else 200
+    answer = order_json(_order(order_id))
+    answer["payment"] = _payment_or_none(order_id)
+    return answer, 201 if created else 200
+
+
+def _payment_json(payment: buyers.PaymentSession) -> dict[str, Any]:
+    return {
+        "payment_intent_id": payment.payment_intent_id,
+        "client_secret": payment.client_secret,
+        "publishable_key": payment.publishable_key,
+        "stripe_js_url": payment.stripe_js_url,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+    }
+
+
+def _payment_or_none(order_id: int) -> dict[str, Any] | None:
+    try:
+        with transaction() as session:
+            order = buyers.get_order(session, _buyer(), order_id)
+            return _payment_json(buyers.payment_session(session, order))
+    except buyers.OrderStateError:
+        return None
+    except payments.PaymentsError:
+        return None  # GET /orders/<id>/payment asks again
+
+
+@bp.post(
+    "/orders/<id:order_id>/payment",
+    responses={200: PaymentOut, 409: ErrorResponse, 503: ErrorResponse, **_ERRORS},
+    **_AUTH,
+)
+@token_required
+def order_payment(path: OrderPath) -> dict[str, Any]:
+    """The order's PaymentIntent (opened on first call, the same one afterwards)."""
+    order = _order(path.order_id)
+    try:
+        with transaction() as session:
+            return _payment_json(buyers.payment_session(session, session.merge(order)))
+    except buyers.BuyersError as exc:
+        raise _raise(exc) from exc
+    except payments.PaymentsError as exc:
+        raise APIError(
+            503, "payments_unavailable", "The payment service cannot be reached."
+        ) from exc
 
 
 @bp.get("/orders", responses={200: OrderList, **_ERRORS}, **_AUTH)

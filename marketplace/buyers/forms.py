@@ -14,7 +14,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
+from marketplace.artists.terms import parse_money
 from marketplace.buyers.eligibility import INTENDED_USE_LABELS
+from marketplace.buyers.services import OrderStateError
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -47,6 +49,20 @@ class BundleForm(FlaskForm):
         "Work ids (as the catalog shows them), separated by commas, spaces or lines",
         validators=[Length(max=200_000)],
     )
+
+
+class RefundForm(FlaskForm):
+    amount = StringField("Amount (empty: everything not yet refunded)", validators=[Length(max=20)])
+    reason = StringField("Reason", validators=[Length(max=200)])
+
+    def amount_minor(self, currency: str) -> int | None:
+        text = (self.amount.data or "").strip()
+        if not text:
+            return None
+        try:
+            return parse_money(text)
+        except ValueError as exc:
+            raise OrderStateError(f"{text!r} is not an amount; write it like 12.50.") from exc
 
 
 class CheckoutForm(FlaskForm):

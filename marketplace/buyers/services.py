@@ -51,6 +51,7 @@ from marketplace.db import after_commit, transaction, utcnow
 from marketplace.ledger import money
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
+from marketplace.payments import gateway as payments
 
 log = logging.getLogger(__name__)
 
@@ -727,10 +728,7 @@ def _artist_shares(session: Session, order: Order) -> dict[int, int]:
 
 def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None) -> None:
     """Record the payment (once): the money transaction, the order.paid entry, fulfilment."""
-    if (
-        order.status is not OrderStatus.AWAITING_PAYMENT
-        and order.status is not OrderStatus.PAYMENT_FAILED
-    ):
+    if order.status not in _PAYABLE:
         return
     currency = order.currency
     if order.total_minor > 0:
@@ -772,6 +770,92 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
 
 
 _FULFILLABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+_PAYABLE = (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAYMENT_FAILED)
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    """What the checkout page (or an API client) needs to confirm the payment with Stripe.js."""
+
+    payment_intent_id: str
+    client_secret: str
+    publishable_key: str
+    stripe_js_url: str
+    amount_minor: int
+    currency: str
+
+
+def payment_session(session: Session, order: Order) -> PaymentSession:
+    """The order's PaymentIntent, opened once (keyed on the order) and reused on every visit.
+
+    `transfer_group` is the order, so that payouts can pay each artist with its own transfer.
+    Raises OrderStateError if the order is not awaiting payment; payments errors propagate.
+    """
+    if order.status not in _PAYABLE:
+        raise OrderStateError("This order is not awaiting payment.")
+    if order.payment_intent_id:
+        info = payments.retrieve_payment_intent(order.payment_intent_id)
+    else:
+        info = payments.create_payment_intent(
+            amount_minor=order.total_minor,
+            currency=order.currency,
+            idempotency_key=f"order:{order.id}:{order.quote.public_id}:payment-intent",
+            metadata={"order_id": str(order.id), "organization_id": str(order.organization_id)},
+            transfer_group=transfer_group(order),
+            description=f"Training dataset, order {order.id} ({order.item_count:,} images)",
+        )
+        order.payment_intent_id = info.id
+    if info.status == "succeeded":
+        settle_payment(session, order, info)
+        raise OrderStateError("This order is paid.")
+    if not info.client_secret:
+        raise OrderStateError("The payment cannot be taken now; try again in a minute.")
+    return PaymentSession(
+        payment_intent_id=info.id,
+        client_secret=info.client_secret,
+        publishable_key=payments.publishable_key(),
+        stripe_js_url=payments.stripe_js_url(),
+        amount_minor=order.total_minor,
+        currency=order.currency,
+    )
+
+
+def transfer_group(order: Order) -> str:
+    return f"order_{order.id}"
+
+
+def settle_payment(session: Session, order: Order, info: payments.PaymentIntentInfo) -> bool:
+    """Record what Stripe says of the order's PaymentIntent (never what a browser says): paid if
+    it succeeded for the order's amount, failed if it wants a new payment method."""
+    if info.id != order.payment_intent_id and order.payment_intent_id is not None:
+        log.error("payment intent %s is not order %s's", info.id, order.id)
+        return False
+    if info.status == "succeeded":
+        if order.payment_intent_id is None:
+            order.payment_intent_id = info.id
+        return record_payment(
+            session,
+            order,
+            payment_intent_id=info.id,
+            amount_minor=info.amount_minor,
+            currency=info.currency,
+        )
+    if info.status == "requires_payment_method" and order.status is OrderStatus.AWAITING_PAYMENT:
+        order.status = OrderStatus.PAYMENT_FAILED
+    return False
+
+
+def reconcile_payment(session: Session, order: Order) -> bool:
+    """Ask Stripe about the order's payment now (after the browser's redirect, or a webhook)."""
+    if order.status not in _PAYABLE or not order.payment_intent_id:
+        return False
+    return settle_payment(session, order, payments.retrieve_payment_intent(order.payment_intent_id))
+
+
+def order_for_payment_intent(session: Session, payment_intent_id: str) -> Order | None:
+    return session.scalar(
+        select(Order).where(Order.payment_intent_id == payment_intent_id).with_for_update()
+    )
 
 
 def record_payment(
@@ -942,3 +1026,53 @@ def record_refund(
     session.flush()
     log.info("order %s refunded %s (%s)", order.id, amount_minor, refund_id)
     return refund
+
+
+def sync_refunds(session: Session, order: Order) -> OrderRefund | None:
+    """Record what Stripe has refunded of the order's charge beyond what we recorded.
+
+    The admin action and the `charge.refunded` webhook both end here, keyed on the charge and
+    its cumulative refunded amount, so a refund is recorded once whichever arrives first."""
+    if not order.payment_intent_id:
+        return None
+    intent = payments.retrieve_payment_intent(order.payment_intent_id)
+    if not intent.latest_charge:
+        return None
+    charge = payments.retrieve_charge(intent.latest_charge)
+    delta = charge.amount_refunded_minor - order.refunded_minor
+    if delta <= 0:
+        return None
+    return record_refund(
+        session,
+        order,
+        refund_id=f"{charge.id}:{charge.amount_refunded_minor}",
+        amount_minor=delta,
+        reason="refunded at the payment processor",
+    )
+
+
+def refund_order(
+    session: Session, order: Order, *, amount_minor: int | None, reason: str
+) -> OrderRefund | None:
+    """An administrator refunds an order (whole, or `amount_minor` of it) through Stripe."""
+    if order.status not in (*_FULFILLABLE, OrderStatus.FULFILLED) or not order.payment_intent_id:
+        raise OrderStateError("Only a paid card order can be refunded.")
+    left = order.total_minor - order.refunded_minor
+    amount = left if amount_minor is None else amount_minor
+    if not 0 < amount <= left:
+        raise OrderStateError(
+            f"Refund more than nothing and at most {pricing_format(left, order.currency)}."
+        )
+    payments.refund_payment_intent(
+        order.payment_intent_id,
+        idempotency_key=f"order:{order.id}:refund:{order.refunded_minor}:{amount}",
+        amount_minor=amount,
+        metadata={"order_id": str(order.id), "reason": reason[:200]},
+    )
+    return sync_refunds(session, order)
+
+
+def pricing_format(amount_minor: int, currency: str) -> str:
+    from marketplace.artists.terms import format_money
+
+    return format_money(amount_minor, currency)

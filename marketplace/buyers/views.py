@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,13 +17,15 @@ from marketplace.accounts.models import Organization
 from marketplace.artists.terms import format_money
 from marketplace.buyers import eligibility
 from marketplace.buyers import services as buyers
-from marketplace.buyers.forms import BundleForm, CheckoutForm
-from marketplace.buyers.models import Bundle, BundleStatus, Order
+from marketplace.buyers.forms import BundleForm, CheckoutForm, RefundForm
+from marketplace.buyers.models import Bundle, BundleStatus, Order, OrderStatus
 from marketplace.catalog import services as catalog
 from marketplace.db import get_session, transaction
 from marketplace.forms import ConfirmForm
+from marketplace.payments import gateway as payments
 from marketplace.security import role_required
 
+log = logging.getLogger(__name__)
 bp = Blueprint("buyers", __name__)
 
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
@@ -221,6 +224,7 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
             )
             order_id = result.order.id
             dropped = result.dropped
+            payable = result.order.status is OrderStatus.AWAITING_PAYMENT
     except buyers.NotFound:
         abort(404)
     except buyers.BuyersError as exc:
@@ -233,6 +237,8 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
             + ". The total was recomputed.",
             "warning",
         )
+    if payable:
+        return redirect(url_for("buyers.pay", order_id=order_id))
     return redirect(url_for("buyers.order_page", order_id=order_id))
 
 
@@ -254,11 +260,43 @@ def orders() -> ResponseReturnValue:
     )
 
 
+@bp.route("/orders/<int:order_id>/pay")
+@role_required("buyer")
+def pay(order_id: int) -> ResponseReturnValue:
+    """The checkout page: Stripe's Payment Element for the order's PaymentIntent."""
+    order = _order(order_id)
+    if order.status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAYMENT_FAILED):
+        return redirect(url_for("buyers.order_page", order_id=order_id))
+    try:
+        with transaction() as session:
+            payment = buyers.payment_session(session, session.merge(order))
+    except buyers.OrderStateError:
+        return redirect(url_for("buyers.order_page", order_id=order_id))
+    except payments.PaymentsError:
+        log.exception("payment session for order %s", order_id)
+        flash("The payment service cannot be reached right now; try again in a minute.", "error")
+        return redirect(url_for("buyers.order_page", order_id=order_id))
+    return render_template(
+        "buyers/pay.html",
+        order=_order(order_id),
+        payment=payment,
+        return_url=url_for("buyers.order_page", order_id=order_id, _external=True),
+    )
+
+
 @bp.route("/orders/<int:order_id>")
 @role_required("buyer", "admin")
 def order_page(order_id: int) -> ResponseReturnValue:
     session = get_session()
     order = _order(order_id)
+    if request.args.get("payment_intent") and order.payment_intent_id:
+        # Back from Stripe.js: ask Stripe (not the address bar) whether it is paid.
+        try:
+            with transaction() as session:
+                buyers.reconcile_payment(session, session.merge(order))
+        except payments.PaymentsError:
+            log.warning("could not reconcile order %s after payment", order_id)
+        order = _order(order_id)
     after = request.args.get("after", "-1")
     after_position = int(after) if after.lstrip("-").isdigit() and len(after) < 12 else -1
     rows = buyers.order_items(session, order, after=after_position, limit=PAGE + 1)
@@ -270,7 +308,36 @@ def order_page(order_id: int) -> ResponseReturnValue:
         reasons=eligibility.REASON_TITLES,
         rows=rows[:PAGE],
         next_after=rows[PAGE - 1][0].position if len(rows) > PAGE else None,
+        refund=RefundForm() if current_user.has_role("admin") else None,
     )
+
+
+@bp.route("/orders/<int:order_id>/refund", methods=["POST"])
+@role_required("admin")
+def refund(order_id: int) -> Response:
+    """Admins refund an order through Stripe, whole or in part."""
+    order = _order(order_id)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("buyers.order_page", order_id=order_id))
+    try:
+        with transaction() as session:
+            buyers.refund_order(
+                session,
+                session.merge(order),
+                amount_minor=form.amount_minor(order.currency),
+                reason=form.reason.data or "",
+            )
+    except buyers.OrderStateError as exc:
+        flash(str(exc), "error")
+    except payments.PaymentsError as exc:
+        flash(f"Stripe refused the refund: {exc}", "error")
+    else:
+        flash("Refunded.", "info")
+    return redirect(url_for("buyers.order_page", order_id=order_id))
 
 
 @bp.app_template_filter("money")

@@ -132,6 +132,6 @@ def test_priced_checkout_makes_an_order_awaiting_payment(client, db, login, run_
     quote_id = page.split('name="quote_id" type="hidden" value="')[1].split('"')[0]
     response = client.post(f"/bundles/{bundle_id}/checkout", data={"quote_id": quote_id})
     order = db.scalar(select(Order))
-    assert response.headers["Location"].endswith(f"/orders/{order.id}")
+    assert response.headers["Location"].endswith(f"/orders/{order.id}/pay")
     assert order.status is OrderStatus.AWAITING_PAYMENT
     assert order.total_minor == 50
