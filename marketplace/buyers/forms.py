@@ -12,7 +12,7 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.artists.terms import parse_money
 from marketplace.buyers.eligibility import INTENDED_USE_LABELS
@@ -29,7 +29,6 @@ class BundleForm(FlaskForm):
     intended_uses = MultiCheckboxField(
         "Intended use (items whose terms do not permit all of it are left out)",
         choices=list(INTENDED_USE_LABELS.items()),
-        validators=[DataRequired(message="Declare at least one intended use.")],
     )
     source = RadioField(
         "Build it from",
@@ -45,6 +44,12 @@ class BundleForm(FlaskForm):
         "Search (as in the catalog's address, e.g. q=harbour&license=public_domain)",
         validators=[Length(max=2000)],
     )
+
+    def validate_intended_uses(self, field: MultiCheckboxField) -> None:
+        # Not DataRequired: it would mark every checkbox `required` in the page.
+        if not field.data:
+            raise ValidationError("Declare at least one intended use.")
+
     work_ids = TextAreaField(
         "Work ids (as the catalog shows them), separated by commas, spaces or lines",
         validators=[Length(max=200_000)],

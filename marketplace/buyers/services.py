@@ -235,6 +235,7 @@ def get_bundle(session: Session, user: User, bundle_id: int) -> Bundle:
 def request_check(session: Session, bundle: Bundle, *, rebuild: bool = False) -> None:
     """Check every item again and make a new quote (with `rebuild`, gather from the source
     again first), as a job."""
+    session.refresh(bundle, with_for_update=True)
     if bundle.status is BundleStatus.BUILDING:
         raise BundleNotReady("The bundle is being checked; wait for it to finish.")
     bundle.status = BundleStatus.BUILDING
@@ -330,6 +331,7 @@ def build_bundle(bundle_id: int, rebuild: bool) -> None:
 
 def drop_item(session: Session, bundle: Bundle, item_id: int) -> None:
     """Remove one item from the bundle; the current quote no longer matches, so re-quote."""
+    session.refresh(bundle, with_for_update=True)
     if bundle.status is BundleStatus.BUILDING:
         raise BundleNotReady("The bundle is being checked; wait for it to finish.")
     row = session.get(BundleItem, (bundle.id, item_id))
@@ -728,6 +730,7 @@ def _artist_shares(session: Session, order: Order) -> dict[int, int]:
 
 def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None) -> None:
     """Record the payment (once): the money transaction, the order.paid entry, fulfilment."""
+    session.refresh(order, with_for_update=True)  # the row as it is now, locked until commit
     if order.status not in _PAYABLE:
         return
     currency = order.currency
@@ -791,6 +794,7 @@ def payment_session(session: Session, order: Order) -> PaymentSession:
     `transfer_group` is the order, so that payouts can pay each artist with its own transfer.
     Raises OrderStateError if the order is not awaiting payment; payments errors propagate.
     """
+    session.refresh(order, with_for_update=True)
     if order.status not in _PAYABLE:
         raise OrderStateError("This order is not awaiting payment.")
     if order.payment_intent_id:
@@ -954,6 +958,7 @@ def record_refund(
     """Record a refund the processor made (once per refund id): the reversing money
     transaction and an order.refunded provenance entry, which revokes the order's licence
     when the order is refunded in full."""
+    session.refresh(order, with_for_update=True)
     existing = session.scalar(select(OrderRefund).where(OrderRefund.refund_id == refund_id))
     if existing is not None:
         if existing.order_id != order.id:

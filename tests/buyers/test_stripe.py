@@ -200,3 +200,28 @@ def test_admin_refund_goes_through_stripe_once_whatever_the_webhook_says(
     order = db.get(Order, order.id)
     assert (order.status, order.refunded_minor) == (OrderStatus.REFUNDED, 1250)
     assert money.balance(db, money.processor_clearing("usd")) == 0
+
+
+def test_the_return_from_stripe_and_the_webhook_record_one_payment_between_them(
+    client, db, app, order_awaiting_payment, run_jobs
+):
+    from marketplace.ledger.models import LedgerEntry
+
+    order, payment = order_awaiting_payment
+    stale = db.get(Order, order.id)  # read before the webhook, as a page request would
+    assert stale.status is OrderStatus.AWAITING_PAYMENT
+    pay(db, payment)
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    post_event(client, secret, "payment_intent.succeeded", {"id": payment.payment_intent_id})
+    with db.info["app"].app_context(), transaction(db):
+        buyers.reconcile_payment(db, stale)
+    run_jobs()
+    db.rollback()
+    db.expire_all()
+    paid_entries = db.scalar(
+        select(func.count()).where(
+            LedgerEntry.kind == "order.paid", LedgerEntry.order_id == order.id
+        )
+    )
+    assert paid_entries == 1
+    assert money.balance(db, money.processor_clearing("usd")) == 1250
