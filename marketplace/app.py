@@ -31,6 +31,7 @@ from marketplace.payments import gateway as payments
 from marketplace.provenance import views as provenance_views
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
+from marketplace.webhooks import views as webhooks_views
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -131,9 +132,11 @@ def _register_blueprints(app: OpenAPI) -> None:
         optout_views.bp,
         provenance_views.bp,
         storage_views.bp,
+        webhooks_views.bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(api_routes.bp)  # bearer tokens, no cookies: CSRF does not apply
+    csrf.exempt(webhooks_views.bp)  # Stripe signs the body instead
     app.register_api(api_routes.bp)
 
 

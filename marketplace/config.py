@@ -102,6 +102,13 @@ def load_config(instance_path: str) -> dict[str, object]:
         "MIRROR_BACKOFF_SECONDS": float(env("MIRROR_BACKOFF_SECONDS", "1.0")),
         "MIRROR_TIMEOUT_SECONDS": float(env("MIRROR_TIMEOUT_SECONDS", "30")),
         "COLLECTION_QUERY_CAP": int(env("COLLECTION_QUERY_CAP", "100000")),
+        # Buyers: bundle size, the platform's commission, fees, quote lifetime, card minimum.
+        "BUNDLE_MAX_ITEMS": int(env("BUNDLE_MAX_ITEMS", "1000000")),
+        "PLATFORM_COMMISSION_BPS": int(env("PLATFORM_COMMISSION_BPS", "2000")),
+        "HANDLING_FEE_MINOR": int(env("HANDLING_FEE_MINOR", "0")),
+        "QUOTE_TTL_SECONDS": int(env("QUOTE_TTL_SECONDS", "1800")),
+        "MINIMUM_CHARGE_MINOR": int(env("MINIMUM_CHARGE_MINOR", "50")),
+        "FULFILMENT_CHUNK": int(env("FULFILMENT_CHUNK", "10000")),
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
         "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
         # Unset: a key is generated on first run into instance/; set: the file must exist.
@@ -135,8 +142,23 @@ def load_config(instance_path: str) -> dict[str, object]:
     }
 
 
+# Settings that must lie within bounds for the money rules to hold: (name, lowest, highest).
+_BOUNDS = (
+    ("BUNDLE_MAX_ITEMS", 1, 10_000_000),
+    ("PLATFORM_COMMISSION_BPS", 0, 10_000),
+    ("HANDLING_FEE_MINOR", 0, 100_000),
+    ("QUOTE_TTL_SECONDS", 60, 7 * 24 * 3600),
+    ("MINIMUM_CHARGE_MINOR", 0, 100_000),
+    ("FULFILMENT_CHUNK", 100, 100_000),
+)
+
+
 def check_config(config: Mapping[str, object]) -> None:
-    """Refuse to run with settings that are inconsistent, or unsafe in production."""
+    """Refuse to run with settings that are out of bounds, inconsistent, or unsafe in production."""
+    for name, low, high in _BOUNDS:
+        value = config.get(name)
+        if value is not None and not (isinstance(value, int) and low <= value <= high):
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}.")
     _check_stripe(config)
     if config.get("ENV_NAME") != "production":
         return

@@ -156,6 +156,8 @@ def begin_write(session: Session) -> None:
         return
     if session.in_transaction():
         session.commit()
+        # What was read before may have changed by the time we hold the write lock.
+        session.expire_all()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 

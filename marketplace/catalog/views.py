@@ -119,6 +119,7 @@ def search_page() -> ResponseReturnValue:
         error=None,
         query=query,
         params=params,
+        query_string=urlencode(params, doseq=True),
         result=result,
         link=_link,
         facet_labels=FACET_LABELS,

@@ -22,6 +22,7 @@ class EntryKind(enum.StrEnum):
     # Sales (Buyers issue).
     ORDER_PAID = "order.paid"
     DATASET_ITEM_SOLD = "dataset.item_sold"
+    ORDER_REFUNDED = "order.refunded"
     # Money movements: each money transaction is also one of these log entries.
     PAYMENT_CAPTURED = "payment.captured"
     EARNINGS_ALLOCATED = "earnings.allocated"

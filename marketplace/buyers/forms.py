@@ -1,0 +1,74 @@
+"""Forms of the buyers' pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from marketplace.artists.terms import parse_money
+from marketplace.buyers.eligibility import INTENDED_USE_LABELS
+from marketplace.buyers.services import OrderStateError
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class BundleForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    intended_uses = MultiCheckboxField(
+        "Intended use (items whose terms do not permit all of it are left out)",
+        choices=list(INTENDED_USE_LABELS.items()),
+    )
+    source = RadioField(
+        "Build it from",
+        choices=[
+            ("collection", "A collection"),
+            ("query", "A catalog search"),
+            ("work_ids", "A list of work ids"),
+        ],
+        default="collection",
+    )
+    collection_id = SelectField("Collection", coerce=int, choices=[], validate_choice=False)
+    query = StringField(
+        "Search (as in the catalog's address, e.g. q=harbour&license=public_domain)",
+        validators=[Length(max=2000)],
+    )
+
+    def validate_intended_uses(self, field: MultiCheckboxField) -> None:
+        # Not DataRequired: it would mark every checkbox `required` in the page.
+        if not field.data:
+            raise ValidationError("Declare at least one intended use.")
+
+    work_ids = TextAreaField(
+        "Work ids (as the catalog shows them), separated by commas, spaces or lines",
+        validators=[Length(max=200_000)],
+    )
+
+
+class RefundForm(FlaskForm):
+    amount = StringField("Amount (empty: everything not yet refunded)", validators=[Length(max=20)])
+    reason = StringField("Reason", validators=[Length(max=200)])
+
+    def amount_minor(self, currency: str) -> int | None:
+        text = (self.amount.data or "").strip()
+        if not text:
+            return None
+        try:
+            return parse_money(text)
+        except ValueError as exc:
+            raise OrderStateError(f"{text!r} is not an amount; write it like 12.50.") from exc
+
+
+class CheckoutForm(FlaskForm):
+    quote_id = HiddenField(validators=[DataRequired(), Length(max=40)])

@@ -1,0 +1,1 @@
+"""Webhooks: events the payment processor sends, verified, recorded once, then acted on."""

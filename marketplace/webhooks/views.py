@@ -1,0 +1,28 @@
+"""POST /webhooks/stripe: no session, no CSRF (Stripe signs the body instead)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from marketplace.payments import gateway as payments
+from marketplace.webhooks import services
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
+
+
+@bp.route("/stripe", methods=["POST"])
+def stripe_webhook() -> ResponseReturnValue:
+    if (request.content_length or 0) > MAX_EVENT_BYTES:
+        return jsonify(error={"code": "too_large", "message": "Event too large."}), 413
+    payload = request.get_data(cache=False)
+    try:
+        outcome = services.receive(payload, request.headers.get("Stripe-Signature"))
+    except payments.InvalidWebhook as exc:
+        return jsonify(error={"code": exc.code or "invalid_webhook", "message": str(exc)}), 400
+    except payments.PaymentsUnavailable:
+        # Stripe retries deliveries that fail: let it come back when it can be checked.
+        return jsonify(error={"code": "unavailable", "message": "Try again later."}), 503
+    return jsonify(received=True, outcome=outcome)
