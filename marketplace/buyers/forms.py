@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babel import Locale
 from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
@@ -14,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from marketplace.artists.terms import parse_money
+from marketplace import amounts
 from marketplace.buyers.eligibility import INTENDED_USE_LABELS
 from marketplace.buyers.services import OrderStateError
 
@@ -60,14 +61,15 @@ class RefundForm(FlaskForm):
     amount = StringField("Amount (empty: everything not yet refunded)", validators=[Length(max=20)])
     reason = StringField("Reason", validators=[Length(max=200)])
 
-    def amount_minor(self, currency: str) -> int | None:
+    def amount_minor(self, currency: str, locale: Locale) -> int | None:
+        """The amount typed, read in the admin's locale; None for "everything left"."""
         text = (self.amount.data or "").strip()
         if not text:
             return None
         try:
-            return parse_money(text)
-        except ValueError as exc:
-            raise OrderStateError(f"{text!r} is not an amount; write it like 12.50.") from exc
+            return amounts.parse_amount(text, currency, locale)
+        except amounts.AmountInvalid as exc:
+            raise OrderStateError(str(exc)) from exc
 
 
 class CheckoutForm(FlaskForm):

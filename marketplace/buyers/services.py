@@ -47,7 +47,7 @@ from marketplace.buyers.models import (
 )
 from marketplace.catalog import search
 from marketplace.catalog.models import CatalogItem, Collection, CollectionItem
-from marketplace.db import after_commit, transaction, utcnow
+from marketplace.db import transaction, utcnow
 from marketplace.ledger import money
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
@@ -210,9 +210,8 @@ def create_bundle(session: Session, user: User, request: BundleRequest) -> Bundl
 
 
 def _queue_build(session: Session, bundle_id: int, *, rebuild: bool) -> None:
-    after_commit(
-        session,
-        lambda: jobs.enqueue(BUILD_JOB, bundle_id, rebuild, job_id=f"bundle-{bundle_id}"),
+    jobs.enqueue_after_commit(
+        session, BUILD_JOB, bundle_id, rebuild, job_id=f"bundle-{bundle_id}-{secrets.token_hex(4)}"
     )
 
 
@@ -768,8 +767,7 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
     order.paid_at = utcnow()
     if payment_intent_id:
         order.payment_intent_id = payment_intent_id
-    order_id = order.id
-    after_commit(session, lambda: jobs.enqueue(FULFIL_JOB, order_id, job_id=f"fulfil-{order_id}"))
+    jobs.enqueue_after_commit(session, FULFIL_JOB, order.id, job_id=f"fulfil-{order.id}")
 
 
 _FULFILLABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)

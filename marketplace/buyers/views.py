@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from marketplace import amounts
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organization
 from marketplace.artists.terms import format_money
@@ -328,7 +329,9 @@ def refund(order_id: int) -> Response:
             buyers.refund_order(
                 session,
                 session.merge(order),
-                amount_minor=form.amount_minor(order.currency),
+                amount_minor=form.amount_minor(
+                    order.currency, amounts.locale_for(request.accept_languages.values())
+                ),
                 reason=form.reason.data or "",
             )
     except buyers.OrderStateError as exc:
