@@ -12,10 +12,9 @@ from flask_openapi3 import FileStorage, Tag
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
-from marketplace import imaging
+from marketplace import cursors, imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
@@ -28,6 +27,7 @@ from marketplace.ledger.canonical import format_timestamp
 tag = Tag(name="artist works", description="An artist's own works and their licence terms.")
 
 _ID = Field(ge=1, le=MAX_ROW_ID)
+WORKS_CURSOR = "artist-works"
 
 
 class TermsIn(BaseModel):
@@ -214,7 +214,7 @@ _RULE_ERRORS = (
 def list_my_works(query: ListQuery) -> dict[str, Any]:
     """The calling artist's works, newest first, by cursor."""
     artist = current_artist()
-    after = decode_cursor(query.cursor)
+    after = cursors.decode_after(WORKS_CURSOR, query.cursor)
     stmt = select(Work).where(Work.artist_id == artist.id).order_by(Work.id.desc())
     if after is not None:
         stmt = stmt.where(Work.id < after)
@@ -223,7 +223,7 @@ def list_my_works(query: ListQuery) -> dict[str, Any]:
     more = len(works) > query.limit
     return {
         "items": [work_json(w) for w in page],
-        "next_cursor": encode_cursor(page[-1].id) if more and page else None,
+        "next_cursor": cursors.encode_after(WORKS_CURSOR, page[-1].id) if more and page else None,
     }
 
 

@@ -8,9 +8,9 @@ from flask import request, url_for
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
+from marketplace import cursors
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.pagination import decode_cursor, encode_cursor
 from marketplace.api.schemas import ErrorResponse
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
@@ -82,6 +82,7 @@ class SearchOut(BaseModel):
     facets: dict[str, list[FacetValue]]
     facets_exact: bool
     next_cursor: str | None
+    previous_cursor: str | None
 
 
 class ItemDetailOut(ItemOut):
@@ -145,6 +146,7 @@ def search_works(query: SearchQueryIn) -> dict[str, Any]:
         "facets": {f.name: [{"value": v, "count": n} for v, n in f.values] for f in result.facets},
         "facets_exact": result.facets_exact,
         "next_cursor": result.next_cursor,
+        "previous_cursor": result.previous_cursor,
     }
 
 
@@ -374,12 +376,15 @@ def delete_collection(path: CollectionPath) -> tuple[str, int]:
 def list_collection_items(path: CollectionPath, query: ItemsQuery) -> dict[str, Any]:
     """The collection's works, by cursor."""
     collection = _collection(path.collection_id)
-    after = decode_cursor(query.cursor)
+    after = cursors.decode_after(services.COLLECTION_CURSOR, query.cursor)
     items = services.collection_items(get_session(), collection, after=after, limit=query.limit + 1)
     page = items[: query.limit]
+    more = len(items) > query.limit and page
     return {
         "items": [item_json(i) for i in page],
-        "next_cursor": encode_cursor(page[-1].id) if len(items) > query.limit and page else None,
+        "next_cursor": cursors.encode_after(services.COLLECTION_CURSOR, page[-1].id)
+        if more
+        else None,
     }
 
 

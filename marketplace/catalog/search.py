@@ -8,9 +8,6 @@ cursor (the sort key and id of the last row), never OFFSET, so deep pages cost w
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from marketplace import cursors
 from marketplace.artists.terms import parse_money
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 
@@ -240,32 +238,55 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
     if query.medium and len(query.medium) > 300:
         raise InvalidSearch("medium is too long")
     if query.cursor is not None:
-        _decode_cursor(query.cursor)
+        position = decode_cursor(query.cursor)
+        if position.sort != query.effective_sort:
+            raise InvalidSearch("cursor belongs to another sort order: start from the first page")
     return query
 
 
 # --- Cursors ---------------------------------------------------------------------------------
 
-
-def _encode_cursor(sort: str, key: Any, row_id: int) -> str:
-    raw = json.dumps({"s": sort, "k": key, "i": row_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+CURSOR_PURPOSE = "search"
+_MAX_SORT_KEY = 2**63 - 1  # price keys are BIGINT-sized at most; relevance keys are floats
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: after (`forward`) or before (`not forward`) the row (key, id)."""
+
+    sort: str
+    key: Any
+    row_id: int
+    forward: bool = True
+
+
+def encode_cursor(position: Position) -> str:
+    return cursors.encode(
+        CURSOR_PURPOSE,
+        {"s": position.sort, "k": position.key, "i": position.row_id, "f": position.forward},
+    )
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor of ours names; InvalidSearch for anything else."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        data = cursors.decode(CURSOR_PURPOSE, cursor)
+    except cursors.InvalidCursor as exc:
         raise InvalidSearch("cursor was not issued by this search") from exc
+    sort, key, row_id, forward = data.get("s"), data.get("k"), data.get("i"), data.get("f")
+    key_ok = (
+        isinstance(key, float)
+        if sort == "relevance"
+        else isinstance(key, int) and not isinstance(key, bool) and abs(key) <= _MAX_SORT_KEY
+    )
     if (
-        not isinstance(data, dict)
-        or data.get("s") not in SORTS
-        or not isinstance(data.get("i"), int)
-        or isinstance(data.get("i"), bool)
-        or not isinstance(data.get("k"), int | float | type(None))
+        sort not in SORTS
+        or not key_ok
+        or not cursors.is_row_id(row_id)
+        or type(forward) is not bool
     ):
         raise InvalidSearch("cursor was not issued by this search")
-    return data
+    return Position(str(sort), key, row_id, forward)
 
 
 # --- Keeping the full-text index -------------------------------------------------------------
@@ -366,7 +387,8 @@ def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnEl
 
 
 def _ordered(session: Session, query: SearchQuery) -> Any:
-    """Matching items in the query's order, after its cursor, each with its sort key."""
+    """Matching items in the query's order, after its cursor, each with its sort key. A
+    backward cursor (a "previous page" link) gives the rows before it, nearest first."""
     sort = query.effective_sort
     if sort == "relevance":
         key: Any = _text(session, query.tokens).score
@@ -375,23 +397,31 @@ def _ordered(session: Session, query: SearchQuery) -> Any:
     else:
         key = CatalogItem.price_minor
     stmt = _select(session, query, CatalogItem, key.label("sort_key"), rank=sort == "relevance")
+    position = decode_cursor(query.cursor) if query.cursor else None
+    if position is not None and position.sort != sort:
+        raise InvalidSearch("cursor belongs to another sort order: start from the first page")
+    forward = position is None or position.forward
+    # Each order as (key descending?, id descending?) read forward; backward flips both.
+    key_desc, id_desc = {"newest": (True, True), "price_desc": (True, False)}.get(
+        sort, (False, False)
+    )
+    if not forward:
+        key_desc, id_desc = not key_desc, not id_desc
     if sort == "newest":
-        stmt = stmt.order_by(CatalogItem.id.desc())
-    elif sort == "price_desc":
-        stmt = stmt.order_by(key.desc(), CatalogItem.id)
+        stmt = stmt.order_by(CatalogItem.id.desc() if id_desc else CatalogItem.id)
     else:
-        stmt = stmt.order_by(key, CatalogItem.id)
-    if query.cursor:
-        data = _decode_cursor(query.cursor)
-        if data["s"] != sort:
-            raise InvalidSearch("cursor belongs to another sort order")
-        last_key, last_id = data["k"], data["i"]
+        stmt = stmt.order_by(
+            key.desc() if key_desc else key, CatalogItem.id.desc() if id_desc else CatalogItem.id
+        )
+    if position is not None:
+        last_id = position.row_id
+        after_id = CatalogItem.id < last_id if id_desc else CatalogItem.id > last_id
         if sort == "newest":
-            stmt = stmt.where(CatalogItem.id < last_id)
-        elif sort == "price_desc":
-            stmt = stmt.where(or_(key < last_key, and_(key == last_key, CatalogItem.id > last_id)))
+            stmt = stmt.where(after_id)
         else:
-            stmt = stmt.where(or_(key > last_key, and_(key == last_key, CatalogItem.id > last_id)))
+            last_key = position.key
+            after_key = key < last_key if key_desc else key > last_key
+            stmt = stmt.where(or_(after_key, and_(key == last_key, after_id)))
     return stmt
 
 
@@ -412,6 +442,7 @@ class SearchResult:
     facets: list[Facet] = field(default_factory=list)
     facets_exact: bool = True
     next_cursor: str | None = None
+    previous_cursor: str | None = None
 
 
 FACETS = ("license", "source", "orientation", "has_image", "creator", "medium")
@@ -505,14 +536,29 @@ def count_matches(session: Session, query: SearchQuery, cap: int = COUNT_CAP) ->
     return min(total, cap), total <= cap
 
 
+def _position(sort: str, row: Any, *, forward: bool) -> str:
+    item, key = row
+    return encode_cursor(
+        Position(sort, float(key) if sort == "relevance" else key, item.id, forward)
+    )
+
+
 def search(session: Session, query: SearchQuery, *, with_facets: bool = True) -> SearchResult:
+    """One page of matches with cursors to the next and the previous page (None at either end)."""
+    sort = query.effective_sort
     rows = session.execute(_ordered(session, query).limit(query.limit + 1)).all()
-    page = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit and page:
-        last_item, last_key = page[-1]
-        key = float(last_key) if isinstance(last_key, float) else last_key
-        next_cursor = _encode_cursor(query.effective_sort, key, last_item.id)
+    more = len(rows) > query.limit
+    page = list(rows[: query.limit])
+    backward = query.cursor is not None and not decode_cursor(query.cursor).forward
+    if backward:
+        page.reverse()
+        # Walking back: rows after this page exist (we came from there); rows before it only
+        # if the backward query found more than a page.
+        has_next, has_previous = bool(page), more
+    else:
+        has_next, has_previous = more, query.cursor is not None
+    next_cursor = _position(sort, page[-1], forward=True) if has_next and page else None
+    previous_cursor = _position(sort, page[0], forward=False) if has_previous and page else None
     if with_facets:
         total, exact, facets, facets_exact = _stats(session, query)
     else:
@@ -524,6 +570,7 @@ def search(session: Session, query: SearchQuery, *, with_facets: bool = True) ->
         facets=facets,
         facets_exact=facets_exact,
         next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
     )
 
 
@@ -539,5 +586,4 @@ def iter_matching_ids(session: Session, query: SearchQuery, cap: int) -> Iterato
         produced += len(page)
         if len(rows) <= len(page) or not page:
             return
-        last_item, last_key = page[-1]
-        query = replace(query, cursor=_encode_cursor(query.effective_sort, last_key, last_item.id))
+        query = replace(query, cursor=_position(query.effective_sort, page[-1], forward=True))

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 ADD_QUERY_JOB = "marketplace.catalog.tasks.add_query_to_collection"
 
 ARTISTS_SOURCE = "artists"
+COLLECTION_CURSOR = "collection-items"  # names the cursors.py list of a collection's items
 
 
 class CatalogError(Exception):

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from marketplace import storage
+from marketplace import cursors, storage
 from marketplace.artists.models import Work
 from marketplace.artists.terms import TermsSpec, format_money, summary
 from marketplace.catalog import search, services
@@ -175,16 +175,28 @@ def collection_page(collection_id: int) -> ResponseReturnValue:
     return _render_collection(_collection(collection_id), shared=False)
 
 
+COLLECTION_PAGE = 48
+
+
 def _render_collection(collection: Collection, *, shared: bool) -> ResponseReturnValue:
     """The owner's page (with tools and job status) or the read-only shared page."""
-    after = request.args.get("after", type=int)
-    items = services.collection_items(get_session(), collection, after=after, limit=48)
+    try:
+        after = cursors.decode_after(services.COLLECTION_CURSOR, request.args.get("cursor"))
+    except cursors.InvalidCursor as exc:
+        abort(400, description=f"{exc} Start again from the collection's first page.")
+    rows = services.collection_items(
+        get_session(), collection, after=after, limit=COLLECTION_PAGE + 1
+    )
+    items = rows[:COLLECTION_PAGE]
+    more = len(rows) > COLLECTION_PAGE and items
     return render_template(
         "catalog/collection.html",
         collection=collection,
         items=items,
         jobs=[] if shared else services.recent_jobs(get_session(), collection),
-        next_after=items[-1].id if len(items) == 48 else None,
+        next_cursor=cursors.encode_after(services.COLLECTION_CURSOR, items[-1].id)
+        if more
+        else None,
         confirm=None if shared else ConfirmForm(),
         rename=None if shared else CollectionForm(formdata=None, obj=collection),
         price=_price,
