@@ -9,13 +9,13 @@ from typing import Annotated, Any
 
 from flask import url_for
 from flask_openapi3 import FileStorage, Tag
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StrictInt
 from sqlalchemy import select
 
 from marketplace import cursors, imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.serializers import terms_json
@@ -30,17 +30,17 @@ _ID = Field(ge=1, le=MAX_ROW_ID)
 WORKS_CURSOR = "artist-works"
 
 
-class TermsIn(BaseModel):
+class TermsIn(ApiIn):
     kind: TermsKind
-    price_minor: int | None = Field(default=None, ge=0, le=10**9)
+    price_minor: StrictInt | None = Field(default=None, ge=0, le=10**9)
     currency: str = Field(default="usd", pattern="^[a-zA-Z]{3}$")
-    generative_training: bool = False
-    non_generative_training: bool = False
-    commercial_use: bool = False
-    fine_tuning: bool = False
-    style_imitation: bool = False
-    attribution_required: bool = False
-    confirm_override: bool = Field(
+    generative_training: StrictBool = False
+    non_generative_training: StrictBool = False
+    commercial_use: StrictBool = False
+    fine_tuning: StrictBool = False
+    style_imitation: StrictBool = False
+    attribution_required: StrictBool = False
+    confirm_override: StrictBool = Field(
         default=False,
         description="Offer the work although its file says 'no AI training' (rights holder).",
     )
@@ -105,20 +105,20 @@ class WorkList(BaseModel):
     next_cursor: str | None
 
 
-class WorkPath(BaseModel):
+class WorkPath(ApiIn):
     work_id: int = _ID
 
 
-class TermsPath(BaseModel):
+class TermsPath(ApiIn):
     terms_id: int = _ID
 
 
-class ListQuery(BaseModel):
+class ListQuery(ApiIn):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200)
 
 
-class WorkPatch(BaseModel):
+class WorkPatch(ApiIn):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     tags: list[str] | None = Field(default=None, max_length=30)
@@ -134,7 +134,7 @@ def _as_text(value: Any) -> Any:
 FormText = Annotated[str, BeforeValidator(_as_text)]
 
 
-class UploadForm(BaseModel):
+class UploadForm(ApiIn):
     image: FileStorage
     title: FormText = Field(default="", max_length=200)
     description: FormText = Field(default="", max_length=5000)

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import request, url_for
 from flask_openapi3 import Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from marketplace import cursors
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
 from marketplace.catalog import search, services
@@ -27,7 +27,7 @@ collections_tag = Tag(name="collections", description="Saved works, shareable by
 _ID = Field(ge=1, le=MAX_ROW_ID)
 
 
-class SearchQueryIn(BaseModel):
+class SearchQueryIn(ApiIn):
     q: str | None = Field(default=None, description="Words, matched in full text")
     license: list[str] | None = Field(
         default=None, description="public_domain, cc0, licensed (repeat or comma-separate)"
@@ -93,7 +93,7 @@ class ItemDetailOut(ItemOut):
     ledger_entries: list[int]
 
 
-class ItemPath(BaseModel):
+class ItemPath(ApiIn):
     item_id: int = _ID
 
 
@@ -191,13 +191,13 @@ def get_work(path: ItemPath) -> dict[str, Any]:
 # --- Collections -----------------------------------------------------------------------------
 
 
-class CollectionIn(BaseModel):
+class CollectionIn(ApiIn):
     name: str = Field(min_length=1, max_length=120)
 
 
-class CollectionPatch(BaseModel):
+class CollectionPatch(ApiIn):
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    shared: bool | None = Field(default=None, description="true: make a new share link")
+    shared: StrictBool | None = Field(default=None, description="true: make a new share link")
 
 
 class CollectionOut(BaseModel):
@@ -212,20 +212,20 @@ class CollectionList(BaseModel):
     items: list[CollectionOut]
 
 
-class CollectionPath(BaseModel):
+class CollectionPath(ApiIn):
     collection_id: int = _ID
 
 
-class CollectionItemPath(BaseModel):
+class CollectionItemPath(ApiIn):
     collection_id: int = _ID
     item_id: int = _ID
 
 
-class AddItemIn(BaseModel):
-    item_id: int = _ID
+class AddItemIn(ApiIn):
+    item_id: StrictInt = _ID
 
 
-class ItemsQuery(BaseModel):
+class ItemsQuery(ApiIn):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200)
 
@@ -235,7 +235,7 @@ class ItemPage(BaseModel):
     next_cursor: str | None
 
 
-class AddQueryIn(BaseModel):
+class AddQueryIn(ApiIn):
     query: dict[str, Any] = Field(
         description='Search parameters as for GET /works, e.g. {"q": "harbour", '
         '"license": ["public_domain"]}'
@@ -253,7 +253,7 @@ class JobOut(BaseModel):
     finished_at: str | None
 
 
-class JobPath(BaseModel):
+class JobPath(ApiIn):
     collection_id: int = _ID
     job_id: int = _ID
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from marketplace import imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
@@ -46,7 +46,7 @@ class BulkOut(BaseModel):
     results: list[BulkItemOut]
 
 
-class UrlQuery(BaseModel):
+class UrlQuery(ApiIn):
     url: str = Field(min_length=1, max_length=2048, description="An http(s) URL")
 
 
@@ -206,7 +206,7 @@ def optout_snapshot() -> Response:
 # --- An artist's own registrations ---------------------------------------------------------
 
 
-class RuleIn(BaseModel):
+class RuleIn(ApiIn):
     kind: str = Field(pattern="^(url|prefix|domain)$")
     address: str = Field(min_length=1, max_length=2048)
     label: str = Field(default="", max_length=200)
@@ -226,7 +226,7 @@ class RuleList(BaseModel):
     items: list[RuleOut]
 
 
-class RulePath(BaseModel):
+class RulePath(ApiIn):
     rule_id: int = Field(ge=1, le=MAX_ROW_ID)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -10,9 +9,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.artists.models import TermsKind
 from marketplace.artists.terms import USE_LABELS, TermsSpec, format_money, parse_money
+from marketplace.forms import Form
 
 
-class TermsFields(FlaskForm):
+class TermsFields(Form):
     """The terms an artist picks: donate, license (price and uses) or not available."""
 
     kind = RadioField(
@@ -75,7 +75,7 @@ class UploadForm(TermsFields):
     use_default_terms = BooleanField("Use my default terms", default=True)
 
 
-class WorkDetailsForm(FlaskForm):
+class WorkDetailsForm(Form):
     title = StringField("Title", [DataRequired(), Length(max=200)])
     description = TextAreaField("Description", [Optional(), Length(max=5000)])
     tags = StringField("Tags (comma-separated)", [Optional(), Length(max=1000)])
@@ -93,7 +93,7 @@ class DefaultTermsForm(TermsFields):
     pass
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     display_name = StringField("Public name", [DataRequired(), Length(max=120)])
     bio = TextAreaField("About you", [Optional(), Length(max=5000)])
     links = TextAreaField("Links (one per line)", [Optional(), Length(max=3500)])

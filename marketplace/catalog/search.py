@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from marketplace import cursors
 from marketplace.artists.terms import parse_money
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
+from marketplace.text import first_problem
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 48
@@ -178,6 +179,10 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
     unknown = sorted(set(args) - set(FILTERS))
     if unknown:
         raise InvalidSearch(f"unknown filter: {', '.join(unknown)}")
+    for name, values in args.items():
+        problem = first_problem(values)
+        if problem is not None:
+            raise InvalidSearch(f"{name} {problem}")
 
     def one(name: str) -> str | None:
         values = [v for v in args.get(name, ()) if v != ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -187,8 +188,13 @@ def get_collection(session: Session, user: User, collection_id: int) -> Collecti
     return collection
 
 
+_SHARE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe() makes
+
+
 def shared_collection(session: Session, token: str) -> Collection:
-    if not token or len(token) > 64:
+    """The collection shared under `token`; anything that cannot be one of our links is
+    'not found' before it reaches the database (a NUL byte would be a PostgreSQL error)."""
+    if not _SHARE_TOKEN.fullmatch(token):
         raise CollectionNotFound("No such shared collection.")
     collection = session.scalar(select(Collection).where(Collection.share_token == token))
     if collection is None:

@@ -213,6 +213,9 @@ def rename_collection(collection_id: int) -> ResponseReturnValue:
         with transaction() as session:
             services.rename_collection(session, collection, form.name.data or "")
         flash("Renamed.", "success")
+    else:
+        for error in form.name.errors:
+            flash(f"Not renamed: {error}", "error")
     return redirect(url_for("catalog.collection_page", collection_id=collection.id))
 
 

@@ -25,6 +25,7 @@ from marketplace.artists import services as artists
 from marketplace.db import get_engine, get_session, transaction
 from marketplace.forms import ConfirmForm
 from marketplace.security import role_required
+from marketplace.text import control_character_problem
 
 bp = Blueprint("site", __name__)
 
@@ -81,11 +82,15 @@ def reviews() -> str:
 @bp.route("/admin/reviews/<id:work_id>/clear", methods=["POST"])
 @role_required("admin")
 def clear_review(work_id: int) -> Response:
-    if ConfirmForm().validate_on_submit():
+    note = request.form.get("note", "")
+    problem = control_character_problem(note)
+    if problem is not None:
+        flash(f"The note {problem}.", "error")
+    elif ConfirmForm().validate_on_submit():
         try:
             with transaction() as session:
                 work = artists.get_work(session, work_id)
-                artists.clear_review(session, work, current_user, request.form.get("note", ""))
+                artists.clear_review(session, work, current_user, note)
         except artists.WorkNotFound:
             abort(404)
         except artists.ArtistError as exc:

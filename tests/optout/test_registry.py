@@ -486,7 +486,7 @@ PAGE_INPUT = {
     "space-in-host": (
         "/optout/address",
         {"kind": "prefix", "address": "https://exa mple.com/art/"},
-        "not a valid host name",
+        "not a valid URL",
     ),
     "bad-port": (
         "/optout/address",
