@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from typing import Any
 
 # C0 controls but TAB, LF and CR; DEL; C1 controls; lone surrogates.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+_CONTROL = re.compile(f"[{_CLASS}\\ud800-\\udfff]")
+# The same rule for an OpenAPI document (ECMA-262 regex), so clients and fuzzers know it.
+# Surrogates are left out there: ECMA engines read "\ud800-\udfff" as pairs, not a range.
+JSON_SCHEMA_PATTERN = f"^[^{_CLASS}]*$"
 
 
 class ControlCharacters(ValueError):

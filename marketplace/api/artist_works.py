@@ -5,17 +5,18 @@ Another artist's work is 403 here (works are public, but only their artist may c
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from flask import url_for
 from flask_openapi3 import FileStorage, Tag
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
 from marketplace import cursors, imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ApiIn, ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.serializers import terms_json
@@ -30,17 +31,17 @@ _ID = Field(ge=1, le=MAX_ROW_ID)
 WORKS_CURSOR = "artist-works"
 
 
-class TermsIn(ApiIn):
+class TermsIn(JsonBody):
     kind: TermsKind
-    price_minor: StrictInt | None = Field(default=None, ge=0, le=10**9)
+    price_minor: int | None = Field(default=None, ge=0, le=10**9)
     currency: str = Field(default="usd", pattern="^[a-zA-Z]{3}$")
-    generative_training: StrictBool = False
-    non_generative_training: StrictBool = False
-    commercial_use: StrictBool = False
-    fine_tuning: StrictBool = False
-    style_imitation: StrictBool = False
-    attribution_required: StrictBool = False
-    confirm_override: StrictBool = Field(
+    generative_training: bool = False
+    non_generative_training: bool = False
+    commercial_use: bool = False
+    fine_tuning: bool = False
+    style_imitation: bool = False
+    attribution_required: bool = False
+    confirm_override: bool = Field(
         default=False,
         description="Offer the work although its file says 'no AI training' (rights holder).",
     )
@@ -118,7 +119,7 @@ class ListQuery(ApiIn):
     cursor: str | None = Field(default=None, max_length=200)
 
 
-class WorkPatch(ApiIn):
+class WorkPatch(JsonBody):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     tags: list[str] | None = Field(default=None, max_length=30)
@@ -134,12 +135,23 @@ def _as_text(value: Any) -> Any:
 FormText = Annotated[str, BeforeValidator(_as_text)]
 
 
+def _json_object(value: Any) -> Any:
+    """A multipart field holding JSON: "null" is no value (flask-openapi3 passes it through as
+    text), and other text is parsed so the model, not a TypeError, judges it."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError("must be a JSON object") from exc
+    return value
+
+
 class UploadForm(ApiIn):
     image: FileStorage
     title: FormText = Field(default="", max_length=200)
     description: FormText = Field(default="", max_length=5000)
     tags: FormText = Field(default="", max_length=1000, description="Comma-separated")
-    terms: TermsIn | None = Field(
+    terms: Annotated[TermsIn | None, BeforeValidator(_json_object)] = Field(
         default=None, description="Terms as a JSON object; default: the artist's default terms"
     )
 
@@ -208,7 +220,7 @@ _RULE_ERRORS = (
     "/artist/works",
     tags=[tag],
     security=BEARER_SECURITY,
-    responses={200: WorkList, 401: ErrorResponse, 403: ErrorResponse},
+    responses={200: WorkList, 401: ErrorResponse, 403: ErrorResponse, 422: ErrorResponse},
 )
 @token_required
 def list_my_works(query: ListQuery) -> dict[str, Any]:

@@ -19,5 +19,6 @@ bp = APIBlueprint(
 
 @bp.errorhandler(cursors.InvalidCursor)
 def _invalid_cursor(exc: cursors.InvalidCursor) -> Response:
-    """A cursor we did not hand out (or altered) is a 400, whichever list it was sent to."""
-    return error_response(400, "invalid_cursor", f"{exc} Start again without a cursor.")
+    """A cursor we did not hand out (or altered) breaks the rule that cursors are ours: 422,
+    whichever list it was sent to (any string is well-formed; only a signature tells)."""
+    return error_response(422, "invalid_cursor", f"{exc} Start again without a cursor.")

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
-from flask import request, url_for
+from flask import url_for
 from flask_openapi3 import Tag
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from marketplace import cursors
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ApiIn, ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
 from marketplace.catalog import search, services
-from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
+from marketplace.catalog.models import (
+    CatalogItem,
+    CatalogLicense,
+    Collection,
+    CollectionJob,
+    Orientation,
+    StockRecord,
+)
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger import services as ledger
@@ -27,25 +36,61 @@ collections_tag = Tag(name="collections", description="Saved works, shareable by
 _ID = Field(ge=1, le=MAX_ROW_ID)
 
 
-class SearchQueryIn(ApiIn):
+def _choices(values: Iterable[str]) -> Any:
+    """One value of `values`, or several separated by commas (as the catalog page's links)."""
+    one = "|".join(re.escape(v) for v in values)
+    return Field(pattern=f"^({one})(,({one}))*$")
+
+
+Licenses = Annotated[str, _choices(v.value for v in CatalogLicense)]
+Orientations = Annotated[str, _choices(v.value for v in Orientation)]
+_MAX_VALUES = Field(default=None, max_length=search.MAX_VALUES)
+_YEAR = Field(default=None, ge=search.YEARS[0], le=search.YEARS[1])
+_PIXELS = Field(default=None, ge=0, le=search.MAX_PIXELS_FILTER)
+_NAME = Field(default=None, max_length=search.MAX_NAME_FILTER)
+_PRICE = Field(default=None, pattern=r"^\d{1,7}(\.\d{1,2})?$", description="e.g. 1.50 (USD)")
+
+
+class SearchFilters(ApiIn):
+    """What a search matches (its bounds are search.py's own), without paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
     q: str | None = Field(default=None, description="Words, matched in full text")
-    license: list[str] | None = Field(
-        default=None, description="public_domain, cc0, licensed (repeat or comma-separate)"
+    license: list[Licenses] | None = _MAX_VALUES
+    source: list[str] | None = Field(
+        default=None, max_length=search.MAX_VALUES, description="Museum adapter or 'artists'"
     )
-    source: list[str] | None = Field(default=None, description="Museum adapter or 'artists'")
-    creator: str | None = Field(default=None, max_length=300)
-    medium: str | None = Field(default=None, max_length=300)
-    year_from: int | None = Field(default=None, ge=-5000, le=3000)
-    year_to: int | None = Field(default=None, ge=-5000, le=3000)
-    min_width: int | None = Field(default=None, ge=0, le=100_000)
-    min_height: int | None = Field(default=None, ge=0, le=100_000)
-    orientation: list[str] | None = Field(default=None, description="landscape, portrait, square")
-    price_min: str | None = Field(default=None, max_length=20, description="e.g. 1.50 (USD)")
-    price_max: str | None = Field(default=None, max_length=20)
+    creator: str | None = _NAME
+    medium: str | None = _NAME
+    year_from: int | None = _YEAR
+    year_to: int | None = _YEAR
+    min_width: int | None = _PIXELS
+    min_height: int | None = _PIXELS
+    orientation: list[Orientations] | None = _MAX_VALUES
+    price_min: str | None = _PRICE
+    price_max: str | None = _PRICE
     has_image: bool | None = None
-    sort: str | None = Field(default=None, description="relevance, newest, price_asc, price_desc")
+    sort: Literal[search.SORTS] | None = None  # type: ignore[valid-type]
+
+    def to_query(self) -> search.SearchQuery:
+        """The validated parameters as the search module's query (InvalidSearch as it says)."""
+        args: dict[str, list[str]] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            values = value if isinstance(value, list) else [value]
+            args[name] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+        return search.parse_query(args)
+
+
+class SearchQueryIn(SearchFilters):
+    """The search parameters of GET /works: filters, a page size and a cursor."""
+
     limit: int | None = Field(default=None, ge=1, le=search.MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: str | None = Field(default=None, max_length=cursors.MAX_CURSOR_LENGTH)
+
+
+class SavedSearchIn(JsonBody, SearchFilters):
+    """Search filters sent as JSON (adding a whole search to a collection)."""
 
 
 class ItemOut(BaseModel):
@@ -126,19 +171,17 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
     }
 
 
-def _search_args() -> dict[str, list[str]]:
-    return {name: request.args.getlist(name) for name in request.args}
-
-
-@bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse})
+@bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse, 422: ErrorResponse})
 def search_works(query: SearchQueryIn) -> dict[str, Any]:
     """Search every available work: full text, filters, facet counts, a next-page cursor.
     Public."""
     try:
-        parsed = search.parse_query(_search_args())
+        parsed = query.to_query()
+        result = search.search(get_session(), parsed)
+    except search.InvalidSearchCursor as exc:
+        raise APIError(422, "invalid_cursor", f"The {exc}.") from exc
     except search.InvalidSearch as exc:
         raise APIError(400, "invalid_search", str(exc)) from exc
-    result = search.search(get_session(), parsed)
     return {
         "items": [item_json(i) for i in result.items],
         "total": result.total,
@@ -191,19 +234,19 @@ def get_work(path: ItemPath) -> dict[str, Any]:
 # --- Collections -----------------------------------------------------------------------------
 
 
-class CollectionIn(ApiIn):
+class CollectionIn(JsonBody):
     name: str = Field(min_length=1, max_length=120)
 
 
-class CollectionPatch(ApiIn):
+class CollectionPatch(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    shared: StrictBool | None = Field(default=None, description="true: make a new share link")
+    shared: bool | None = Field(default=None, description="true: make a new share link")
 
 
 class CollectionOut(BaseModel):
     id: int
     name: str
-    item_count: int | None = None
+    item_count: int
     share_url: str | None
     created_at: str
 
@@ -221,8 +264,8 @@ class CollectionItemPath(ApiIn):
     item_id: int = _ID
 
 
-class AddItemIn(ApiIn):
-    item_id: StrictInt = _ID
+class AddItemIn(JsonBody):
+    item_id: int = _ID
 
 
 class ItemsQuery(ApiIn):
@@ -235,9 +278,9 @@ class ItemPage(BaseModel):
     next_cursor: str | None
 
 
-class AddQueryIn(ApiIn):
-    query: dict[str, Any] = Field(
-        description='Search parameters as for GET /works, e.g. {"q": "harbour", '
+class AddQueryIn(JsonBody):
+    query: SavedSearchIn = Field(
+        description='Search filters as for GET /works, e.g. {"q": "harbour", '
         '"license": ["public_domain"]}'
     )
 
@@ -259,6 +302,9 @@ class JobPath(ApiIn):
 
 
 def collection_json(collection: Collection, count: int | None = None) -> dict[str, Any]:
+    """The collection as CollectionOut; its items are counted unless the caller knows `count`."""
+    if count is None:
+        count = services.count_items(get_session(), collection)
     return {
         "id": collection.id,
         "name": collection.name,
@@ -369,7 +415,7 @@ def delete_collection(path: CollectionPath) -> tuple[str, int]:
 
 @bp.get(
     "/collections/<id:collection_id>/items",
-    responses={200: ItemPage, 401: ErrorResponse, 404: ErrorResponse},
+    responses={200: ItemPage, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse},
     **_AUTH,
 )
 @token_required
@@ -431,13 +477,8 @@ def remove_collection_item(path: CollectionItemPath) -> tuple[str, int]:
 def add_by_query(path: CollectionPath, body: AddQueryIn) -> tuple[dict[str, Any], int]:
     """Add every result of a search (up to the cap) as a job; poll the job for its status."""
     collection = _collection(path.collection_id)
-    args = {
-        str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
-        for k, v in body.query.items()
-        if k not in ("cursor", "limit")
-    }
     try:
-        query = search.parse_query(args)
+        query = body.query.to_query()
     except search.InvalidSearch as exc:
         raise APIError(400, "invalid_search", str(exc)) from exc
     with transaction() as session:

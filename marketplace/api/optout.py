@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from marketplace import imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ApiIn, ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
@@ -123,6 +123,8 @@ def optout_check_image() -> dict[str, Any]:
         unknown = set(body) - {"sha256", "phash"}
         if unknown:
             raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
+        if any(not isinstance(value, str) for value in body.values()):
+            raise APIError(400, "invalid_request", "sha256 and phash are strings of hex digits.")
         raw_sha, raw_phash = body.get("sha256"), body.get("phash")
         if raw_sha is not None:
             if not isinstance(raw_sha, str) or len(raw_sha) != 64 or not _is_hex(raw_sha):
@@ -150,9 +152,17 @@ _URLS_BODY = {
     "required": True,
     "description": "Up to 10,000 URLs: plain text, one per line, or a JSON list of strings.",
     "content": {
-        "text/plain": {"schema": {"type": "string"}},
+        # At least one line with something on it besides spaces and control characters.
+        "text/plain": {
+            "schema": {"type": "string", "pattern": "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"}
+        },
         "application/json": {
-            "schema": {"type": "array", "items": {"type": "string"}, "maxItems": 10000}
+            "schema": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "maxItems": 10000,
+            }
         },
     },
 }
@@ -161,7 +171,7 @@ _URLS_BODY = {
 @bp.post(
     "/optout/check/urls",
     tags=[tag],
-    responses={200: BulkOut, 400: ErrorResponse, 413: ErrorResponse},
+    responses={200: BulkOut, 400: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse},
     openapi_extensions={"requestBody": _URLS_BODY},
 )
 @limiter.limit(_check_limit)
@@ -180,6 +190,10 @@ def optout_check_urls() -> dict[str, Any]:
         urls = [line.strip() for line in text.splitlines() if line.strip()]
     else:
         raise APIError(415, "unsupported_media_type", "Send text/plain or application/json.")
+    if not urls:
+        raise APIError(
+            400, "no_urls", "Send the URLs to check: one per line, or a JSON list of strings."
+        )
     if len(urls) > services.MAX_BULK_URLS:
         raise APIError(
             413, "too_many_urls", f"Send at most {services.MAX_BULK_URLS} URLs per request."
@@ -206,7 +220,7 @@ def optout_snapshot() -> Response:
 # --- An artist's own registrations ---------------------------------------------------------
 
 
-class RuleIn(ApiIn):
+class RuleIn(JsonBody):
     kind: str = Field(pattern="^(url|prefix|domain)$")
     address: str = Field(min_length=1, max_length=2048)
     label: str = Field(default="", max_length=200)
@@ -284,7 +298,13 @@ def add_my_optout(body: RuleIn) -> tuple[dict[str, Any], int]:
     "/artist/optouts/<id:rule_id>",
     tags=[tag],
     security=BEARER_SECURITY,
-    responses={200: RuleOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
+    responses={
+        200: RuleOut,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        422: ErrorResponse,
+    },
 )
 @token_required
 def remove_my_optout(path: RulePath) -> dict[str, Any]:

@@ -37,6 +37,13 @@ from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
 from marketplace.text import first_problem
 
 MAX_LIMIT = 100
+# The bounds of each filter, declared once: parse_query enforces them and the API's query model
+# reads them from here for its OpenAPI document.
+YEARS = (-5000, 3000)
+MAX_PIXELS_FILTER = 100_000
+MAX_NAME_FILTER = 300  # creator, medium
+MAX_VALUES = 50  # per list filter (license, source, orientation)
+MAX_PRICE_FILTER = 10**9  # in minor units
 DEFAULT_LIMIT = 48
 COUNT_CAP = 10_000  # totals above this are reported as "10,000+"
 STATS_SAMPLE = COUNT_CAP  # totals and facets are counted over at most this many matching rows
@@ -112,6 +119,10 @@ class InvalidSearch(ValueError):
     """An unknown filter or a bad value (400); the message names it."""
 
 
+class InvalidSearchCursor(InvalidSearch):
+    """A cursor this search did not issue, or issued for another sort order."""
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     q: str = ""
@@ -169,7 +180,7 @@ def _money(name: str, value: str) -> int:
         amount = parse_money(value)
     except ValueError as exc:
         raise InvalidSearch(f"{name} must be an amount such as 2.50") from exc
-    if amount > 10**9:
+    if amount > MAX_PRICE_FILTER:
         raise InvalidSearch(f"{name} is too large")
     return amount
 
@@ -192,7 +203,7 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
 
     def many(name: str) -> list[str]:
         values = [v for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
-        if len(values) > 50:
+        if len(values) > MAX_VALUES:
             raise InvalidSearch(f"too many values for {name}")
         return [v.strip() for v in values]
 
@@ -226,10 +237,12 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         source=tuple(v[:40] for v in many("source")),
         creator=(one("creator") or None),
         medium=(one("medium") or None),
-        year_from=_int("year_from", year_from, -5000, 3000) if year_from else None,
-        year_to=_int("year_to", year_to, -5000, 3000) if year_to else None,
-        min_width=_int("min_width", v, 0, 100_000) if (v := one("min_width")) else None,
-        min_height=_int("min_height", v, 0, 100_000) if (v := one("min_height")) else None,
+        year_from=_int("year_from", year_from, *YEARS) if year_from else None,
+        year_to=_int("year_to", year_to, *YEARS) if year_to else None,
+        min_width=_int("min_width", v, 0, MAX_PIXELS_FILTER) if (v := one("min_width")) else None,
+        min_height=_int("min_height", v, 0, MAX_PIXELS_FILTER)
+        if (v := one("min_height"))
+        else None,
         orientation=orientations,
         price_min=_money("price_min", v) if (v := one("price_min")) else None,
         price_max=_money("price_max", v) if (v := one("price_max")) else None,
@@ -238,14 +251,16 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         limit=_int("limit", limit, 1, MAX_LIMIT) if limit else DEFAULT_LIMIT,
         cursor=one("cursor"),
     )
-    if query.creator and len(query.creator) > 300:
+    if query.creator and len(query.creator) > MAX_NAME_FILTER:
         raise InvalidSearch("creator is too long")
-    if query.medium and len(query.medium) > 300:
+    if query.medium and len(query.medium) > MAX_NAME_FILTER:
         raise InvalidSearch("medium is too long")
     if query.cursor is not None:
         position = decode_cursor(query.cursor)
         if position.sort != query.effective_sort:
-            raise InvalidSearch("cursor belongs to another sort order: start from the first page")
+            raise InvalidSearchCursor(
+                "cursor belongs to another sort order: start from the first page"
+            )
     return query
 
 
@@ -277,7 +292,7 @@ def decode_cursor(cursor: str) -> Position:
     try:
         data = cursors.decode(CURSOR_PURPOSE, cursor)
     except cursors.InvalidCursor as exc:
-        raise InvalidSearch("cursor was not issued by this search") from exc
+        raise InvalidSearchCursor("cursor was not issued by this search") from exc
     sort, key, row_id, forward = data.get("s"), data.get("k"), data.get("i"), data.get("f")
     key_ok = (
         isinstance(key, float)
@@ -290,7 +305,7 @@ def decode_cursor(cursor: str) -> Position:
         or not cursors.is_row_id(row_id)
         or type(forward) is not bool
     ):
-        raise InvalidSearch("cursor was not issued by this search")
+        raise InvalidSearchCursor("cursor was not issued by this search")
     return Position(str(sort), key, row_id, forward)
 
 
@@ -404,7 +419,7 @@ def _ordered(session: Session, query: SearchQuery) -> Any:
     stmt = _select(session, query, CatalogItem, key.label("sort_key"), rank=sort == "relevance")
     position = decode_cursor(query.cursor) if query.cursor else None
     if position is not None and position.sort != sort:
-        raise InvalidSearch("cursor belongs to another sort order: start from the first page")
+        raise InvalidSearchCursor("cursor belongs to another sort order: start from the first page")
     forward = position is None or position.forward
     # Each order as (key descending?, id descending?) read forward; backward flips both.
     key_desc, id_desc = {"newest": (True, True), "price_desc": (True, False)}.get(

@@ -178,6 +178,18 @@ def list_collections(session: Session, user: User) -> Sequence[tuple[Collection,
     return [(c, int(n)) for c, n in rows]
 
 
+def count_items(session: Session, collection: Collection) -> int:
+    """How many items the collection holds (the same count list_collections gives)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CollectionItem)
+            .where(CollectionItem.collection_id == collection.id)
+        )
+        or 0
+    )
+
+
 def get_collection(session: Session, user: User, collection_id: int) -> Collection:
     """The user's (or their organization's) collection; anyone else's is 'not found'."""
     collection = session.scalar(
