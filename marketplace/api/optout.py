@@ -26,6 +26,37 @@ def _check_limit() -> str:
     return str(current_app.config["OPTOUT_CHECK_RATE_LIMIT"])
 
 
+def _budget_message() -> str:
+    return (
+        "Too many opt-out checks from your address: the URL, image and bulk checks share "
+        f"a budget of {_check_limit()}, and a bulk check counts one check per "
+        f"{int(current_app.config['OPTOUT_BULK_URLS_PER_CHECK'])} URLs. "
+        "Wait until Retry-After has passed, then try again."
+    )
+
+
+def _bulk_cost() -> int:
+    """What a bulk check takes from the budget: one check per OPTOUT_BULK_URLS_PER_CHECK URLs
+    sent (at least one), counted before the body is judged."""
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        count = len(body) if isinstance(body, list) else 1
+    else:
+        count = sum(1 for line in request.get_data().splitlines() if line.strip())
+    per_check = max(1, int(current_app.config["OPTOUT_BULK_URLS_PER_CHECK"]))
+    return max(1, -(-count // per_check))
+
+
+# One budget per client across the three public checks (a shared scope), so a client cannot
+# spend it on GET and then carry on with POST or the bulk check.
+_check_budget = limiter.shared_limit(
+    _check_limit, scope="optout-check", error_message=_budget_message
+)
+_bulk_budget = limiter.shared_limit(
+    _check_limit, scope="optout-check", error_message=_budget_message, cost=_bulk_cost
+)
+
+
 class MatchOut(BaseModel):
     kind: str = Field(description="sha256, phash, url, prefix or domain")
     distance: int = Field(description="Hamming distance for phash; 0 otherwise")
@@ -55,7 +86,7 @@ class UrlQuery(ApiIn):
     tags=[tag],
     responses={200: CheckOut, 422: ErrorResponse},
 )
-@limiter.limit(_check_limit)
+@_check_budget
 def optout_check_url(query: UrlQuery) -> dict[str, Any]:
     """Is this URL opted out (exactly, by prefix or by domain)? Public."""
     result = services.check_url(get_session(), query.url)
@@ -95,7 +126,7 @@ _CHECK_BODY = {
     responses={200: CheckOut, 400: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse},
     openapi_extensions={"requestBody": _CHECK_BODY},
 )
-@limiter.limit(_check_limit)
+@_check_budget
 def optout_check_image() -> dict[str, Any]:
     """Is this image opted out? Send the image (multipart `image`) or its hashes (JSON:
     `sha256` hex and/or `phash` as 16 hex digits). Public; the image is not kept."""
@@ -174,7 +205,7 @@ _URLS_BODY = {
     responses={200: BulkOut, 400: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse},
     openapi_extensions={"requestBody": _URLS_BODY},
 )
-@limiter.limit(_check_limit)
+@_bulk_budget
 def optout_check_urls() -> dict[str, Any]:
     """One result per URL, in input order, for crawlers and dataset builders. Public."""
     if request.mimetype == "application/json":
