@@ -29,6 +29,7 @@ from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
+from marketplace.text import JSON_SCHEMA_PATTERN
 
 tag = Tag(name="catalog", description="Search artists' works and public-domain stock.")
 collections_tag = Tag(name="collections", description="Saved works, shareable by link.")
@@ -44,6 +45,8 @@ def _choices(values: Iterable[str]) -> Any:
 
 Licenses = Annotated[str, _choices(v.value for v in CatalogLicense)]
 Orientations = Annotated[str, _choices(v.value for v in Orientation)]
+# One source per value (repeat the parameter): no commas, no control characters.
+SourceName = Annotated[str, Field(pattern=JSON_SCHEMA_PATTERN.replace("[^", "[^,", 1))]
 _MAX_VALUES = Field(default=None, max_length=search.MAX_VALUES)
 _YEAR = Field(default=None, ge=search.YEARS[0], le=search.YEARS[1])
 _PIXELS = Field(default=None, ge=0, le=search.MAX_PIXELS_FILTER)
@@ -58,7 +61,7 @@ class SearchFilters(ApiIn):
 
     q: str | None = Field(default=None, description="Words, matched in full text")
     license: list[Licenses] | None = _MAX_VALUES
-    source: list[str] | None = Field(
+    source: list[SourceName] | None = Field(
         default=None, max_length=search.MAX_VALUES, description="Museum adapter or 'artists'"
     )
     creator: str | None = _NAME

@@ -202,21 +202,24 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         return values[0] if values else None
 
     def many(name: str) -> list[str]:
-        values = [v for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
-        if len(values) > MAX_VALUES:
-            raise InvalidSearch(f"too many values for {name}")
-        return [v.strip() for v in values]
+        """Each distinct value once, in order (a value repeated is still one value)."""
+        values = [v.strip() for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) > MAX_VALUES:
+            raise InvalidSearch(f"too many values for {name} (at most {MAX_VALUES})")
+        return distinct
 
     q = one("q") or ""
     if len(q) > 500:
         q = q[:500]
+    license_values, orientation_values = many("license"), many("orientation")
     try:
-        licenses = tuple(CatalogLicense(v) for v in many("license"))
+        licenses = tuple(CatalogLicense(v) for v in license_values)
     except ValueError as exc:
         choices = ", ".join(k.value for k in CatalogLicense)
         raise InvalidSearch(f"license must be one of {choices}") from exc
     try:
-        orientations = tuple(Orientation(v) for v in many("orientation"))
+        orientations = tuple(Orientation(v) for v in orientation_values)
     except ValueError as exc:
         choices = ", ".join(o.value for o in Orientation)
         raise InvalidSearch(f"orientation must be one of {choices}") from exc

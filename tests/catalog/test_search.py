@@ -236,3 +236,13 @@ def test_the_search_page_renders_results_and_facets(client, db, catalog_items):
     assert "Public domain" in html
     items = db.scalars(select(CatalogItem)).all()
     assert len(items) == 6  # the private sketch has a row, marked unavailable
+
+
+def test_repeated_filter_values_count_once_and_too_many_distinct_ones_say_so(client):
+    repeated = {"license": ",".join(["cc0", "licensed"] * 30)}
+    assert client.get("/api/v1/works", query_string=repeated).status_code == 200
+    assert client.get("/catalog", query_string=repeated).status_code == 200
+    many = {"source": [f"s{n}" for n in range(51)]}
+    response = client.get("/catalog", query_string=many)
+    assert response.status_code == 400
+    assert "too many values for source" in response.get_data(as_text=True)
