@@ -14,7 +14,6 @@ from marketplace import cursors
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
 from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
-from marketplace.artists.models import Work
 from marketplace.artists.serializers import terms_json
 from marketplace.catalog import search, services
 from marketplace.catalog.models import (
@@ -23,11 +22,9 @@ from marketplace.catalog.models import (
     Collection,
     CollectionJob,
     Orientation,
-    StockRecord,
 )
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
-from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.text import JSON_SCHEMA_PATTERN
 
@@ -199,31 +196,25 @@ def search_works(query: SearchQueryIn) -> dict[str, Any]:
 @bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
 def get_work(path: ItemPath) -> dict[str, Any]:
     """One available work with its terms (artists' works) or source record (stock). Public."""
-    session = get_session()
     try:
-        item = services.get_item(session, path.item_id)
+        detail = services.item_detail(get_session(), path.item_id)
     except services.ItemNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    terms, record, seqs = None, None, []
-    if item.work_id is not None:
-        work = session.get(Work, item.work_id)
-        if work is not None and work.current_terms is not None:
-            terms = terms_json(work.current_terms)
-        seqs = [e.seq for e in ledger.entries_for(session, work=item.work_id)]
-    elif item.stock_id is not None:
-        stock = session.get(StockRecord, item.stock_id)
-        if stock is not None:
-            record = {
-                "source": stock.source,
-                "source_id": stock.source_id,
-                "page_url": stock.page_url,
-                "date_text": stock.date_text,
-                "dimensions": stock.dimensions,
-                "rights_statement": stock.rights_statement,
-                "rights_uri": stock.rights_uri,
-                "raw": stock.raw,
-            }
-            seqs = [stock.ledger_seq] if stock.ledger_seq is not None else []
+    item, stock = detail.item, detail.record
+    record = None
+    if stock is not None:
+        record = {
+            "source": stock.source,
+            "source_id": stock.source_id,
+            "page_url": stock.page_url,
+            "date_text": stock.date_text,
+            "dimensions": stock.dimensions,
+            "rights_statement": stock.rights_statement,
+            "rights_uri": stock.rights_uri,
+            "raw": stock.raw,
+        }
+    terms = terms_json(detail.terms) if detail.terms is not None else None
+    seqs = [entry.seq for entry in detail.entries]
     return {
         **item_json(item),
         "description": item.description,

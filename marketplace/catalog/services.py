@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
-from marketplace.artists.models import TermsKind, Work
+from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.catalog.models import (
     CatalogItem,
     CatalogLicense,
@@ -28,6 +29,8 @@ from marketplace.catalog.models import (
 )
 from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids, parse_query
 from marketplace.db import after_commit, transaction, utcnow
+from marketplace.ledger import services as ledger
+from marketplace.ledger.models import LedgerEntry
 from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
@@ -147,6 +150,35 @@ def get_item(session: Session, item_id: int) -> CatalogItem:
     if item is None or not item.available:
         raise ItemNotFound(f"No work {item_id} in the catalog.")
     return item
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    """Everything a buyer sees about one available item, for the page and the API alike."""
+
+    item: CatalogItem
+    work: Work | None  # an artist's work, or None for stock
+    terms: WorkTerms | None  # the work's current terms
+    record: StockRecord | None  # the museum record, or None for a work
+    entries: list[LedgerEntry]  # its provenance, oldest first
+
+
+def item_detail(session: Session, item_id: int) -> ItemDetail:
+    """An available item with its terms or source record and its ledger entries (ItemNotFound
+    if it is not available)."""
+    item = get_item(session, item_id)
+    work, terms, record = None, None, None
+    entries: list[LedgerEntry] = []
+    if item.work_id is not None:
+        work = session.get(Work, item.work_id)
+        terms = work.current_terms if work is not None else None
+        entries = list(ledger.entries_for(session, work=item.work_id))
+    elif item.stock_id is not None:
+        record = session.get(StockRecord, item.stock_id)
+        if record is not None and record.ledger_seq is not None:
+            entry = ledger.find_entry(session, record.ledger_seq)
+            entries = [entry] if entry is not None else []
+    return ItemDetail(item=item, work=work, terms=terms, record=record, entries=entries)
 
 
 def item_for_work(session: Session, work_id: int) -> CatalogItem | None:

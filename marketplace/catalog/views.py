@@ -10,14 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from marketplace import cursors, storage
-from marketplace.artists.models import Work
 from marketplace.artists.terms import TermsSpec, format_money, summary
 from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
-from marketplace.catalog.models import CatalogItem, Collection, StockRecord
+from marketplace.catalog.models import CatalogItem, Collection
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.forms import ConfirmForm
-from marketplace.ledger import services as ledger
 from marketplace.security import login_required_any
 
 FACET_LABELS = {
@@ -87,20 +85,16 @@ def item_page(item_id: int) -> ResponseReturnValue:
     """Public: an available item with its licence, price and provenance."""
     session = get_session()
     try:
-        item = services.get_item(session, item_id)
+        detail = services.item_detail(session, item_id)
     except services.ItemNotFound:
         abort(404)
-    work, record, terms = None, None, None
-    entries: list[Any] = []
-    if item.work_id is not None:
-        work = session.get(Work, item.work_id)
-        terms = work.current_terms if work else None
-        entries = list(ledger.entries_for(session, work=item.work_id))
-    elif item.stock_id is not None:
-        record = session.get(StockRecord, item.stock_id)
-        if record is not None and record.ledger_seq is not None:
-            entry = ledger.find_entry(session, record.ledger_seq)
-            entries = [entry] if entry else []
+    item, work, record, terms, entries = (
+        detail.item,
+        detail.work,
+        detail.record,
+        detail.terms,
+        detail.entries,
+    )
     collections = []
     if current_user.is_authenticated:
         collections = [c for c, _ in services.list_collections(session, current_user)]
