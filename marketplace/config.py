@@ -86,8 +86,6 @@ def load_config(instance_path: str) -> dict[str, object]:
         "DUPLICATE_PHASH_DISTANCE": int(env("DUPLICATE_PHASH_DISTANCE", "6")),
         "OPTOUT_PHASH_DISTANCE": int(env("OPTOUT_PHASH_DISTANCE", "6")),
         "OPTOUT_CHECK_RATE_LIMIT": env("OPTOUT_CHECK_RATE_LIMIT", "120 per minute"),
-        # A bulk URL check takes one check from that budget per this many URLs.
-        "OPTOUT_BULK_URLS_PER_CHECK": int(env("OPTOUT_BULK_URLS_PER_CHECK", "100")),
         "WATERMARK_TEXT": env("WATERMARK_TEXT", "PREVIEW · Consent Marketplace"),
         # Catalog: mirroring stock images, and adding whole searches to collections.
         "MIRROR_HOST_CONCURRENCY": int(env("MIRROR_HOST_CONCURRENCY", "2")),

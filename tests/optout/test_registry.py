@@ -741,10 +741,11 @@ def test_same_image_twice_keeps_one_pair_of_rules_and_removal_deletes_the_kept_i
         assert storage.backend().keys("optout/") == []
 
 
-@pytest.mark.parametrize(
-    "app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "4 per minute", "OPTOUT_BULK_URLS_PER_CHECK": 2}]
-)
-def test_one_check_budget_per_client_across_url_image_and_bulk_checks(client):
+@pytest.mark.parametrize("app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "4 per minute"}])
+def test_one_check_budget_per_client_across_url_image_and_bulk_checks(client, monkeypatch):
+    from marketplace.api import optout
+
+    monkeypatch.setattr(optout, "BULK_URLS_PER_CHECK", 2)
     crawler = {"environ_base": {"REMOTE_ADDR": "192.0.2.50"}}
     assert (
         client.get(CHECK, query_string={"url": "https://example.com/"}, **crawler).status_code
@@ -768,10 +769,11 @@ def test_one_check_budget_per_client_across_url_image_and_bulk_checks(client):
         assert int(throttled.headers["Retry-After"]) > 0
 
 
-@pytest.mark.parametrize(
-    "app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "3 per minute", "OPTOUT_BULK_URLS_PER_CHECK": 10}]
-)
-def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client):
+@pytest.mark.parametrize("app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "3 per minute"}])
+def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client, monkeypatch):
+    from marketplace.api import optout
+
+    monkeypatch.setattr(optout, "BULK_URLS_PER_CHECK", 10)
     crawler = {"environ_base": {"REMOTE_ADDR": "192.0.2.51"}}
     urls = "\n".join(f"https://example.com/{n}" for n in range(40))
     response = client.post(BULK, data=urls, content_type="text/plain", **crawler)
