@@ -8,6 +8,11 @@ them as JSON lines, loads them with `marketplace ingest cleveland`'s code path, 
 fixed queries through the search service. Prints a Markdown table for the README.
 Targets (2 cores): ingest >= 20,000 records/s on SQLite; search p95 < 50 ms at 1M, facets
 included. PostgreSQL comes from BENCH_POSTGRES_URL (default: the local trust-auth server).
+
+Floors from the same run and database, with the ratio: ingest beside reading and parsing the same
+file and inserting five of its columns with plain SQL (no mapping, hashing, ledger or index);
+text queries beside the backend's own full-text engine answering the same words alone (FTS5
+MATCH / tsvector @@, top 48 by its rank, no filters, facets or joins).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from pathlib import Path
 
 from common import database, print_table
+from sqlalchemy import text
 
 from marketplace import create_app
 from marketplace.catalog import search
@@ -146,6 +152,69 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+FLOOR_TABLE = "bench_floor_records"
+FTS_FLOOR = {
+    "sqlite": text(
+        "SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH :words ORDER BY rank LIMIT 48"
+    ),
+    "postgresql": text(
+        "SELECT id FROM catalog_items WHERE search_vector @@ to_tsquery("
+        "'marketplace_text'::regconfig, :words) ORDER BY ts_rank_cd(search_vector, to_tsquery("
+        "'marketplace_text'::regconfig, :words)) DESC LIMIT 48"
+    ),
+}
+
+
+def floor_ingest(session, source_file: Path) -> float:
+    """Records/s to parse the file and insert five columns of each with plain SQL."""
+    session.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+    session.execute(
+        text(
+            f"CREATE TABLE {FLOOR_TABLE} (id BIGINT PRIMARY KEY, title TEXT, creator TEXT, "
+            "year INTEGER, url TEXT)"
+        )
+    )
+    session.commit()
+    insert = text(f"INSERT INTO {FLOOR_TABLE} VALUES (:id, :title, :creator, :year, :url)")
+    count, rows = 0, []
+    t0 = time.perf_counter()
+    with source_file.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            rows.append(
+                {
+                    "id": record["id"],
+                    "title": record["title"],
+                    "creator": record["creators"][0]["description"],
+                    "year": record["creation_date_earliest"],
+                    "url": record["images"]["web"]["url"],
+                }
+            )
+            if len(rows) == 5000:
+                session.execute(insert, rows)
+                session.commit()
+                count, rows = count + len(rows), []
+    if rows:
+        session.execute(insert, rows)
+        session.commit()
+        count += len(rows)
+    elapsed = time.perf_counter() - t0
+    session.execute(text(f"DROP TABLE {FLOOR_TABLE}"))
+    session.commit()
+    return count / elapsed
+
+
+def fts_words(backend: str, q: str) -> str:
+    words = WORD.findall(q.lower())
+    if backend == "postgresql":
+        return " & ".join(words)
+    return " AND ".join(f'"{w}"' for w in words)
+
+
+def ratio(ours: float, floor: float) -> str:
+    return f"{ours / floor:.1f}x" if floor else "-"
+
+
 def bench_backend(name: str, url: str, source_file: Path, words: list[str], workdir: Path) -> dict:
     app = create_app(
         {"DATABASE_URL": url, "REDIS_URL": None, "TESTING": True},
@@ -158,13 +227,20 @@ def bench_backend(name: str, url: str, source_file: Path, words: list[str], work
         ingest_seconds = time.perf_counter() - started
         loaded = report.added
         session = get_database(app).sessions()
-        latencies = []
+        latencies, text_ours, text_floor = [], [], []
         for params in queries(words):
             query = search.parse_query(params)
             t0 = time.perf_counter()
             search.search(session, query)
-            latencies.append((time.perf_counter() - t0) * 1000)
+            elapsed = (time.perf_counter() - t0) * 1000
+            latencies.append(elapsed)
             session.rollback()
+            if "q" in params and len(params) == 1:
+                text_ours.append(elapsed)
+                t0 = time.perf_counter()
+                session.execute(FTS_FLOOR[name], {"words": fts_words(name, params["q"][0])}).all()
+                text_floor.append((time.perf_counter() - t0) * 1000)
+                session.rollback()
         # Deep pages: follow the cursor 50 pages into a broad query.
         query = search.parse_query({"sort": ["newest"], "limit": ["48"]})
         first = deep = 0.0
@@ -177,12 +253,18 @@ def bench_backend(name: str, url: str, source_file: Path, words: list[str], work
             query = search.parse_query(
                 {"sort": ["newest"], "limit": ["48"], "cursor": [result.next_cursor or ""]}
             )
+        ingest_floor = floor_ingest(session, source_file)
         session.close()
     get_database(app).engine.dispose()
+    ingest_rate = loaded / ingest_seconds
+    ours_text, floor_text = statistics.median(text_ours), statistics.median(text_floor)
     return {
         "backend": name,
         "records": f"{loaded:,}",
-        "ingest": f"{loaded / ingest_seconds:,.0f}/s",
+        "ingest": f"{ingest_rate:,.0f}/s",
+        "parse + INSERT floor": f"{ingest_floor:,.0f}/s ({ratio(ingest_floor, ingest_rate)})",
+        "text query p50": f"{ours_text:.1f} ms",
+        "FTS engine floor": f"{floor_text:.1f} ms ({ratio(ours_text, floor_text)})",
         "search p50": f"{statistics.median(latencies):.1f} ms",
         "search p95": f"{percentile(latencies, 0.95):.1f} ms",
         "page 1 / page 50": f"{first:.1f} / {deep:.1f} ms",
