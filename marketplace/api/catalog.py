@@ -114,35 +114,13 @@ class ItemOut(BaseModel):
     preview_url: str | None
     url: str
 
-
-class FacetValue(BaseModel):
-    value: str
-    count: int
-
-
-class SearchOut(BaseModel):
-    items: list[ItemOut]
-    total: int
-    total_exact: bool
-    facets: dict[str, list[FacetValue]]
-    facets_exact: bool
-    next_cursor: str | None
-    previous_cursor: str | None
+    @classmethod
+    def of(cls, item: CatalogItem) -> ItemOut:
+        """The one serialization of a catalog item (search results, collections, details)."""
+        return ItemOut(**_item_fields(item))
 
 
-class ItemDetailOut(ItemOut):
-    description: str
-    tags: str
-    terms: dict[str, Any] | None
-    source_record: dict[str, Any] | None
-    ledger_entries: list[int]
-
-
-class ItemPath(ApiIn):
-    item_id: int = _ID
-
-
-def item_json(item: CatalogItem) -> dict[str, Any]:
+def _item_fields(item: CatalogItem) -> dict[str, Any]:
     def image(name: str) -> str | None:
         if not item.has_image:
             return None
@@ -171,6 +149,57 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
     }
 
 
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class SearchOut(BaseModel):
+    items: list[ItemOut]
+    total: int
+    total_exact: bool
+    facets: dict[str, list[FacetValue]]
+    facets_exact: bool
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+class ItemDetailOut(ItemOut):
+    description: str
+    tags: str
+    terms: dict[str, Any] | None
+    source_record: dict[str, Any] | None
+    ledger_entries: list[int]
+
+    @classmethod
+    def of_detail(cls, detail: services.ItemDetail) -> ItemDetailOut:
+        stock = detail.record
+        record = None
+        if stock is not None:
+            record = {
+                "source": stock.source,
+                "source_id": stock.source_id,
+                "page_url": stock.page_url,
+                "date_text": stock.date_text,
+                "dimensions": stock.dimensions,
+                "rights_statement": stock.rights_statement,
+                "rights_uri": stock.rights_uri,
+                "raw": stock.raw,
+            }
+        return cls(
+            **_item_fields(detail.item),
+            description=detail.item.description,
+            tags=detail.item.tags,
+            terms=terms_json(detail.terms) if detail.terms is not None else None,
+            source_record=record,
+            ledger_entries=[entry.seq for entry in detail.entries],
+        )
+
+
+class ItemPath(ApiIn):
+    item_id: int = _ID
+
+
 @bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse, 422: ErrorResponse})
 def search_works(query: SearchQueryIn) -> dict[str, Any]:
     """Search every available work: full text, filters, facet counts, a next-page cursor.
@@ -182,15 +211,15 @@ def search_works(query: SearchQueryIn) -> dict[str, Any]:
         raise APIError(422, "invalid_cursor", f"The {exc}.") from exc
     except search.InvalidSearch as exc:
         raise APIError(400, "invalid_search", str(exc)) from exc
-    return {
-        "items": [item_json(i) for i in result.items],
-        "total": result.total,
-        "total_exact": result.total_exact,
-        "facets": {f.name: [{"value": v, "count": n} for v, n in f.values] for f in result.facets},
-        "facets_exact": result.facets_exact,
-        "next_cursor": result.next_cursor,
-        "previous_cursor": result.previous_cursor,
-    }
+    return SearchOut(
+        items=[ItemOut.of(i) for i in result.items],
+        total=result.total,
+        total_exact=result.total_exact,
+        facets={f.name: [FacetValue(value=v, count=n) for v, n in f.values] for f in result.facets},
+        facets_exact=result.facets_exact,
+        next_cursor=result.next_cursor,
+        previous_cursor=result.previous_cursor,
+    ).model_dump(mode="json")
 
 
 @bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
@@ -200,29 +229,7 @@ def get_work(path: ItemPath) -> dict[str, Any]:
         detail = services.item_detail(get_session(), path.item_id)
     except services.ItemNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    item, stock = detail.item, detail.record
-    record = None
-    if stock is not None:
-        record = {
-            "source": stock.source,
-            "source_id": stock.source_id,
-            "page_url": stock.page_url,
-            "date_text": stock.date_text,
-            "dimensions": stock.dimensions,
-            "rights_statement": stock.rights_statement,
-            "rights_uri": stock.rights_uri,
-            "raw": stock.raw,
-        }
-    terms = terms_json(detail.terms) if detail.terms is not None else None
-    seqs = [entry.seq for entry in detail.entries]
-    return {
-        **item_json(item),
-        "description": item.description,
-        "tags": item.tags,
-        "terms": terms,
-        "source_record": record,
-        "ledger_entries": seqs,
-    }
+    return ItemDetailOut.of_detail(detail).model_dump(mode="json")
 
 
 # --- Collections -----------------------------------------------------------------------------
@@ -243,6 +250,24 @@ class CollectionOut(BaseModel):
     item_count: int
     share_url: str | None
     created_at: str
+
+    @classmethod
+    def of(cls, collection: Collection, count: int | None = None) -> CollectionOut:
+        """The collection; its items are counted unless the caller knows `count`."""
+        if count is None:
+            count = services.count_items(get_session(), collection)
+        share_url = None
+        if collection.share_token:
+            share_url = url_for(
+                "catalog.shared_collection", token=collection.share_token, _external=True
+            )
+        return cls(
+            id=collection.id,
+            name=collection.name,
+            item_count=count,
+            share_url=share_url,
+            created_at=format_timestamp(collection.created_at),
+        )
 
 
 class CollectionList(BaseModel):
@@ -289,40 +314,23 @@ class JobOut(BaseModel):
     created_at: str
     finished_at: str | None
 
+    @classmethod
+    def of(cls, job: CollectionJob) -> JobOut:
+        return cls(
+            id=job.id,
+            status=job.status.value,
+            added=job.added,
+            matched=job.matched,
+            capped=job.capped,
+            error=job.error,
+            created_at=format_timestamp(job.created_at),
+            finished_at=format_timestamp(job.finished_at) if job.finished_at else None,
+        )
+
 
 class JobPath(ApiIn):
     collection_id: int = _ID
     job_id: int = _ID
-
-
-def collection_json(collection: Collection, count: int | None = None) -> dict[str, Any]:
-    """The collection as CollectionOut; its items are counted unless the caller knows `count`."""
-    if count is None:
-        count = services.count_items(get_session(), collection)
-    return {
-        "id": collection.id,
-        "name": collection.name,
-        "item_count": count,
-        "share_url": url_for(
-            "catalog.shared_collection", token=collection.share_token, _external=True
-        )
-        if collection.share_token
-        else None,
-        "created_at": format_timestamp(collection.created_at),
-    }
-
-
-def job_json(job: CollectionJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "added": job.added,
-        "matched": job.matched,
-        "capped": job.capped,
-        "error": job.error,
-        "created_at": format_timestamp(job.created_at),
-        "finished_at": format_timestamp(job.finished_at) if job.finished_at else None,
-    }
 
 
 def _owner() -> Any:
@@ -345,7 +353,7 @@ _AUTH: dict[str, Any] = {"security": BEARER_SECURITY, "tags": [collections_tag]}
 def list_collections() -> dict[str, Any]:
     """Your collections (a buyer token: the organization's)."""
     rows = services.list_collections(get_session(), _owner())
-    return {"items": [collection_json(c, n) for c, n in rows]}
+    return CollectionList(items=[CollectionOut.of(c, n) for c, n in rows]).model_dump(mode="json")
 
 
 @bp.post(
@@ -359,7 +367,7 @@ def create_collection(body: CollectionIn) -> tuple[dict[str, Any], int]:
             collection = services.create_collection(session, _owner(), body.name)
     except services.CatalogError as exc:
         raise APIError(422, "invalid", str(exc)) from exc
-    return collection_json(collection, 0), 201
+    return CollectionOut.of(collection, 0).model_dump(mode="json"), 201
 
 
 @bp.get(
@@ -370,7 +378,7 @@ def create_collection(body: CollectionIn) -> tuple[dict[str, Any], int]:
 @token_required
 def get_collection(path: CollectionPath) -> dict[str, Any]:
     """One collection (another organization's is 404)."""
-    return collection_json(_collection(path.collection_id))
+    return CollectionOut.of(_collection(path.collection_id)).model_dump(mode="json")
 
 
 @bp.patch(
@@ -390,7 +398,7 @@ def update_collection(path: CollectionPath, body: CollectionPatch) -> dict[str, 
                 services.set_sharing(session, collection, body.shared)
     except services.CatalogError as exc:
         raise APIError(422, "invalid", str(exc)) from exc
-    return collection_json(collection)
+    return CollectionOut.of(collection).model_dump(mode="json")
 
 
 @bp.delete(
@@ -420,12 +428,10 @@ def list_collection_items(path: CollectionPath, query: ItemsQuery) -> dict[str, 
     items = services.collection_items(get_session(), collection, after=after, limit=query.limit + 1)
     page = items[: query.limit]
     more = len(items) > query.limit and page
-    return {
-        "items": [item_json(i) for i in page],
-        "next_cursor": cursors.encode_after(services.COLLECTION_CURSOR, page[-1].id)
-        if more
-        else None,
-    }
+    next_cursor = cursors.encode_after(services.COLLECTION_CURSOR, page[-1].id) if more else None
+    return ItemPage(items=[ItemOut.of(i) for i in page], next_cursor=next_cursor).model_dump(
+        mode="json"
+    )
 
 
 @bp.post(
@@ -442,7 +448,7 @@ def add_collection_item(path: CollectionPath, body: AddItemIn) -> tuple[dict[str
             added = services.add_item(session, collection, body.item_id)
     except services.ItemNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    return collection_json(collection), 201 if added else 200
+    return CollectionOut.of(collection).model_dump(mode="json"), 201 if added else 200
 
 
 @bp.delete(
@@ -478,7 +484,7 @@ def add_by_query(path: CollectionPath, body: AddQueryIn) -> tuple[dict[str, Any]
     with transaction() as session:
         job = services.start_add_by_query(session, collection, query)
     get_session().refresh(job)
-    return job_json(job), 202
+    return JobOut.of(job).model_dump(mode="json"), 202
 
 
 @bp.get(
@@ -494,4 +500,4 @@ def get_collection_job(path: JobPath) -> dict[str, Any]:
         job = services.get_job(get_session(), collection, path.job_id)
     except services.CollectionNotFound as exc:
         raise APIError(404, "job_not_found", str(exc)) from exc
-    return job_json(job)
+    return JobOut.of(job).model_dump(mode="json")
