@@ -42,12 +42,15 @@ def _budget_message() -> str:
 
 def _bulk_cost() -> int:
     """What a bulk check takes from the budget: one check per BULK_URLS_PER_CHECK URLs sent
-    (at least one), counted before the body is judged."""
+    (at least one), counted before the body is judged; a request over the size limit is
+    refused as too large and costs one."""
     if request.mimetype == "application/json":
         body = request.get_json(silent=True)
         count = len(body) if isinstance(body, list) else 1
     else:
         count = sum(1 for line in request.get_data().splitlines() if line.strip())
+    if count > services.MAX_BULK_URLS:
+        return 1  # refused whole as too large (413), checking nothing
     return max(1, -(-count // BULK_URLS_PER_CHECK))
 
 
