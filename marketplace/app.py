@@ -27,6 +27,7 @@ from marketplace.db import MAX_ROW_ID
 from marketplace.extensions import csrf, limiter, login_manager
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
+from marketplace.payments import gateway as payments
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
 
@@ -70,6 +71,7 @@ def create_app(
     jobs.init_app(app)
     mail.init_app(app)
     ledger.init_app(app)
+    payments.init_app(app)
     errors.init_app(app)
     _register_blueprints(app)
     _register_cli(app)

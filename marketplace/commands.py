@@ -16,6 +16,7 @@ from marketplace.catalog.cli import catalog_cli, ingest_command
 from marketplace.db import get_engine, transaction
 from marketplace.demo import seed_demo
 from marketplace.ledger.cli import ledger_cli
+from marketplace.payments.cli import stripe_emulator_command
 
 db_cli = AppGroup("db", help="Create and migrate the database schema (Alembic).")
 
@@ -95,3 +96,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(ingest_command)
     app.cli.add_command(catalog_cli)
+    app.cli.add_command(stripe_emulator_command)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 KNOWN_WEAK_SECRETS = frozenset(
@@ -72,11 +73,17 @@ def load_config(instance_path: str) -> dict[str, object]:
         "SMTP_STARTTLS": _flag(env("SMTP_STARTTLS"), default=True),
         "MAIL_FROM": env("MAIL_FROM", "Marketplace <no-reply@localhost>"),
         "OUTBOX_DIR": env("OUTBOX_DIR", str(instance / "outbox")),
-        # Stripe: test-mode keys and the local emulator by default (used from the Buyers issue).
-        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", "sk_test_local"),
-        "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
+        # Stripe. No secret key: the embedded emulator (localstripe + our extensions) serves the
+        # API and Stripe.js on STRIPE_EMULATOR_PORT, and every page says TEST MODE.
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or None,
+        "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
-        "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,
+        # Stripe's own defaults (not read from the environment; tests override them).
+        "STRIPE_WEBHOOK_TOLERANCE": 300,  # seconds a signed webhook stays acceptable
+        "STRIPE_MAX_NETWORK_RETRIES": 2,  # safe: every POST carries our idempotency key
+        "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,  # unset: Stripe's, or the emulator's
+        "STRIPE_JS_URL": env("STRIPE_JS_URL") or None,  # unset: Stripe's, or the emulator's
+        "STRIPE_EMULATOR_PORT": int(env("STRIPE_EMULATOR_PORT", "8420")),
         # Works: upload limits, price bounds (USD minor units), near-duplicate distance.
         "MAX_UPLOAD_BYTES": int(env("MAX_UPLOAD_BYTES", str(50_000_000))),
         "MAX_IMAGE_PIXELS": int(env("MAX_IMAGE_PIXELS", str(100_000_000))),
@@ -113,8 +120,9 @@ def load_config(instance_path: str) -> dict[str, object]:
     }
 
 
-def check_config(config: dict[str, object]) -> None:
-    """Refuse to run in production with settings that would be unsafe there."""
+def check_config(config: Mapping[str, object]) -> None:
+    """Refuse to run with settings that are inconsistent, or unsafe in production."""
+    _check_stripe(config)
     if config.get("ENV_NAME") != "production":
         return
     secret = config.get("SECRET_KEY")
@@ -124,3 +132,31 @@ def check_config(config: dict[str, object]) -> None:
         raise ConfigError(
             f"SECRET_KEY is too short for production (at least {MIN_SECRET_LENGTH} characters)."
         )
+
+
+def _check_stripe(config: Mapping[str, object]) -> None:
+    """Stripe keys must be of the right kind and the same mode; the messages never echo a key."""
+    secret = config.get("STRIPE_SECRET_KEY")
+    publishable = config.get("STRIPE_PUBLISHABLE_KEY")
+    webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        if publishable:
+            raise ConfigError(
+                "STRIPE_PUBLISHABLE_KEY is set without STRIPE_SECRET_KEY: set both, or neither "
+                "to use the embedded Stripe emulator."
+            )
+        return
+    if not isinstance(secret, str) or not secret.startswith(("sk_test_", "sk_live_", "rk_")):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_... or sk_live_...)."
+        )
+    mode = "live" if "_live_" in secret else "test"
+    if not isinstance(publishable, str) or not publishable.startswith(f"pk_{mode}_"):
+        raise ConfigError(
+            f"STRIPE_PUBLISHABLE_KEY must be set to a {mode}-mode publishable key (pk_{mode}_...) "
+            "matching STRIPE_SECRET_KEY."
+        )
+    if webhook_secret is not None and not str(webhook_secret).startswith("whsec_"):
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_...).")
+    if mode == "live" and not webhook_secret:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET is required with a live Stripe key.")

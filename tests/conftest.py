@@ -7,8 +7,12 @@ skip when it is absent, unless MARKETPLACE_REQUIRE_SERVICES is set (CI): then th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from marketplace import create_app
 from marketplace.db import get_database, make_engine
@@ -303,3 +308,137 @@ def shared_path(relative: str) -> Path:
 @pytest.fixture
 def shared_dir() -> Path:
     return shared_path(".")
+
+
+# --- Live server and the Stripe emulator --------------------------------------------------
+
+
+def _not_started(environ: object, start_response: object) -> list[bytes]:
+    raise RuntimeError("the live server answered before its app was set")
+
+
+@pytest.fixture
+def live_server(
+    database_url: str, tmp_path: Path, app_config: dict[str, Any]
+) -> Iterator[tuple[Flask, str]]:
+    """The app on 127.0.0.1 at a free port, CSRF on, PUBLIC_URL that address so mailed links
+    work; `app_config` overrides apply (e.g. `stripe_config`)."""
+    server = make_server("127.0.0.1", 0, _not_started, threaded=True)  # type: ignore[arg-type]
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    config = {"PUBLIC_URL": base_url, "WTF_CSRF_ENABLED": True, **app_config}
+    app = make_test_app(database_url, tmp_path, **config)
+    server.app = app  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield app, base_url
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        get_database(app).engine.dispose()
+
+
+class StripeEmulator:
+    """A running `marketplace.payments.emulator` (localstripe + our extensions) to talk to."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, method: str, path: str, form: dict[str, str] | None = None) -> bytes:
+        from urllib.parse import urlencode
+        from urllib.request import Request, urlopen
+
+        data = urlencode(form).encode() if form is not None else None
+        request = Request(self.url + path, data=data, method=method)  # noqa: S310 - loopback
+        with urlopen(request, timeout=30) as response:  # noqa: S310
+            return bytes(response.read())
+
+    def register_webhook(self, url: str, secret: str, endpoint_id: str = "test") -> None:
+        """Deliver every event to `url`, signed with `secret` as Stripe signs."""
+        self._call("POST", f"/_config/webhooks/{endpoint_id}", {"url": url, "secret": secret})
+
+    def unregister_webhook(self, endpoint_id: str = "test") -> None:
+        self._call("DELETE", f"/_config/webhooks/{endpoint_id}")
+
+    def visit_onboarding_link(self, link_url: str) -> str:
+        """Do what an artist does on Stripe's onboarding page; the redirect's Location."""
+        from http.client import HTTPConnection
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(link_url)
+        connection = HTTPConnection(parts.netloc, timeout=30)
+        try:
+            connection.request("GET", parts.path)
+            response = connection.getresponse()
+            response.read()
+            return str(response.getheader("Location") or f"status {response.status}")
+        finally:
+            connection.close()
+
+    def flush_webhooks(self) -> list[dict[str, Any]]:
+        """Wait until every event so far was delivered; the deliveries since the last flush."""
+        body = json.loads(self._call("POST", "/_config/webhook_deliveries/flush", {}))
+        return list(body["deliveries"])
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator() -> Iterator[StripeEmulator]:
+    """The Stripe emulator on a free loopback port in a child process, for the whole session."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "marketplace.payments.emulator",
+            "--port",
+            "0",
+            "--exit-with-parent",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if "listening on " not in line:
+            pytest.fail(f"the Stripe emulator did not start: {line!r}")
+        yield StripeEmulator(line.rsplit(" ", 1)[-1].strip())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def stripe_config(stripe_emulator: StripeEmulator) -> dict[str, Any]:
+    """App settings for the embedded (emulated, test-mode) Stripe at the session's emulator.
+
+    Use it as a module's `app_config`, e.g. `def app_config(stripe_config): return stripe_config`.
+    """
+    return {
+        "STRIPE_SECRET_KEY": None,
+        "STRIPE_PUBLISHABLE_KEY": None,
+        "STRIPE_API_BASE": stripe_emulator.url,
+        "STRIPE_JS_URL": None,
+        "STRIPE_WEBHOOK_SECRET": f"whsec_test_{uuid.uuid4().hex}",
+        "STRIPE_MAX_NETWORK_RETRIES": 0,
+    }
+
+
+@pytest.fixture
+def stripe_webhooks(
+    stripe_emulator: StripeEmulator,
+) -> Iterator[Callable[[str, str], None]]:
+    """`register(url, secret)`: the emulator delivers events to `url` (e.g. a live server's
+    `/webhooks/stripe`) during this test; pending deliveries are flushed before and after."""
+    endpoint_id = f"test-{uuid.uuid4().hex[:8]}"
+    stripe_emulator.flush_webhooks()
+
+    def register(url: str, secret: str) -> None:
+        stripe_emulator.register_webhook(url, secret, endpoint_id)
+
+    yield register
+    stripe_emulator.flush_webhooks()
+    stripe_emulator.unregister_webhook(endpoint_id)

@@ -6,18 +6,15 @@ No browser download: `apt-get install chromium`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from marketplace import jobs
-from marketplace.db import get_database
-from tests.conftest import REQUIRE_SERVICES, make_test_app
+from tests.conftest import REQUIRE_SERVICES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,28 +42,6 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-def _not_started(environ: object, start_response: object) -> list[bytes]:
-    raise RuntimeError("the live server answered before its app was set")
-
-
-@pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    """The app on 127.0.0.1 at a free port, with PUBLIC_URL that address so mailed links work."""
-    server = make_server("127.0.0.1", 0, _not_started, threaded=True)  # type: ignore[arg-type]
-    base_url = f"http://127.0.0.1:{server.server_port}"
-    app = make_test_app(database_url, tmp_path, PUBLIC_URL=base_url, WTF_CSRF_ENABLED=True)
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield app, base_url
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        get_database(app).engine.dispose()
 
 
 @pytest.fixture
