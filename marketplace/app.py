@@ -28,6 +28,7 @@ from marketplace.extensions import csrf, limiter, login_manager
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
+from marketplace.provenance import views as provenance_views
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
 
@@ -135,6 +136,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         buyers_views.bp,
         catalog_views.bp,
         optout_views.bp,
+        provenance_views.bp,
         storage_views.bp,
     ):
         app.register_blueprint(bp)

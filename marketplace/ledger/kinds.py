@@ -40,3 +40,34 @@ MONEY_KINDS = frozenset(
 
 # The ids an entry may concern; the first four are also indexed columns for lookups.
 SUBJECT_KEYS = ("work", "artist", "order", "organization", "stock", "payout", "optout")
+
+
+# What people read instead of the dotted names (tables, entry pages). A kind added without a
+# label still reads as words: kind_label() spells out its dotted name.
+KIND_LABELS: dict[str, str] = {
+    EntryKind.WORK_REGISTERED: "Work registered",
+    EntryKind.WORK_TERMS_SET: "Terms set",
+    EntryKind.WORK_CONSENT_WITHDRAWN: "Consent withdrawn",
+    EntryKind.WORK_REVIEW_CLEARED: "Cleared after review",
+    EntryKind.WORK_TAKEN_DOWN: "Work taken down",
+    EntryKind.OPTOUT_REGISTERED: "Opt-out registered",
+    EntryKind.OPTOUT_REMOVED: "Opt-out removed",
+    EntryKind.STOCK_REGISTERED: "Museum record added",
+    EntryKind.STOCK_UPDATED: "Museum record updated",
+    EntryKind.ORDER_PAID: "Order paid",
+    EntryKind.DATASET_ITEM_SOLD: "Sold in a dataset",
+    EntryKind.PAYMENT_CAPTURED: "Payment received",
+    EntryKind.EARNINGS_ALLOCATED: "Earnings allocated",
+    EntryKind.PAYOUT_SENT: "Payout sent",
+    EntryKind.PAYOUT_FAILED: "Payout failed",
+    EntryKind.REFUND_ISSUED: "Refund issued",
+}
+
+
+def kind_label(kind: str) -> str:
+    """The human name of an entry kind ("work.terms_set" reads "Terms set")."""
+    label = KIND_LABELS.get(kind)
+    if label is None:
+        words = kind.replace(".", " ").replace("_", " ").strip()
+        label = words[:1].upper() + words[1:]
+    return label

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import case, func, insert, select
@@ -104,7 +105,8 @@ _FIXED_KINDS = {
 }
 
 
-def _parse_code(code: str) -> tuple[AccountKind, str, int | None]:
+def parse_account_code(code: str) -> tuple[AccountKind, str, int | None]:
+    """(kind, currency, artist id) that `code` names; UnknownAccount outside our chart."""
     parts = code.split(":")
     if len(parts) == 2 and parts[0] in _FIXED_KINDS and _CURRENCY.match(parts[1]):
         return _FIXED_KINDS[parts[0]], parts[1], None
@@ -118,14 +120,18 @@ def _parse_code(code: str) -> tuple[AccountKind, str, int | None]:
     raise UnknownAccount(f"{code!r} is not an account of our chart")
 
 
-def ensure_account(session: Session, code: str) -> LedgerAccount:
-    """The account for `code`, opened on first use (accounts are never changed)."""
+def ensure_account(session: Session, code: str, now: datetime | None = None) -> LedgerAccount:
+    """The account for `code`, opened on first use (accounts are never changed).
+
+    `now` is the time of the money entry that first names it; `ledger verify` checks the
+    account's kind, currency, artist and opening time against the signed entries.
+    """
     account = session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
     if account is not None:
         return account
-    kind, currency, artist_id = _parse_code(code)
+    kind, currency, artist_id = parse_account_code(code)
     account = LedgerAccount(
-        code=code, kind=kind, currency=currency, artist_id=artist_id, created_at=utcnow()
+        code=code, kind=kind, currency=currency, artist_id=artist_id, created_at=now or utcnow()
     )
     session.add(account)
     session.flush()
@@ -155,7 +161,7 @@ def _validate(kind: EntryKind, currency: str, postings: Sequence[Posting]) -> No
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise MoneyError("posting amounts are positive integers in minor units")
     for posting in postings:
-        _kind, account_currency, _artist = _parse_code(posting.account)
+        _kind, account_currency, _artist = parse_account_code(posting.account)
         if account_currency != currency:
             raise MoneyError(f"account {posting.account} holds {account_currency}, not {currency}")
     debits = sum(p.amount_minor for p in postings if p.direction == "debit")
@@ -211,7 +217,8 @@ def record_transaction(
         if not same:
             raise IdempotencyConflict(f"idempotency key {key!r} was used for other postings")
         return existing
-    accounts = {p.account: ensure_account(session, p.account) for p in postings}
+    now = utcnow()  # under the lock: the entry, the header and new accounts share this moment
+    accounts = {p.account: ensure_account(session, p.account, now) for p in postings}
     payload: dict[str, Any] = {
         "key": key,
         "currency": currency,
@@ -221,7 +228,7 @@ def record_transaction(
             for p in postings
         ],
     }
-    seq = services.append(session, kind, subject=subject, payload=payload)
+    seq = services.append(session, kind, subject=subject, payload=payload, now=now)
     session.execute(
         insert(LedgerPosting),
         [
@@ -241,7 +248,7 @@ def record_transaction(
         currency=currency,
         memo=memo,
         entry_seq=seq,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(transaction)
     session.flush()  # the header last: the database checks the postings balance here

@@ -32,6 +32,7 @@ from marketplace.ledger.models import (
     node_key,
 )
 from marketplace.ledger.note import Checkpoint, Signer, format_checkpoint
+from marketplace.ledger.verify import BUNDLE_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,21 @@ def append(
     *,
     subject: Mapping[str, int] | None = None,
     payload: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Record one fact; returns its seq. The caller owns the transaction."""
-    return append_many(session, [NewEntry(kind, subject or {}, payload or {})]).first_seq
+    entry = NewEntry(kind, subject or {}, payload or {})
+    return append_many(session, [entry], now=now).first_seq
 
 
-def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
+def append_many(
+    session: Session, entries: Iterable[NewEntry], *, now: datetime | None = None
+) -> Appended:
     """Record many facts in order, in chunks; O(batch + log n) hashing, no tree recomputation.
 
+    `now` (default: the clock, read under the lock) is the time every entry of the batch
+    records; a caller that stamps its own rows with the same moment passes it, taken after
+    `lock()`, so the log's timestamps never go backwards.
     Raises InvalidEntry (or NotCanonical) before writing the chunk that holds a bad entry; the
     caller's transaction then rolls the whole batch back.
     """
@@ -152,7 +160,7 @@ def append_many(session: Session, entries: Iterable[NewEntry]) -> Appended:
     size = tree_size(session)
     first = size
     frontier = _frontier(session, size)
-    now = utcnow()
+    now = now or utcnow()
     stamp = format_timestamp(now)
     for chunk in _chunks(entries, CHUNK):
         rows, leaves = [], []
@@ -249,7 +257,11 @@ def root_hash(session: Session, size: int) -> bytes:
 
 
 def publish_checkpoint(session: Session, who: LedgerIdentity | None = None) -> LedgerCheckpoint:
-    """Sign and store a checkpoint of the current tree; returns the existing one if unchanged."""
+    """Sign and store a checkpoint of the current tree; returns the existing one if unchanged.
+
+    Its `created_at` is the time of the last entry it covers (the moment of the tree it signs),
+    so `ledger verify` can check that column against the signed entry bytes.
+    """
     who = who or identity()
     size = tree_size(session)
     existing = session.get(LedgerCheckpoint, size)
@@ -257,13 +269,26 @@ def publish_checkpoint(session: Session, who: LedgerIdentity | None = None) -> L
         return existing
     root = root_hash(session, size)
     note = who.signer.sign(format_checkpoint(Checkpoint(who.origin, size, root)))
-    checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
+    last_entry_at = session.scalar(
+        select(LedgerEntry.created_at).where(LedgerEntry.seq == size - 1)
+    )
+    checkpoint = LedgerCheckpoint(
+        tree_size=size, root_hash=root, note=note, created_at=last_entry_at or utcnow()
+    )
     session.add(checkpoint)
     session.flush()
     log.info("ledger checkpoint published at size %s", size)
     return checkpoint
 
 
+# Why a listener and not a call at each append: a checkpoint must be the transaction's last
+# ledger write, and one transaction often appends several times from several services
+# (register_work logs the work and then its terms; a batch logs each file). Only the code that
+# commits knows the transaction is complete, and that is `db.transaction()`, a core below the
+# ledger that must not import it. So `append_many` marks the session and this hook publishes
+# once, just before the commit, inside the same database transaction (a failed signature or
+# insert rolls back the entries too). A transaction that appended nothing carries no mark and
+# runs no ledger SQL here; tests/ledger/test_log.py holds both halves of that.
 @event.listens_for(Session, "before_commit")
 def _publish_pending_checkpoint(session: Session) -> None:
     who = session.info.pop(_PENDING, None)
@@ -372,9 +397,6 @@ def entries_for(
     if order is not None:
         query = query.where(LedgerEntry.order_id == order)
     return session.scalars(query).all()
-
-
-BUNDLE_FORMAT = "marketplace-ledger-proof/1"
 
 
 def proof_bundle(session: Session, seqs: Sequence[int]) -> dict[str, Any]:

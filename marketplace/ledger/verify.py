@@ -35,7 +35,7 @@ from marketplace.ledger.note import (
     parse_checkpoint,
 )
 
-BUNDLE_FORMAT = "marketplace-ledger-proof/1"
+BUNDLE_FORMAT = "marketplace-ledger-proof/1"  # the one spelling; services.proof_bundle uses it
 
 
 class Unreadable(ValueError):
@@ -114,8 +114,9 @@ def check_entry(item: dict[str, Any], checkpoint: Checkpoint) -> str | None:
         return f"entry {seq}: entry bytes are not a JSON object"
     if parsed.get("seq") != seq or parsed.get("log") != checkpoint.origin:
         return f"entry {seq}: the bytes belong to another position or another log"
-    if "kind" in item and parsed.get("kind") != item["kind"]:
-        return f"entry {seq}: kind differs from the signed bytes"
+    for name in ("kind", "timestamp"):  # the readable copies must say what the bytes say
+        if name in item and parsed.get(name) != item[name]:
+            return f"entry {seq}: {name} differs from the signed bytes"
     if item.get("tree_size", checkpoint.size) != checkpoint.size:
         return f"entry {seq}: proof is for tree size {item.get('tree_size')}, not {checkpoint.size}"
     if not merkle.verify_inclusion(leaf, seq, checkpoint.size, proof, checkpoint.root_hash):

@@ -18,6 +18,20 @@ class RuleKind(enum.StrEnum):
     PREFIX = "prefix"  # every address that starts with this one
     DOMAIN = "domain"  # every address on this host or its subdomains
 
+    @property
+    def label(self) -> str:
+        """What the rule covers, in words (tables and ledger pages show this, not the value)."""
+        return RULE_KIND_LABELS[self]
+
+
+RULE_KIND_LABELS = {
+    RuleKind.SHA256: "This exact file",
+    RuleKind.PHASH: "This picture, re-encoded copies too",
+    RuleKind.URL: "This exact address",
+    RuleKind.PREFIX: "Every address starting with",
+    RuleKind.DOMAIN: "A domain and its subdomains",
+}
+
 
 class OptOutRule(Base):
     __tablename__ = "optout_rules"

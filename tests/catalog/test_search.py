@@ -218,7 +218,7 @@ def test_detail_page_and_api_show_terms_price_and_provenance(client, db):
     page = client.get(f"/catalog/items/{work_item['id']}").get_data(as_text=True)
     assert "$3.00" in page
     assert "terms version 1" in page
-    assert f"/api/v1/ledger/entries/{detail['ledger_entries'][0]}" in page
+    assert f'/ledger/entries/{detail["ledger_entries"][0]}"' in page  # its readable page
     stock_item = search(client, q="quail")["items"][0]
     stock = client.get(f"/api/v1/works/{stock_item['id']}").get_json()
     assert stock["kind"] == "stock"

@@ -112,6 +112,33 @@ def test_one_checkpoint_per_committed_transaction(app, db):
     assert list(sizes) == [3, 6, 9, 10]
 
 
+def test_a_transaction_that_appends_nothing_publishes_nothing(app, db):
+    from sqlalchemy import event, text
+
+    from marketplace.db import get_database
+
+    with app.app_context(), transaction(db) as session:
+        session.execute(text("SELECT 1"))
+    assert db.scalar(select(func.count()).select_from(LedgerCheckpoint)) == 0  # not even size 0
+
+    append_entries(app, db, 2)
+    statements: list[str] = []
+    engine = get_database(app).engine
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.app_context(), transaction(db) as session:
+            session.execute(text("SELECT 2"))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [s for s in statements if "ledger_" in s or "advisory" in s] == []
+    sizes = db.scalars(select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size))
+    assert list(sizes) == [1, 2]
+
+
 def test_rolled_back_append_leaves_no_entry_and_no_checkpoint(app, db):
     append_entries(app, db, 2)
     with app.app_context(), pytest.raises(RuntimeError), transaction(db) as session:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from marketplace.db import transaction
 from marketplace.ledger import money
+from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
 from marketplace.ledger.models import (
     LedgerAccount,
@@ -120,7 +121,8 @@ def test_malformed_transactions_are_refused_in_code(app, db, postings, error):
 def test_database_refuses_an_unbalanced_transaction(app, db):
     """Even code that bypasses the service cannot record money that does not balance."""
     with app.app_context(), transaction(db) as session:
-        capture(session)  # makes accounts and an entry to point at
+        capture(session)  # makes the accounts
+        free_seq = ledger.append(session, EntryKind.PAYMENT_CAPTURED)  # an entry to point at
     clearing = db.scalar(
         select(LedgerAccount).where(LedgerAccount.code == "processor_clearing:usd")
     )
@@ -153,7 +155,7 @@ def test_database_refuses_an_unbalanced_transaction(app, db):
                     "kind": "payment.captured",
                     "currency": USD,
                     "memo": "",
-                    "entry_seq": 0,
+                    "entry_seq": free_seq,
                     "created_at": clearing.created_at,
                 }
             ],

@@ -12,6 +12,7 @@ import pytest
 
 from marketplace.db import transaction
 from marketplace.ledger import services as ledger
+from marketplace.ledger import verify as verify_module
 from marketplace.ledger.note import Signer
 from marketplace.ledger.verify import verify_document
 from tests.conftest import ROOT
@@ -143,3 +144,25 @@ def test_entry_moved_to_another_position_fails(bundle):
     forged = copy.deepcopy(bundle)
     forged["entries"][1]["seq"] = 6
     assert not verify_document(forged).ok
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("kind", "work.taken_down"), ("timestamp", "2001-01-01T00:00:00.000000Z")]
+)
+def test_readable_copy_that_differs_from_the_signed_bytes_fails(bundle, field, value):
+    forged = copy.deepcopy(bundle)
+    forged["entries"][1][field] = value
+    result = verify_document(forged)
+    assert not result.ok
+    assert result.failures == [f"entry 5: {field} differs from the signed bytes"]
+
+
+def test_bundle_format_is_spelled_in_one_place():
+    """The verifier reads what the ledger writes: one constant, never two copies that drift."""
+    spelled = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "marketplace").rglob("*.py")
+        if '"marketplace-ledger-proof/' in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == ["marketplace/ledger/verify.py"]
+    assert ledger.BUNDLE_FORMAT is verify_module.BUNDLE_FORMAT

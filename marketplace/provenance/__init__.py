@@ -1,0 +1,1 @@
+"""Provenance pages: each ledger entry told in words, with its proof one click away."""
