@@ -115,8 +115,27 @@ def _validation_error(exc: Exception) -> Response:
     )
 
 
+def _decimal_upto(limit: int) -> str:
+    """A regex for the decimal numbers 1..limit, without leading zeros."""
+    text = str(limit)
+    options = [rf"[1-9]\d{{0,{len(text) - 2}}}"] if len(text) > 1 else []
+    for i, digit in enumerate(text):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            rest = len(text) - i - 1
+            options.append(
+                f"{text[:i]}[{low}-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else "")
+            )
+    options.append(text)
+    return "(?:" + "|".join(options) + ")"
+
+
 class IdConverter(IntegerConverter):
-    """`<id:...>`: a positive row id that fits a 32-bit INTEGER column, else 404, not a 500."""
+    """`<id:...>`: a positive row id that fits a 32-bit INTEGER column. Anything else does not
+    match the route at all, so it is a 404 for every method (a converter that matched and then
+    refused the value would make Werkzeug answer 405 with the other methods' Allow header)."""
+
+    regex = _decimal_upto(MAX_ROW_ID)
 
     def __init__(self, map: Map) -> None:
         super().__init__(map, min=1, max=MAX_ROW_ID)

@@ -62,12 +62,15 @@ def _http_error(exc: HTTPException) -> Any:
         message = exc.description or "Request failed."
         if status == 404:
             message = "Nothing here: check the URL and the id."
+        if status == 429 and not message.endswith("."):
+            # A bare limit ("600 per 1 minute") from a limiter without a message of its own.
+            message = f"Too many requests: the limit here is {message}. Try again later."
         response = error_response(status, _CODES.get(status, "error"), message)
         if status == 405 and exc.response is None:
             allowed = exc.get_headers()
             response.headers.extend([h for h in allowed if h[0] == "Allow"])
-        if status == 429:
-            response.headers["Retry-After"] = "60"
+        if status == 429 and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = "60"  # the limiter sets the exact wait if it knows
         return response
     template = f"errors/{status}.html" if status in (403, 404, 429) else "errors/generic.html"
     return render_template(template, status=status, description=exc.description), status

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from marketplace.forms import Form
 
-class SignUpForm(FlaskForm):
+
+class SignUpForm(Form):
     role = RadioField(
         "I am signing up as",
         choices=[
@@ -37,17 +38,17 @@ class SignUpForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     remember = BooleanField("Keep me logged in on this device")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField(
         "New password (at least 10 characters)", validators=[DataRequired(), Length(max=256)]
     )
@@ -57,5 +58,5 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class NewApiTokenForm(FlaskForm):
+class NewApiTokenForm(Form):
     name = StringField("Token name (what will use it)", validators=[DataRequired(), Length(max=80)])

@@ -5,6 +5,7 @@ Another artist's work is 404 here, like an absent one: answers never confirm tha
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from flask import url_for
@@ -12,11 +13,10 @@ from flask_openapi3 import FileStorage, Tag
 from pydantic import BaseModel, BeforeValidator, Field, create_model
 from sqlalchemy import select
 
-from marketplace import imaging
+from marketplace import cursors, imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.pagination import decode_cursor, encode_cursor
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.artists import services
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.serializers import terms_json
@@ -28,17 +28,19 @@ from marketplace.ledger.canonical import format_timestamp
 tag = Tag(name="artist works", description="An artist's own works and their licence terms.")
 
 _ID = Field(ge=1, le=MAX_ROW_ID)
+WORKS_CURSOR = "artist-works"
 
 
 if TYPE_CHECKING:
 
-    class _UseFlagsIn(BaseModel): ...
+    class _UseFlagsIn(JsonBody): ...
 
     class _UseFlagsOut(BaseModel): ...
 
 else:  # one boolean per artists.terms.USE_FLAGS: declared there once, not restated here
     _UseFlagsIn = create_model(
         "UseFlagsIn",
+        __base__=JsonBody,
         **{flag: (bool, Field(default=False, description=USE_LABELS[flag])) for flag in USE_FLAGS},
     )
     _UseFlagsOut = create_model(
@@ -116,20 +118,20 @@ class WorkList(BaseModel):
     next_cursor: str | None
 
 
-class WorkPath(BaseModel):
+class WorkPath(ApiIn):
     work_id: int = _ID
 
 
-class TermsPath(BaseModel):
+class TermsPath(ApiIn):
     terms_id: int = _ID
 
 
-class ListQuery(BaseModel):
+class ListQuery(ApiIn):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200)
 
 
-class WorkPatch(BaseModel):
+class WorkPatch(JsonBody):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     tags: list[str] | None = Field(default=None, max_length=30)
@@ -145,12 +147,23 @@ def _as_text(value: Any) -> Any:
 FormText = Annotated[str, BeforeValidator(_as_text)]
 
 
-class UploadForm(BaseModel):
+def _json_object(value: Any) -> Any:
+    """A multipart field holding JSON: "null" is no value (flask-openapi3 passes it through as
+    text), and other text is parsed so the model, not a TypeError, judges it."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError("must be a JSON object") from exc
+    return value
+
+
+class UploadForm(ApiIn):
     image: FileStorage
     title: FormText = Field(default="", max_length=200)
     description: FormText = Field(default="", max_length=5000)
     tags: FormText = Field(default="", max_length=1000, description="Comma-separated")
-    terms: TermsIn | None = Field(
+    terms: Annotated[TermsIn | None, BeforeValidator(_json_object)] = Field(
         default=None, description="Terms as a JSON object; default: the artist's default terms"
     )
 
@@ -217,13 +230,13 @@ _RULE_ERRORS = (
     "/artist/works",
     tags=[tag],
     security=BEARER_SECURITY,
-    responses={200: WorkList, 401: ErrorResponse, 403: ErrorResponse},
+    responses={200: WorkList, 401: ErrorResponse, 403: ErrorResponse, 422: ErrorResponse},
 )
 @token_required
 def list_my_works(query: ListQuery) -> dict[str, Any]:
     """The calling artist's works, newest first, by cursor."""
     artist = current_artist()
-    after = decode_cursor(query.cursor)
+    after = cursors.decode_after(WORKS_CURSOR, query.cursor)
     stmt = select(Work).where(Work.artist_id == artist.id).order_by(Work.id.desc())
     if after is not None:
         stmt = stmt.where(Work.id < after)
@@ -232,7 +245,7 @@ def list_my_works(query: ListQuery) -> dict[str, Any]:
     more = len(works) > query.limit
     return {
         "items": [work_json(w) for w in page],
-        "next_cursor": encode_cursor(page[-1].id) if more and page else None,
+        "next_cursor": cursors.encode_after(WORKS_CURSOR, page[-1].id) if more and page else None,
     }
 
 

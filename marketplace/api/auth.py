@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import g, request
+from flask_openapi3 import validate_request
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiToken, Organization
@@ -34,7 +35,12 @@ def _unauthorized(code: str, message: str) -> APIError:
 
 
 def token_required(view: F) -> F:
-    """The caller must send `Authorization: Bearer <token>` of an active token."""
+    """The caller must send `Authorization: Bearer <token>` of an active token.
+
+    Authentication comes first: the request's path, query and body are validated against the
+    view's models only after the token is accepted (flask-openapi3's delayed validation), so an
+    anonymous caller learns nothing about the route's schema and always gets 401."""
+    validated = validate_request()(view)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -51,7 +57,7 @@ def token_required(view: F) -> F:
         if token is None:
             raise _unauthorized("invalid_token", "This API token is unknown or revoked.")
         g.api_token = token
-        return view(*args, **kwargs)
+        return validated(*args, **kwargs)
 
     return cast(F, wrapper)
 

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
-from flask import request, url_for
+from flask import url_for
 from flask_openapi3 import Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from marketplace import cursors
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.pagination import decode_cursor, encode_cursor
-from marketplace.api.schemas import ErrorResponse
-from marketplace.artists.models import Work
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import PERMITTED_USES, uses_mask
 from marketplace.catalog import search, services
-from marketplace.catalog.models import CatalogItem, Collection, CollectionJob, StockRecord
+from marketplace.catalog.models import (
+    CatalogItem,
+    CatalogLicense,
+    Collection,
+    CollectionJob,
+    Orientation,
+)
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
-from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
+from marketplace.text import JSON_SCHEMA_PATTERN
 
 tag = Tag(name="catalog", description="Search artists' works and public-domain stock.")
 collections_tag = Tag(name="collections", description="Saved works, shareable by link.")
@@ -28,32 +35,73 @@ collections_tag = Tag(name="collections", description="Saved works, shareable by
 _ID = Field(ge=1, le=MAX_ROW_ID)
 
 
-class SearchQueryIn(BaseModel):
+def _choices(values: Iterable[str]) -> Any:
+    """One value of `values`, or several separated by commas (as the catalog page's links)."""
+    one = "|".join(re.escape(v) for v in values)
+    return Field(pattern=f"^({one})(,({one}))*$")
+
+
+Licenses = Annotated[str, _choices(v.value for v in CatalogLicense)]
+Orientations = Annotated[str, _choices(v.value for v in Orientation)]
+# One source per value (repeat the parameter): no commas, no control characters.
+SourceName = Annotated[str, Field(pattern=JSON_SCHEMA_PATTERN.replace("[^", "[^,", 1))]
+_MAX_VALUES = Field(default=None, max_length=search.MAX_VALUES)
+_YEAR = Field(default=None, ge=search.YEARS[0], le=search.YEARS[1])
+_PIXELS = Field(default=None, ge=0, le=search.MAX_PIXELS_FILTER)
+_NAME = Field(default=None, max_length=search.MAX_NAME_FILTER)
+_PRICE = Field(
+    default=None,
+    pattern=r"^\d{1,7}(\.\d{1,2})?$",
+    description="e.g. 1.50, in the marketplace's currency",
+)
+
+
+class SearchFilters(ApiIn):
+    """What a search matches (its bounds are search.py's own), without paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
     q: str | None = Field(default=None, description="Words, matched in full text")
-    license: list[str] | None = Field(
-        default=None, description="public_domain, cc0, licensed (repeat or comma-separate)"
+    license: list[Licenses] | None = _MAX_VALUES
+    source: list[SourceName] | None = Field(
+        default=None, max_length=search.MAX_VALUES, description="Museum adapter or 'artists'"
     )
-    source: list[str] | None = Field(default=None, description="Museum adapter or 'artists'")
-    creator: str | None = Field(default=None, max_length=300)
-    medium: str | None = Field(default=None, max_length=300)
-    year_from: int | None = Field(default=None, ge=-5000, le=3000)
-    year_to: int | None = Field(default=None, ge=-5000, le=3000)
-    min_width: int | None = Field(default=None, ge=0, le=100_000)
-    min_height: int | None = Field(default=None, ge=0, le=100_000)
-    orientation: list[str] | None = Field(default=None, description="landscape, portrait, square")
-    price_min: str | None = Field(
-        default=None, max_length=20, description="e.g. 1.50, in the marketplace's currency"
-    )
-    price_max: str | None = Field(default=None, max_length=20)
+    creator: str | None = _NAME
+    medium: str | None = _NAME
+    year_from: int | None = _YEAR
+    year_to: int | None = _YEAR
+    min_width: int | None = _PIXELS
+    min_height: int | None = _PIXELS
+    orientation: list[Orientations] | None = _MAX_VALUES
+    price_min: str | None = _PRICE
+    price_max: str | None = _PRICE
     has_image: bool | None = None
     uses: list[str] | None = Field(
         default=None,
+        max_length=search.MAX_VALUES,
         description="Permitted uses every result must allow (repeat or comma-separate): "
         + ", ".join(PERMITTED_USES),
     )
-    sort: str | None = Field(default=None, description="relevance, newest, price_asc, price_desc")
+    sort: Literal[search.SORTS] | None = None  # type: ignore[valid-type]
+
+    def to_query(self) -> search.SearchQuery:
+        """The validated parameters as the search module's query (InvalidSearch as it says)."""
+        args: dict[str, list[str]] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            values = value if isinstance(value, list) else [value]
+            args[name] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+        return search.parse_query(args)
+
+
+class SearchQueryIn(SearchFilters):
+    """The search parameters of GET /works: filters, a page size and a cursor."""
+
     limit: int | None = Field(default=None, ge=1, le=search.MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: str | None = Field(default=None, max_length=cursors.MAX_CURSOR_LENGTH)
+
+
+class SavedSearchIn(JsonBody, SearchFilters):
+    """Search filters sent as JSON (adding a whole search to a collection)."""
 
 
 class ItemOut(BaseModel):
@@ -84,34 +132,13 @@ class ItemOut(BaseModel):
     preview_url: str | None
     url: str
 
-
-class FacetValue(BaseModel):
-    value: str
-    count: int
-
-
-class SearchOut(BaseModel):
-    items: list[ItemOut]
-    total: int
-    total_exact: bool
-    facets: dict[str, list[FacetValue]]
-    facets_exact: bool
-    next_cursor: str | None
+    @classmethod
+    def of(cls, item: CatalogItem) -> ItemOut:
+        """The one serialization of a catalog item (search results, collections, details)."""
+        return ItemOut(**_item_fields(item))
 
 
-class ItemDetailOut(ItemOut):
-    description: str
-    tags: str
-    terms: dict[str, Any] | None
-    source_record: dict[str, Any] | None
-    ledger_entries: list[int]
-
-
-class ItemPath(BaseModel):
-    item_id: int = _ID
-
-
-def item_json(item: CatalogItem) -> dict[str, Any]:
+def _item_fields(item: CatalogItem) -> dict[str, Any]:
     def image(name: str) -> str | None:
         if not item.has_image or not item.available:
             return None
@@ -142,45 +169,32 @@ def item_json(item: CatalogItem) -> dict[str, Any]:
     }
 
 
-def _search_args() -> dict[str, list[str]]:
-    return {name: request.args.getlist(name) for name in request.args}
+class FacetValue(BaseModel):
+    value: str
+    count: int
 
 
-@bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse})
-def search_works(query: SearchQueryIn) -> dict[str, Any]:
-    """Search every available work: full text, filters, facet counts, a next-page cursor.
-    Public."""
-    try:
-        parsed = search.parse_query(_search_args())
-    except search.InvalidSearch as exc:
-        raise APIError(400, "invalid_search", str(exc)) from exc
-    result = search.search(get_session(), parsed)
-    return {
-        "items": [item_json(i) for i in result.items],
-        "total": result.total,
-        "total_exact": result.total_exact,
-        "facets": {f.name: [{"value": v, "count": n} for v, n in f.values] for f in result.facets},
-        "facets_exact": result.facets_exact,
-        "next_cursor": result.next_cursor,
-    }
+class SearchOut(BaseModel):
+    items: list[ItemOut]
+    total: int
+    total_exact: bool
+    facets: dict[str, list[FacetValue]]
+    facets_exact: bool
+    next_cursor: str | None
+    previous_cursor: str | None
 
 
-@bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
-def get_work(path: ItemPath) -> dict[str, Any]:
-    """One available work with its terms (artists' works) or source record (stock). Public."""
-    session = get_session()
-    try:
-        item = services.get_item(session, path.item_id)
-    except services.ItemNotFound as exc:
-        raise APIError(404, "work_not_found", str(exc)) from exc
-    terms, record, seqs = None, None, []
-    if item.work_id is not None:
-        work = session.get(Work, item.work_id)
-        if work is not None and work.current_terms is not None:
-            terms = terms_json(work.current_terms)
-        seqs = [e.seq for e in ledger.entries_for(session, work=item.work_id)]
-    elif item.stock_id is not None:
-        stock = session.get(StockRecord, item.stock_id)
+class ItemDetailOut(ItemOut):
+    description: str
+    tags: str
+    terms: dict[str, Any] | None
+    source_record: dict[str, Any] | None
+    ledger_entries: list[int]
+
+    @classmethod
+    def of_detail(cls, detail: services.ItemDetail) -> ItemDetailOut:
+        stock = detail.record
+        record = None
         if stock is not None:
             record = {
                 "source": stock.source,
@@ -192,25 +206,60 @@ def get_work(path: ItemPath) -> dict[str, Any]:
                 "rights_uri": stock.rights_uri,
                 "raw": stock.raw,
             }
-            seqs = [stock.ledger_seq] if stock.ledger_seq is not None else []
-    return {
-        **item_json(item),
-        "description": item.description,
-        "tags": item.tags,
-        "terms": terms,
-        "source_record": record,
-        "ledger_entries": seqs,
-    }
+        return cls(
+            **_item_fields(detail.item),
+            description=detail.item.description,
+            tags=detail.item.tags,
+            terms=terms_json(detail.terms) if detail.terms is not None else None,
+            source_record=record,
+            ledger_entries=[entry.seq for entry in detail.entries],
+        )
+
+
+class ItemPath(ApiIn):
+    item_id: int = _ID
+
+
+@bp.get("/works", tags=[tag], responses={200: SearchOut, 400: ErrorResponse, 422: ErrorResponse})
+def search_works(query: SearchQueryIn) -> dict[str, Any]:
+    """Search every available work: full text, filters, facet counts, a next-page cursor.
+    Public."""
+    try:
+        parsed = query.to_query()
+        result = search.search(get_session(), parsed)
+    except search.InvalidSearchCursor as exc:
+        raise APIError(422, "invalid_cursor", f"The {exc}.") from exc
+    except search.InvalidSearch as exc:
+        raise APIError(400, "invalid_search", str(exc)) from exc
+    return SearchOut(
+        items=[ItemOut.of(i) for i in result.items],
+        total=result.total,
+        total_exact=result.total_exact,
+        facets={f.name: [FacetValue(value=v, count=n) for v, n in f.values] for f in result.facets},
+        facets_exact=result.facets_exact,
+        next_cursor=result.next_cursor,
+        previous_cursor=result.previous_cursor,
+    ).model_dump(mode="json")
+
+
+@bp.get("/works/<id:item_id>", tags=[tag], responses={200: ItemDetailOut, 404: ErrorResponse})
+def get_work(path: ItemPath) -> dict[str, Any]:
+    """One available work with its terms (artists' works) or source record (stock). Public."""
+    try:
+        detail = services.item_detail(get_session(), path.item_id)
+    except services.ItemNotFound as exc:
+        raise APIError(404, "work_not_found", str(exc)) from exc
+    return ItemDetailOut.of_detail(detail).model_dump(mode="json")
 
 
 # --- Collections -----------------------------------------------------------------------------
 
 
-class CollectionIn(BaseModel):
+class CollectionIn(JsonBody):
     name: str = Field(min_length=1, max_length=120)
 
 
-class CollectionPatch(BaseModel):
+class CollectionPatch(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     shared: bool | None = Field(default=None, description="true: make a new share link")
 
@@ -218,29 +267,47 @@ class CollectionPatch(BaseModel):
 class CollectionOut(BaseModel):
     id: int
     name: str
-    item_count: int | None = None
+    item_count: int
     share_url: str | None
     created_at: str
+
+    @classmethod
+    def of(cls, collection: Collection, count: int | None = None) -> CollectionOut:
+        """The collection; its items are counted unless the caller knows `count`."""
+        if count is None:
+            count = services.count_items(get_session(), collection)
+        share_url = None
+        if collection.share_token:
+            share_url = url_for(
+                "catalog.shared_collection", token=collection.share_token, _external=True
+            )
+        return cls(
+            id=collection.id,
+            name=collection.name,
+            item_count=count,
+            share_url=share_url,
+            created_at=format_timestamp(collection.created_at),
+        )
 
 
 class CollectionList(BaseModel):
     items: list[CollectionOut]
 
 
-class CollectionPath(BaseModel):
+class CollectionPath(ApiIn):
     collection_id: int = _ID
 
 
-class CollectionItemPath(BaseModel):
+class CollectionItemPath(ApiIn):
     collection_id: int = _ID
     item_id: int = _ID
 
 
-class AddItemIn(BaseModel):
+class AddItemIn(JsonBody):
     item_id: int = _ID
 
 
-class ItemsQuery(BaseModel):
+class ItemsQuery(ApiIn):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200)
 
@@ -250,9 +317,9 @@ class ItemPage(BaseModel):
     next_cursor: str | None
 
 
-class AddQueryIn(BaseModel):
-    query: dict[str, Any] = Field(
-        description='Search parameters as for GET /works, e.g. {"q": "harbour", '
+class AddQueryIn(JsonBody):
+    query: SavedSearchIn = Field(
+        description='Search filters as for GET /works, e.g. {"q": "harbour", '
         '"license": ["public_domain"]}'
     )
 
@@ -267,37 +334,23 @@ class JobOut(BaseModel):
     created_at: str
     finished_at: str | None
 
+    @classmethod
+    def of(cls, job: CollectionJob) -> JobOut:
+        return cls(
+            id=job.id,
+            status=job.status.value,
+            added=job.added,
+            matched=job.matched,
+            capped=job.capped,
+            error=job.error,
+            created_at=format_timestamp(job.created_at),
+            finished_at=format_timestamp(job.finished_at) if job.finished_at else None,
+        )
 
-class JobPath(BaseModel):
+
+class JobPath(ApiIn):
     collection_id: int = _ID
     job_id: int = _ID
-
-
-def collection_json(collection: Collection, count: int | None = None) -> dict[str, Any]:
-    return {
-        "id": collection.id,
-        "name": collection.name,
-        "item_count": count,
-        "share_url": url_for(
-            "catalog.shared_collection", token=collection.share_token, _external=True
-        )
-        if collection.share_token
-        else None,
-        "created_at": format_timestamp(collection.created_at),
-    }
-
-
-def job_json(job: CollectionJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "added": job.added,
-        "matched": job.matched,
-        "capped": job.capped,
-        "error": job.error,
-        "created_at": format_timestamp(job.created_at),
-        "finished_at": format_timestamp(job.finished_at) if job.finished_at else None,
-    }
 
 
 def _owner() -> Any:
@@ -320,7 +373,7 @@ _AUTH: dict[str, Any] = {"security": BEARER_SECURITY, "tags": [collections_tag]}
 def list_collections() -> dict[str, Any]:
     """Your collections (a buyer token: the organization's)."""
     rows = services.list_collections(get_session(), _owner())
-    return {"items": [collection_json(c, n) for c, n in rows]}
+    return CollectionList(items=[CollectionOut.of(c, n) for c, n in rows]).model_dump(mode="json")
 
 
 @bp.post(
@@ -334,7 +387,7 @@ def create_collection(body: CollectionIn) -> tuple[dict[str, Any], int]:
             collection = services.create_collection(session, _owner(), body.name)
     except services.CatalogError as exc:
         raise APIError(422, "invalid", str(exc)) from exc
-    return collection_json(collection, 0), 201
+    return CollectionOut.of(collection, 0).model_dump(mode="json"), 201
 
 
 @bp.get(
@@ -345,7 +398,7 @@ def create_collection(body: CollectionIn) -> tuple[dict[str, Any], int]:
 @token_required
 def get_collection(path: CollectionPath) -> dict[str, Any]:
     """One collection (another organization's is 404)."""
-    return collection_json(_collection(path.collection_id))
+    return CollectionOut.of(_collection(path.collection_id)).model_dump(mode="json")
 
 
 @bp.patch(
@@ -365,7 +418,7 @@ def update_collection(path: CollectionPath, body: CollectionPatch) -> dict[str, 
                 services.set_sharing(session, collection, body.shared)
     except services.CatalogError as exc:
         raise APIError(422, "invalid", str(exc)) from exc
-    return collection_json(collection)
+    return CollectionOut.of(collection).model_dump(mode="json")
 
 
 @bp.delete(
@@ -384,20 +437,21 @@ def delete_collection(path: CollectionPath) -> tuple[str, int]:
 
 @bp.get(
     "/collections/<id:collection_id>/items",
-    responses={200: ItemPage, 401: ErrorResponse, 404: ErrorResponse},
+    responses={200: ItemPage, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse},
     **_AUTH,
 )
 @token_required
 def list_collection_items(path: CollectionPath, query: ItemsQuery) -> dict[str, Any]:
     """The collection's works, by cursor."""
     collection = _collection(path.collection_id)
-    after = decode_cursor(query.cursor)
+    after = cursors.decode_after(services.COLLECTION_CURSOR, query.cursor)
     items = services.collection_items(get_session(), collection, after=after, limit=query.limit + 1)
     page = items[: query.limit]
-    return {
-        "items": [item_json(i) for i in page],
-        "next_cursor": encode_cursor(page[-1].id) if len(items) > query.limit and page else None,
-    }
+    more = len(items) > query.limit and page
+    next_cursor = cursors.encode_after(services.COLLECTION_CURSOR, page[-1].id) if more else None
+    return ItemPage(items=[ItemOut.of(i) for i in page], next_cursor=next_cursor).model_dump(
+        mode="json"
+    )
 
 
 @bp.post(
@@ -414,7 +468,7 @@ def add_collection_item(path: CollectionPath, body: AddItemIn) -> tuple[dict[str
             added = services.add_item(session, collection, body.item_id)
     except services.ItemNotFound as exc:
         raise APIError(404, "work_not_found", str(exc)) from exc
-    return collection_json(collection), 201 if added else 200
+    return CollectionOut.of(collection).model_dump(mode="json"), 201 if added else 200
 
 
 @bp.delete(
@@ -443,19 +497,14 @@ def remove_collection_item(path: CollectionItemPath) -> tuple[str, int]:
 def add_by_query(path: CollectionPath, body: AddQueryIn) -> tuple[dict[str, Any], int]:
     """Add every result of a search (up to the cap) as a job; poll the job for its status."""
     collection = _collection(path.collection_id)
-    args = {
-        str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
-        for k, v in body.query.items()
-        if k not in ("cursor", "limit")
-    }
     try:
-        query = search.parse_query(args)
+        query = body.query.to_query()
     except search.InvalidSearch as exc:
         raise APIError(400, "invalid_search", str(exc)) from exc
     with transaction() as session:
         job = services.start_add_by_query(session, collection, query)
     get_session().refresh(job)
-    return job_json(job), 202
+    return JobOut.of(job).model_dump(mode="json"), 202
 
 
 @bp.get(
@@ -471,7 +520,7 @@ def get_collection_job(path: JobPath) -> dict[str, Any]:
         job = services.get_job(get_session(), collection, path.job_id)
     except services.CollectionNotFound as exc:
         raise APIError(404, "job_not_found", str(exc)) from exc
-    return job_json(job)
+    return JobOut.of(job).model_dump(mode="json")
 
 
 @bp.post(
@@ -491,4 +540,4 @@ def retry_collection_job(path: JobPath) -> tuple[dict[str, Any], int]:
     except services.JobNotRetryable as exc:
         raise APIError(409, "job_not_retryable", str(exc)) from exc
     get_session().refresh(job)
-    return job_json(job), 202
+    return JobOut.of(job).model_dump(mode="json"), 202

@@ -12,7 +12,7 @@ from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse
 from marketplace.db import get_session
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
@@ -40,7 +40,7 @@ class EntryResponse(BaseModel):
     inclusion_proof: list[str] = Field(description="Hex hashes, RFC 9162 section 2.1.3.1")
 
 
-class ConsistencyQuery(BaseModel):
+class ConsistencyQuery(ApiIn):
     from_: int = Field(alias="from", ge=1, le=_MAX_SEQ, description="An older published size")
     to: int = Field(ge=1, le=_MAX_SEQ, description="A newer published size")
 
@@ -51,11 +51,11 @@ class ConsistencyResponse(BaseModel):
     consistency_proof: list[str] = Field(description="Hex hashes, RFC 9162 section 2.1.4.1")
 
 
-class EntryPath(BaseModel):
+class EntryPath(ApiIn):
     seq: int = Field(ge=0, le=_MAX_SEQ)
 
 
-class CheckpointPath(BaseModel):
+class CheckpointPath(ApiIn):
     size: int = Field(ge=1, le=_MAX_SEQ)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from marketplace import imaging
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
@@ -24,6 +24,44 @@ tag = Tag(name="opt-out", description="The public “Do Not Train” registry.")
 
 def _check_limit() -> str:
     return str(current_app.config["OPTOUT_CHECK_RATE_LIMIT"])
+
+
+# A bulk URL check takes one check from the client's budget per this many URLs, so the
+# largest bulk check (10,000 URLs) costs 100 of the default 120 per minute.
+BULK_URLS_PER_CHECK = 100
+
+
+def _budget_message() -> str:
+    return (
+        "Too many opt-out checks from your address: the URL, image and bulk checks share "
+        f"a budget of {_check_limit()}, and a bulk check counts one check per "
+        f"{BULK_URLS_PER_CHECK} URLs. "
+        "Wait until Retry-After has passed, then try again."
+    )
+
+
+def _bulk_cost() -> int:
+    """What a bulk check takes from the budget: one check per BULK_URLS_PER_CHECK URLs sent
+    (at least one), counted before the body is judged; a request over the size limit is
+    refused as too large and costs one."""
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        count = len(body) if isinstance(body, list) else 1
+    else:
+        count = sum(1 for line in request.get_data().splitlines() if line.strip())
+    if count > services.MAX_BULK_URLS:
+        return 1  # refused whole as too large (413), checking nothing
+    return max(1, -(-count // BULK_URLS_PER_CHECK))
+
+
+# One budget per client across the three public checks (a shared scope), so a client cannot
+# spend it on GET and then carry on with POST or the bulk check.
+_check_budget = limiter.shared_limit(
+    _check_limit, scope="optout-check", error_message=_budget_message
+)
+_bulk_budget = limiter.shared_limit(
+    _check_limit, scope="optout-check", error_message=_budget_message, cost=_bulk_cost
+)
 
 
 class MatchOut(BaseModel):
@@ -46,7 +84,7 @@ class BulkOut(BaseModel):
     results: list[BulkItemOut]
 
 
-class UrlQuery(BaseModel):
+class UrlQuery(ApiIn):
     url: str = Field(min_length=1, max_length=2048, description="An http(s) URL")
 
 
@@ -55,7 +93,7 @@ class UrlQuery(BaseModel):
     tags=[tag],
     responses={200: CheckOut, 422: ErrorResponse},
 )
-@limiter.limit(_check_limit)
+@_check_budget
 def optout_check_url(query: UrlQuery) -> dict[str, Any]:
     """Is this URL opted out (exactly, by prefix or by domain)? Public."""
     result = services.check_url(get_session(), query.url)
@@ -95,7 +133,7 @@ _CHECK_BODY = {
     responses={200: CheckOut, 400: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse},
     openapi_extensions={"requestBody": _CHECK_BODY},
 )
-@limiter.limit(_check_limit)
+@_check_budget
 def optout_check_image() -> dict[str, Any]:
     """Is this image opted out? Send the image (multipart `image`) or its hashes (JSON:
     `sha256` hex and/or `phash` as 16 hex digits). Public; the image is not kept."""
@@ -123,6 +161,8 @@ def optout_check_image() -> dict[str, Any]:
         unknown = set(body) - {"sha256", "phash"}
         if unknown:
             raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
+        if any(not isinstance(value, str) for value in body.values()):
+            raise APIError(400, "invalid_request", "sha256 and phash are strings of hex digits.")
         raw_sha, raw_phash = body.get("sha256"), body.get("phash")
         if raw_sha is not None:
             if not isinstance(raw_sha, str) or len(raw_sha) != 64 or not _is_hex(raw_sha):
@@ -150,9 +190,17 @@ _URLS_BODY = {
     "required": True,
     "description": "Up to 10,000 URLs: plain text, one per line, or a JSON list of strings.",
     "content": {
-        "text/plain": {"schema": {"type": "string"}},
+        # At least one line with something on it besides spaces and control characters.
+        "text/plain": {
+            "schema": {"type": "string", "pattern": "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"}
+        },
         "application/json": {
-            "schema": {"type": "array", "items": {"type": "string"}, "maxItems": 10000}
+            "schema": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "maxItems": 10000,
+            }
         },
     },
 }
@@ -161,10 +209,10 @@ _URLS_BODY = {
 @bp.post(
     "/optout/check/urls",
     tags=[tag],
-    responses={200: BulkOut, 400: ErrorResponse, 413: ErrorResponse},
+    responses={200: BulkOut, 400: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse},
     openapi_extensions={"requestBody": _URLS_BODY},
 )
-@limiter.limit(_check_limit)
+@_bulk_budget
 def optout_check_urls() -> dict[str, Any]:
     """One result per URL, in input order, for crawlers and dataset builders. Public."""
     if request.mimetype == "application/json":
@@ -180,6 +228,10 @@ def optout_check_urls() -> dict[str, Any]:
         urls = [line.strip() for line in text.splitlines() if line.strip()]
     else:
         raise APIError(415, "unsupported_media_type", "Send text/plain or application/json.")
+    if not urls:
+        raise APIError(
+            400, "no_urls", "Send the URLs to check: one per line, or a JSON list of strings."
+        )
     if len(urls) > services.MAX_BULK_URLS:
         raise APIError(
             413, "too_many_urls", f"Send at most {services.MAX_BULK_URLS} URLs per request."
@@ -206,7 +258,7 @@ def optout_snapshot() -> Response:
 # --- An artist's own registrations ---------------------------------------------------------
 
 
-class RuleIn(BaseModel):
+class RuleIn(JsonBody):
     kind: str = Field(pattern="^(url|prefix|domain)$")
     address: str = Field(min_length=1, max_length=2048)
     label: str = Field(default="", max_length=200)
@@ -226,7 +278,7 @@ class RuleList(BaseModel):
     items: list[RuleOut]
 
 
-class RulePath(BaseModel):
+class RulePath(ApiIn):
     rule_id: int = Field(ge=1, le=MAX_ROW_ID)
 
 
@@ -284,7 +336,13 @@ def add_my_optout(body: RuleIn) -> tuple[dict[str, Any], int]:
     "/artist/optouts/<id:rule_id>",
     tags=[tag],
     security=BEARER_SECURITY,
-    responses={200: RuleOut, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
+    responses={
+        200: RuleOut,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        422: ErrorResponse,
+    },
 )
 @token_required
 def remove_my_optout(path: RulePath) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, Field, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -14,14 +13,14 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 from marketplace.amounts import AmountInvalid, format_amount, format_number, parse_amount
 from marketplace.artists.models import TermsKind
 from marketplace.artists.terms import USE_FLAGS, USE_LABELS, TermsInvalid, TermsSpec
-from marketplace.forms import request_locale
+from marketplace.forms import Form, request_locale
 from marketplace.security import BadToken, load_token, sign_token
 
 PRICE_CONFIRMATION = "price-confirmation"
 PRICE_CONFIRMATION_MAX_AGE = 24 * 3600  # a form left open overnight asks again
 
 
-class TermsFields(FlaskForm):
+class TermsFields(Form):
     """The terms an artist picks: donate, license (price and uses) or not available.
 
     A typed price becomes a terms version only once the artist has seen it read back: the form
@@ -147,7 +146,7 @@ class UploadForm(TermsFields):
     )
 
 
-class WorkDetailsForm(FlaskForm):
+class WorkDetailsForm(Form):
     title = StringField("Title", [DataRequired(), Length(max=200)])
     description = TextAreaField("Description", [Optional(), Length(max=5000)])
     tags = StringField("Tags (comma-separated)", [Optional(), Length(max=1000)])
@@ -165,13 +164,13 @@ class DefaultTermsForm(TermsFields):
     pass
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(Form):
     """The second step of withdrawing consent: only the confirmation page's button sends it."""
 
     confirm = HiddenField(validators=[AnyOf(["withdraw"])])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     display_name = StringField("Public name", [DataRequired(), Length(max=120)])
     bio = TextAreaField("About you", [Optional(), Length(max=5000)])
     links = TextAreaField("Links (one per line)", [Optional(), Length(max=3500)])

@@ -30,6 +30,7 @@ from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
 from marketplace.optout import services as optout
 from marketplace.storage import keys
+from marketplace.text import first_problem
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,15 @@ def _duplicate_reason(session: Session, artist: Artist, sha256: str, phash: int)
     return None
 
 
+def _refuse_control_characters(fields: dict[str, str | Sequence[str]]) -> None:
+    """Uploads arrive by form, API and batch CSV (cells and file names no form field checked):
+    the shared rule (marketplace.text) applies to all of them here, before anything is read."""
+    for name, value in fields.items():
+        problem = first_problem([value] if isinstance(value, str) else value)
+        if problem is not None:
+            raise ArtistError(f"The {name} {problem}.")
+
+
 def register_work(
     session: Session,
     artist: Artist,
@@ -213,6 +223,9 @@ def register_work(
     Raises ImageRejected, DuplicateUpload, TermsInvalid or ConsentConfirmationRequired before
     anything is written. The caller owns the transaction; a job makes derivatives after commit.
     """
+    _refuse_control_characters(
+        {"file name": filename, "title": title, "description": description, "tags": tags}
+    )
     config = current_app.config
     image = imaging.inspect_image(
         data, max_bytes=int(config["MAX_UPLOAD_BYTES"]), max_pixels=int(config["MAX_IMAGE_PIXELS"])

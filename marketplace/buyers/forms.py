@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from babel import Locale
-from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
     RadioField,
@@ -18,6 +17,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from marketplace import amounts
 from marketplace.buyers.eligibility import INTENDED_USE_LABELS
 from marketplace.buyers.services import OrderStateError
+from marketplace.forms import Form
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -25,7 +25,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class BundleForm(FlaskForm):
+class BundleForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     intended_uses = MultiCheckboxField(
         "Intended use (items whose terms do not permit all of it are left out)",
@@ -57,7 +57,7 @@ class BundleForm(FlaskForm):
     )
 
 
-class RefundForm(FlaskForm):
+class RefundForm(Form):
     amount = StringField("Amount (empty: everything not yet refunded)", validators=[Length(max=20)])
     reason = StringField("Reason", validators=[Length(max=200)])
 
@@ -72,5 +72,5 @@ class RefundForm(FlaskForm):
             raise OrderStateError(str(exc)) from exc
 
 
-class CheckoutForm(FlaskForm):
+class CheckoutForm(Form):
     quote_id = HiddenField(validators=[DataRequired(), Length(max=40)])

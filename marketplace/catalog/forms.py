@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from marketplace.forms import Form
 
-class CollectionForm(FlaskForm):
+
+class CollectionForm(Form):
     name = StringField("Collection name", [DataRequired(), Length(max=120)])

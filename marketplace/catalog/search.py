@@ -8,9 +8,6 @@ cursor (the sort key and id of the last row), never OFFSET, so deep pages cost w
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,10 +32,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from marketplace import cursors
 from marketplace.artists.terms import PERMITTED_USES, parse_money, uses_mask
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
+from marketplace.text import first_problem
 
 MAX_LIMIT = 100
+# The bounds of each filter, declared once: parse_query enforces them and the API's query model
+# reads them from here for its OpenAPI document.
+YEARS = (-5000, 3000)
+MAX_PIXELS_FILTER = 100_000
+MAX_NAME_FILTER = 300  # creator, medium
+MAX_VALUES = 50  # per list filter (license, source, orientation)
+MAX_PRICE_FILTER = 10**9  # in minor units
 DEFAULT_LIMIT = 48
 COUNT_CAP = 10_000  # totals above this are reported as "10,000+"
 STATS_SAMPLE = COUNT_CAP  # totals and facets are counted over at most this many matching rows
@@ -123,6 +129,10 @@ class InvalidSearch(ValueError):
         self.params = params
 
 
+class InvalidSearchCursor(InvalidSearch):
+    """A cursor this search did not issue, or issued for another sort order."""
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     q: str = ""
@@ -181,7 +191,7 @@ def _money(name: str, value: str) -> int:
         amount = parse_money(value, str(current_app.config["DEFAULT_CURRENCY"]))
     except ValueError as exc:  # "2,50" is refused, never read as 250
         raise InvalidSearch(f"{name}: {exc}", name) from exc
-    if amount > 10**9:
+    if amount > MAX_PRICE_FILTER:
         raise InvalidSearch(f"{name} is too large", name)
     return amount
 
@@ -191,6 +201,10 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
     unknown = sorted(set(args) - set(FILTERS))
     if unknown:
         raise InvalidSearch(f"unknown filter: {', '.join(unknown)}", *unknown)
+    for name, values in args.items():
+        problem = first_problem(values)
+        if problem is not None:
+            raise InvalidSearch(f"{name} {problem}", name)
 
     def one(name: str) -> str | None:
         values = [v for v in args.get(name, ()) if v != ""]
@@ -199,21 +213,24 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         return values[0] if values else None
 
     def many(name: str) -> list[str]:
-        values = [v for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
-        if len(values) > 50:
-            raise InvalidSearch(f"too many values for {name}", name)
-        return [v.strip() for v in values]
+        """Each distinct value once, in order (a value repeated is still one value)."""
+        values = [v.strip() for raw in args.get(name, ()) for v in raw.split(",") if v.strip()]
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) > MAX_VALUES:
+            raise InvalidSearch(f"too many values for {name} (at most {MAX_VALUES})", name)
+        return distinct
 
     q = one("q") or ""
     if len(q) > 500:
         q = q[:500]
+    license_values, orientation_values = many("license"), many("orientation")
     try:
-        licenses = tuple(CatalogLicense(v) for v in many("license"))
+        licenses = tuple(CatalogLicense(v) for v in license_values)
     except ValueError as exc:
         choices = ", ".join(k.value for k in CatalogLicense)
         raise InvalidSearch(f"license must be one of {choices}", "license") from exc
     try:
-        orientations = tuple(Orientation(v) for v in many("orientation"))
+        orientations = tuple(Orientation(v) for v in orientation_values)
     except ValueError as exc:
         choices = ", ".join(o.value for o in Orientation)
         raise InvalidSearch(f"orientation must be one of {choices}", "orientation") from exc
@@ -237,10 +254,12 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         source=tuple(v[:40] for v in many("source")),
         creator=(one("creator") or None),
         medium=(one("medium") or None),
-        year_from=_int("year_from", year_from, -5000, 3000) if year_from else None,
-        year_to=_int("year_to", year_to, -5000, 3000) if year_to else None,
-        min_width=_int("min_width", v, 0, 100_000) if (v := one("min_width")) else None,
-        min_height=_int("min_height", v, 0, 100_000) if (v := one("min_height")) else None,
+        year_from=_int("year_from", year_from, *YEARS) if year_from else None,
+        year_to=_int("year_to", year_to, *YEARS) if year_to else None,
+        min_width=_int("min_width", v, 0, MAX_PIXELS_FILTER) if (v := one("min_width")) else None,
+        min_height=_int("min_height", v, 0, MAX_PIXELS_FILTER)
+        if (v := one("min_height"))
+        else None,
         orientation=orientations,
         price_min=_money("price_min", v) if (v := one("price_min")) else None,
         price_max=_money("price_max", v) if (v := one("price_max")) else None,
@@ -250,37 +269,62 @@ def parse_query(args: Mapping[str, Sequence[str]]) -> SearchQuery:
         limit=_int("limit", limit, 1, MAX_LIMIT) if limit else DEFAULT_LIMIT,
         cursor=one("cursor"),
     )
-    if query.creator and len(query.creator) > 300:
+    if query.creator and len(query.creator) > MAX_NAME_FILTER:
         raise InvalidSearch("creator is too long", "creator")
-    if query.medium and len(query.medium) > 300:
+    if query.medium and len(query.medium) > MAX_NAME_FILTER:
         raise InvalidSearch("medium is too long", "medium")
     if query.cursor is not None:
-        _decode_cursor(query.cursor)
+        position = decode_cursor(query.cursor)
+        if position.sort != query.effective_sort:
+            raise InvalidSearchCursor(
+                "cursor belongs to another sort order: start from the first page"
+            )
     return query
 
 
 # --- Cursors ---------------------------------------------------------------------------------
 
-
-def _encode_cursor(sort: str, key: Any, row_id: int) -> str:
-    raw = json.dumps({"s": sort, "k": key, "i": row_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+CURSOR_PURPOSE = "search"
+_MAX_SORT_KEY = 2**63 - 1  # price keys are BIGINT-sized at most; relevance keys are floats
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: after (`forward`) or before (`not forward`) the row (key, id)."""
+
+    sort: str
+    key: Any
+    row_id: int
+    forward: bool = True
+
+
+def encode_cursor(position: Position) -> str:
+    return cursors.encode(
+        CURSOR_PURPOSE,
+        {"s": position.sort, "k": position.key, "i": position.row_id, "f": position.forward},
+    )
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor of ours names; InvalidSearch for anything else."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidSearch("cursor was not issued by this search", "cursor") from exc
+        data = cursors.decode(CURSOR_PURPOSE, cursor)
+    except cursors.InvalidCursor as exc:
+        raise InvalidSearchCursor("cursor was not issued by this search", "cursor") from exc
+    sort, key, row_id, forward = data.get("s"), data.get("k"), data.get("i"), data.get("f")
+    key_ok = (
+        isinstance(key, float)
+        if sort == "relevance"
+        else isinstance(key, int) and not isinstance(key, bool) and abs(key) <= _MAX_SORT_KEY
+    )
     if (
-        not isinstance(data, dict)
-        or data.get("s") not in SORTS
-        or not isinstance(data.get("i"), int)
-        or isinstance(data.get("i"), bool)
-        or not isinstance(data.get("k"), int | float | type(None))
+        sort not in SORTS
+        or not key_ok
+        or not cursors.is_row_id(row_id)
+        or type(forward) is not bool
     ):
-        raise InvalidSearch("cursor was not issued by this search", "cursor")
-    return data
+        raise InvalidSearchCursor("cursor was not issued by this search", "cursor")
+    return Position(str(sort), key, row_id, forward)
 
 
 # --- Keeping the full-text index -------------------------------------------------------------
@@ -384,7 +428,8 @@ def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnEl
 
 
 def _ordered(session: Session, query: SearchQuery) -> Any:
-    """Matching items in the query's order, after its cursor, each with its sort key."""
+    """Matching items in the query's order, after its cursor, each with its sort key. A
+    backward cursor (a "previous page" link) gives the rows before it, nearest first."""
     sort = query.effective_sort
     if sort == "relevance":
         key: Any = _text(session, query.tokens).score
@@ -393,23 +438,33 @@ def _ordered(session: Session, query: SearchQuery) -> Any:
     else:
         key = CatalogItem.price_minor
     stmt = _select(session, query, CatalogItem, key.label("sort_key"), rank=sort == "relevance")
+    position = decode_cursor(query.cursor) if query.cursor else None
+    if position is not None and position.sort != sort:
+        raise InvalidSearchCursor(
+            "cursor belongs to another sort order: start from the first page", "cursor"
+        )
+    forward = position is None or position.forward
+    # Each order as (key descending?, id descending?) read forward; backward flips both.
+    key_desc, id_desc = {"newest": (True, True), "price_desc": (True, False)}.get(
+        sort, (False, False)
+    )
+    if not forward:
+        key_desc, id_desc = not key_desc, not id_desc
     if sort == "newest":
-        stmt = stmt.order_by(CatalogItem.id.desc())
-    elif sort == "price_desc":
-        stmt = stmt.order_by(key.desc(), CatalogItem.id)
+        stmt = stmt.order_by(CatalogItem.id.desc() if id_desc else CatalogItem.id)
     else:
-        stmt = stmt.order_by(key, CatalogItem.id)
-    if query.cursor:
-        data = _decode_cursor(query.cursor)
-        if data["s"] != sort:
-            raise InvalidSearch("cursor belongs to another sort order", "cursor")
-        last_key, last_id = data["k"], data["i"]
+        stmt = stmt.order_by(
+            key.desc() if key_desc else key, CatalogItem.id.desc() if id_desc else CatalogItem.id
+        )
+    if position is not None:
+        last_id = position.row_id
+        after_id = CatalogItem.id < last_id if id_desc else CatalogItem.id > last_id
         if sort == "newest":
-            stmt = stmt.where(CatalogItem.id < last_id)
-        elif sort == "price_desc":
-            stmt = stmt.where(or_(key < last_key, and_(key == last_key, CatalogItem.id > last_id)))
+            stmt = stmt.where(after_id)
         else:
-            stmt = stmt.where(or_(key > last_key, and_(key == last_key, CatalogItem.id > last_id)))
+            last_key = position.key
+            after_key = key < last_key if key_desc else key > last_key
+            stmt = stmt.where(or_(after_key, and_(key == last_key, after_id)))
     return stmt
 
 
@@ -430,6 +485,7 @@ class SearchResult:
     facets: list[Facet] = field(default_factory=list)
     facets_exact: bool = True
     next_cursor: str | None = None
+    previous_cursor: str | None = None
 
 
 FACETS = ("license", "source", "orientation", "has_image", "creator", "medium")
@@ -523,14 +579,29 @@ def count_matches(session: Session, query: SearchQuery, cap: int = COUNT_CAP) ->
     return min(total, cap), total <= cap
 
 
+def _position(sort: str, row: Any, *, forward: bool) -> str:
+    item, key = row
+    return encode_cursor(
+        Position(sort, float(key) if sort == "relevance" else key, item.id, forward)
+    )
+
+
 def search(session: Session, query: SearchQuery, *, with_facets: bool = True) -> SearchResult:
+    """One page of matches with cursors to the next and the previous page (None at either end)."""
+    sort = query.effective_sort
     rows = session.execute(_ordered(session, query).limit(query.limit + 1)).all()
-    page = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit and page:
-        last_item, last_key = page[-1]
-        key = float(last_key) if isinstance(last_key, float) else last_key
-        next_cursor = _encode_cursor(query.effective_sort, key, last_item.id)
+    more = len(rows) > query.limit
+    page = list(rows[: query.limit])
+    backward = query.cursor is not None and not decode_cursor(query.cursor).forward
+    if backward:
+        page.reverse()
+        # Walking back: rows after this page exist (we came from there); rows before it only
+        # if the backward query found more than a page.
+        has_next, has_previous = bool(page), more
+    else:
+        has_next, has_previous = more, query.cursor is not None
+    next_cursor = _position(sort, page[-1], forward=True) if has_next and page else None
+    previous_cursor = _position(sort, page[0], forward=False) if has_previous and page else None
     if with_facets:
         total, exact, facets, facets_exact = _stats(session, query)
     else:
@@ -542,6 +613,7 @@ def search(session: Session, query: SearchQuery, *, with_facets: bool = True) ->
         facets=facets,
         facets_exact=facets_exact,
         next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
     )
 
 
@@ -557,5 +629,4 @@ def iter_matching_ids(session: Session, query: SearchQuery, cap: int) -> Iterato
         produced += len(page)
         if len(rows) <= len(page) or not page:
             return
-        last_item, last_key = page[-1]
-        query = replace(query, cursor=_encode_cursor(query.effective_sort, last_key, last_item.id))
+        query = replace(query, cursor=_position(query.effective_sort, page[-1], forward=True))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
-from marketplace.artists.models import TermsKind, Work
+from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.terms import ALL_USES_MASK, TermsSpec, uses_mask
 from marketplace.catalog.models import (
     CatalogItem,
@@ -30,6 +32,8 @@ from marketplace.catalog.models import (
 )
 from marketplace.catalog.search import SearchQuery, index_new_items, iter_matching_ids, parse_query
 from marketplace.db import transaction, utcnow
+from marketplace.ledger import services as ledger
+from marketplace.ledger.models import LedgerEntry
 from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 ADD_QUERY_JOB = "marketplace.catalog.tasks.add_query_to_collection"
 
 ARTISTS_SOURCE = "artists"
+COLLECTION_CURSOR = "collection-items"  # names the cursors.py list of a collection's items
 
 
 class CatalogError(Exception):
@@ -156,6 +161,35 @@ def get_item(session: Session, item_id: int) -> CatalogItem:
     return item
 
 
+@dataclass(frozen=True)
+class ItemDetail:
+    """Everything a buyer sees about one available item, for the page and the API alike."""
+
+    item: CatalogItem
+    work: Work | None  # an artist's work, or None for stock
+    terms: WorkTerms | None  # the work's current terms
+    record: StockRecord | None  # the museum record, or None for a work
+    entries: list[LedgerEntry]  # its provenance, oldest first
+
+
+def item_detail(session: Session, item_id: int) -> ItemDetail:
+    """An available item with its terms or source record and its ledger entries (ItemNotFound
+    if it is not available)."""
+    item = get_item(session, item_id)
+    work, terms, record = None, None, None
+    entries: list[LedgerEntry] = []
+    if item.work_id is not None:
+        work = session.get(Work, item.work_id)
+        terms = work.current_terms if work is not None else None
+        entries = list(ledger.entries_for(session, work=item.work_id))
+    elif item.stock_id is not None:
+        record = session.get(StockRecord, item.stock_id)
+        if record is not None and record.ledger_seq is not None:
+            entry = ledger.find_entry(session, record.ledger_seq)
+            entries = [entry] if entry is not None else []
+    return ItemDetail(item=item, work=work, terms=terms, record=record, entries=entries)
+
+
 def item_for_work(session: Session, work_id: int) -> CatalogItem | None:
     return session.scalar(select(CatalogItem).where(CatalogItem.work_id == work_id))
 
@@ -185,6 +219,18 @@ def list_collections(session: Session, user: User) -> Sequence[tuple[Collection,
     return [(c, int(n)) for c, n in rows]
 
 
+def count_items(session: Session, collection: Collection) -> int:
+    """How many items the collection holds (the same count list_collections gives)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CollectionItem)
+            .where(CollectionItem.collection_id == collection.id)
+        )
+        or 0
+    )
+
+
 def get_collection(session: Session, user: User, collection_id: int) -> Collection:
     """The user's (or their organization's) collection; anyone else's is 'not found'."""
     collection = session.scalar(
@@ -195,8 +241,13 @@ def get_collection(session: Session, user: User, collection_id: int) -> Collecti
     return collection
 
 
+_SHARE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe() makes
+
+
 def shared_collection(session: Session, token: str) -> Collection:
-    if not token or len(token) > 64:
+    """The collection shared under `token`; anything that cannot be one of our links is
+    'not found' before it reaches the database (a NUL byte would be a PostgreSQL error)."""
+    if not _SHARE_TOKEN.fullmatch(token):
         raise CollectionNotFound("No such shared collection.")
     collection = session.scalar(select(Collection).where(Collection.share_token == token))
     if collection is None:

@@ -19,9 +19,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from marketplace import storage
+from marketplace import cursors, storage
 from marketplace.amounts import format_number
-from marketplace.artists.models import Work
 from marketplace.artists.terms import (
     LICENCE_LOCALE,
     PERMITTED_USES,
@@ -33,10 +32,9 @@ from marketplace.artists.terms import (
 )
 from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
-from marketplace.catalog.models import CatalogItem, Collection, StockRecord
+from marketplace.catalog.models import CatalogItem, Collection
 from marketplace.db import MAX_ROW_ID, get_session, transaction
 from marketplace.forms import ConfirmForm
-from marketplace.ledger import services as ledger
 from marketplace.security import login_required_any
 
 FACET_LABELS = {
@@ -151,20 +149,16 @@ def item_page(item_id: int) -> ResponseReturnValue:
     """Public: an available item with its licence, price and provenance."""
     session = get_session()
     try:
-        item = services.get_item(session, item_id)
+        detail = services.item_detail(session, item_id)
     except services.ItemNotFound:
         abort(404)
-    work, record, terms = None, None, None
-    entries: list[Any] = []
-    if item.work_id is not None:
-        work = session.get(Work, item.work_id)
-        terms = work.current_terms if work else None
-        entries = list(ledger.entries_for(session, work=item.work_id))
-    elif item.stock_id is not None:
-        record = session.get(StockRecord, item.stock_id)
-        if record is not None and record.ledger_seq is not None:
-            entry = ledger.find_entry(session, record.ledger_seq)
-            entries = [entry] if entry else []
+    item, work, record, terms, entries = (
+        detail.item,
+        detail.work,
+        detail.record,
+        detail.terms,
+        detail.entries,
+    )
     collections = []
     if current_user.is_authenticated:
         collections = [c for c, _ in services.list_collections(session, current_user)]
@@ -244,16 +238,28 @@ def collection_page(collection_id: int) -> ResponseReturnValue:
     return _render_collection(_collection(collection_id), shared=False)
 
 
+COLLECTION_PAGE = 48
+
+
 def _render_collection(collection: Collection, *, shared: bool) -> ResponseReturnValue:
     """The owner's page (with tools and job status) or the read-only shared page."""
-    after = request.args.get("after", type=int)
-    items = services.collection_items(get_session(), collection, after=after, limit=48)
+    try:
+        after = cursors.decode_after(services.COLLECTION_CURSOR, request.args.get("cursor"))
+    except cursors.InvalidCursor as exc:
+        abort(400, description=f"{exc} Start again from the collection's first page.")
+    rows = services.collection_items(
+        get_session(), collection, after=after, limit=COLLECTION_PAGE + 1
+    )
+    items = rows[:COLLECTION_PAGE]
+    more = len(rows) > COLLECTION_PAGE and items
     return render_template(
         "catalog/collection.html",
         collection=collection,
         items=items,
         jobs=[] if shared else services.recent_jobs(get_session(), collection),
-        next_after=items[-1].id if len(items) == 48 else None,
+        next_cursor=cursors.encode_after(services.COLLECTION_CURSOR, items[-1].id)
+        if more
+        else None,
         confirm=None if shared else ConfirmForm(),
         rename=None if shared else CollectionForm(formdata=None, obj=collection),
         price=_price,
@@ -270,6 +276,9 @@ def rename_collection(collection_id: int) -> ResponseReturnValue:
         with transaction() as session:
             services.rename_collection(session, collection, form.name.data or "")
         flash("Renamed.", "success")
+    else:
+        for error in form.name.errors:
+            flash(f"Not renamed: {error}", "error")
     return redirect(url_for("catalog.collection_page", collection_id=collection.id))
 
 

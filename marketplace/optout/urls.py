@@ -1,15 +1,21 @@
 """One spelling per address, so that rules and checks compare like with like.
 
+URLs are parsed as browsers parse them (the WHATWG URL Standard, by the Ada parser): a crawler
+fetching "https://a.example\\@evil.com/" reaches a.example, so that is the host we check.
 "https://WWW.Example.com:443/a/b?x=1#top" and "http://www.example.com/a/b?x=1" are the same
 address to the registry: scheme, fragment and default ports are dropped, the host is
-lower-cased and IDNA-encoded, an empty path is "/".
+lower-cased and IDNA-encoded, an empty path is "/". Control characters are refused first
+(the shared rule in marketplace.text), with a message naming the character.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+import ada_url
+
+from marketplace.text import control_character_problem
 
 MAX_URL_LENGTH = 2048
 # "mailto:ada@example.com", "data:...", "http:/typo": a scheme without "//", not "host:port".
@@ -39,26 +45,26 @@ def normalize_host(host: str) -> str:
 
 def normalize_url(url: str) -> NormalizedUrl:
     """BadUrl unless `url` is an http(s) address (a bare "host/path" is taken as http)."""
+    problem = control_character_problem(url)
+    if problem is not None:
+        raise BadUrl(problem)
     url = url.strip()
     if not url or len(url) > MAX_URL_LENGTH:
         raise BadUrl("give an http(s) URL of at most 2048 characters")
-    if "://" not in url:
-        if _OTHER_SCHEME.match(url):
-            raise BadUrl("only http and https URLs can be checked")
+    if not _OTHER_SCHEME.match(url):
         url = "http://" + url
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        parsed = ada_url.URL(url)
     except ValueError as exc:
-        raise BadUrl("not a valid URL") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadUrl("not a valid URL (as a browser would read it)") from exc
+    if parsed.protocol not in ("http:", "https:") or not parsed.hostname:
         raise BadUrl("only http and https URLs can be checked")
-    host = normalize_host(parts.hostname)
-    if port not in (None, 80, 443):
-        host = f"{host}:{port}"
-    path = parts.path or "/"
-    key = f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
-    return NormalizedUrl(host=host, key=key)
+    host = normalize_host(parsed.hostname)
+    if parsed.port not in ("", "80", "443"):
+        host = f"{host}:{parsed.port}"
+    path = parsed.pathname or "/"
+    search = parsed.search if parsed.search != "?" else ""
+    return NormalizedUrl(host=host, key=f"{host}{path}{search}")
 
 
 def host_suffixes(host: str) -> list[str]:

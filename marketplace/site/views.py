@@ -26,6 +26,7 @@ from marketplace.db import get_engine, get_session, transaction
 from marketplace.extensions import rate_limit_storage_status
 from marketplace.forms import ConfirmForm
 from marketplace.security import role_required
+from marketplace.text import control_character_problem
 
 bp = Blueprint("site", __name__)
 
@@ -87,11 +88,15 @@ def reviews() -> str:
 @bp.route("/admin/reviews/<id:work_id>/clear", methods=["POST"])
 @role_required("admin")
 def clear_review(work_id: int) -> Response:
-    if ConfirmForm().validate_on_submit():
+    note = request.form.get("note", "")
+    problem = control_character_problem(note)
+    if problem is not None:
+        flash(f"The note {problem}.", "error")
+    elif ConfirmForm().validate_on_submit():
         try:
             with transaction() as session:
                 work = artists.get_work(session, work_id)
-                artists.clear_review(session, work, current_user, request.form.get("note", ""))
+                artists.clear_review(session, work, current_user, note)
         except artists.WorkNotFound:
             abort(404)
         except artists.ArtistError as exc:

@@ -139,7 +139,7 @@ def test_listing_pages_by_cursor(client, db):
             break
     assert seen == ["w4", "w3", "w2", "w1", "w0"]
     bad = client.get("/api/v1/artist/works?cursor=bm90IGEgY3Vyc29y", headers=auth(token))
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.get_json()["error"]["code"] == "invalid_cursor"
 
 

@@ -1,15 +1,17 @@
-"""Schemathesis fuzzes /api/v1 from the app's own OpenAPI document, over WSGI: no input that the
-schema allows (positive) or forbids (negative) may make a route answer 500."""
+"""Schemathesis fuzzes /api/v1 from the app's own OpenAPI document, over WSGI, with its whole
+check set: no input the schema allows (positive) or forbids (negative) may make a route answer
+500, every answer's status, content type, headers and body must be what the document says, data
+the schema forbids is refused and data it allows is not."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy.orm import Session
 
@@ -32,6 +34,17 @@ def api_schema(app: Flask, db: Session) -> Any:
     config = SchemathesisConfig.from_dict(
         {
             "generation": {"mode": "all"},
+            # Schema-valid input may still break a rule the schema cannot express (a cursor we
+            # did not sign, `from` after `to`, a picture too small): that is a 422, never a 400.
+            # Too many URLs for one bulk check is refused as too large (413), like a big body.
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
+                },
+                "negative_data_rejection": {
+                    "expected-statuses": ["400", "401", "403", "404", "405", "413", "415", "422"]
+                },
+            },
             "auth": {"openapi": {"bearerAuth": {"bearer": token}}},
         }
     )
@@ -51,9 +64,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @pytest.mark.slow
 @schema.parametrize()
 @settings(
-    max_examples=50,
+    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "50")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_no_api_input_is_a_server_error(case: Any) -> None:
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate()

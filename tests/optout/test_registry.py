@@ -157,6 +157,23 @@ def test_a_domain_rule_covers_subdomains_but_not_look_alikes(client, db, login):
     assert check(client, "https://cdn.example.com/x")["matches"][0]["kind"] == "domain"
 
 
+def test_urls_are_read_as_a_browser_reads_them(client, db, login):
+    """WHATWG URL parsing: a backslash ends the host in http(s) URLs, so this URL fetches from
+    a.example (Python's urlsplit would say evil.com); hex and short IPv4 forms are one host."""
+    login(make_artist(db))
+    add_address(client, "domain", "a.example")
+    add_address(client, "url", "http://127.0.0.1/x")
+    assert opted_out(
+        client,
+        [
+            "https://a.example\\@evil.com/",
+            "https://evil.com\\@a.example/",
+            "http://0x7f.1/x",
+            "http://evil.com/",
+        ],
+    ) == [True, False, True, False]
+
+
 def test_a_domain_may_be_given_as_an_address(client, db, login):
     login(make_artist(db))
     add_address(client, "domain", "https://Shop.Example.com:8443/some/page")
@@ -487,7 +504,7 @@ PAGE_INPUT = {
     "space-in-host": (
         "/optout/address",
         {"kind": "prefix", "address": "https://exa mple.com/art/"},
-        "not a valid host name",
+        "not a valid URL",
     ),
     "bad-port": (
         "/optout/address",
@@ -747,3 +764,43 @@ def test_an_unreadable_image_in_the_public_check_is_422_naming_the_file(client):
     error = response.get_json()["error"]
     assert error["code"] == "image_rejected"
     assert error["message"].startswith("scan.png ")
+
+
+@pytest.mark.parametrize("app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "4 per minute"}])
+def test_one_check_budget_per_client_across_url_image_and_bulk_checks(client, monkeypatch):
+    from marketplace.api import optout
+
+    monkeypatch.setattr(optout, "BULK_URLS_PER_CHECK", 2)
+    crawler = {"environ_base": {"REMOTE_ADDR": "192.0.2.50"}}
+    assert (
+        client.get(CHECK, query_string={"url": "https://example.com/"}, **crawler).status_code
+        == 200
+    )
+    assert client.post(CHECK, json={"sha256": "a" * 64}, **crawler).status_code == 200
+    # Three URLs at two per check cost two checks: the budget of four is spent.
+    bulk = ["https://example.com/a", "https://example.com/b", "https://example.com/c"]
+    assert client.post(BULK, json=bulk, **crawler).status_code == 200
+    for request in (
+        {"method": "GET", "path": CHECK, "query_string": {"url": "https://example.com/"}},
+        {"method": "POST", "path": CHECK, "json": {"sha256": "b" * 64}},
+        {"method": "POST", "path": BULK, "json": ["https://example.com/"]},
+    ):
+        throttled = client.open(**request, **crawler)
+        assert throttled.status_code == 429
+        error = throttled.get_json()["error"]
+        assert error["code"] == "rate_limited"
+        assert "share a budget of 4 per minute" in error["message"]
+        assert error["message"].endswith(".")
+        assert int(throttled.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "3 per minute"}])
+def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client, monkeypatch):
+    from marketplace.api import optout
+
+    monkeypatch.setattr(optout, "BULK_URLS_PER_CHECK", 10)
+    crawler = {"environ_base": {"REMOTE_ADDR": "192.0.2.51"}}
+    urls = "\n".join(f"https://example.com/{n}" for n in range(40))
+    response = client.post(BULK, data=urls, content_type="text/plain", **crawler)
+    assert response.status_code == 429
+    assert response.get_json()["error"]["code"] == "rate_limited"
