@@ -13,7 +13,7 @@ bp = APIBlueprint(
     "api",
     __name__,
     url_prefix="/api/v1",
-    abp_responses={400: ErrorResponse, 429: ErrorResponse},
+    abp_responses={400: ErrorResponse, 414: ErrorResponse, 429: ErrorResponse},
 )
 
 

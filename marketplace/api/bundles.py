@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from flask_openapi3 import Tag
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from marketplace.accounts.models import User
 from marketplace.api.auth import BEARER_SECURITY, current_token, token_required
 from marketplace.api.blueprint import bp
-from marketplace.api.schemas import ErrorResponse
+from marketplace.api.catalog import SearchFilters
+from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
 from marketplace.buyers import eligibility
 from marketplace.buyers import services as buyers
 from marketplace.buyers.models import Bundle, Order, Quote
@@ -41,19 +43,31 @@ IntendedUse = Literal[
 ]
 
 
-class BundleIn(BaseModel):
+def _json_integer(value: Any) -> Any:
+    """A JSON number with no fraction (1 or 1.0), never true/false or "1"."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
+
+class BundleIn(JsonBody):
     """Exactly one of `work_ids`, `collection_id` or `query`."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=120)
     intended_uses: list[IntendedUse] = Field(min_length=1, max_length=5)
-    work_ids: list[StrictInt] | None = Field(
+    work_ids: list[JsonInteger] | None = Field(
         default=None, max_length=buyers.WORK_IDS_MAX, description="Ids from /api/v1/works"
     )
-    collection_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ROW_ID)
-    query: dict[str, str | int | list[str]] | None = Field(
-        default=None, description="Search parameters as /api/v1/works takes them"
+    collection_id: Annotated[int, Ge(1), Le(MAX_ROW_ID), BeforeValidator(_json_integer)] | None = (
+        None
+    )
+    query: SearchFilters | None = Field(
+        default=None, description="A search, with the filters /api/v1/works takes"
     )
 
 
@@ -94,11 +108,11 @@ class BundleList(BaseModel):
     items: list[BundleOut]
 
 
-class BundlePath(BaseModel):
+class BundlePath(ApiIn):
     bundle_id: int = _ID
 
 
-class BundleItemsQuery(BaseModel):
+class BundleItemsQuery(ApiIn):
     excluded: bool = False
     after: int = Field(default=0, ge=0, le=MAX_ROW_ID)
     limit: int = Field(default=100, ge=1, le=1000)
@@ -118,7 +132,7 @@ class BundleItemPage(BaseModel):
     next_after: int | None
 
 
-class CheckoutIn(BaseModel):
+class CheckoutIn(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     quote_id: str = Field(min_length=1, max_length=40)
@@ -162,11 +176,11 @@ class OrderList(BaseModel):
     items: list[OrderOut]
 
 
-class OrderPath(BaseModel):
+class OrderPath(ApiIn):
     order_id: int = _ID
 
 
-class OrderItemsQuery(BaseModel):
+class OrderItemsQuery(ApiIn):
     after: int = Field(default=-1, ge=-1, le=MAX_ROW_ID)
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -299,7 +313,7 @@ def create_bundle(body: BundleIn) -> tuple[dict[str, Any], int]:
         intended_uses=list(body.intended_uses),
         work_ids=body.work_ids,
         collection_id=body.collection_id,
-        query=body.query,
+        query=body.query.model_dump(exclude_none=True) if body.query is not None else None,
     )
     try:
         with transaction() as session:

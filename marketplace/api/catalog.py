@@ -43,6 +43,7 @@ def _choices(values: Iterable[str]) -> Any:
 
 Licenses = Annotated[str, _choices(v.value for v in CatalogLicense)]
 Orientations = Annotated[str, _choices(v.value for v in Orientation)]
+Uses = Annotated[str, _choices(PERMITTED_USES)]
 # One source per value (repeat the parameter): no commas, no control characters.
 SourceName = Annotated[str, Field(pattern=JSON_SCHEMA_PATTERN.replace("[^", "[^,", 1))]
 _MAX_VALUES = Field(default=None, max_length=search.MAX_VALUES)
@@ -76,7 +77,7 @@ class SearchFilters(ApiIn):
     price_min: str | None = _PRICE
     price_max: str | None = _PRICE
     has_image: bool | None = None
-    uses: list[str] | None = Field(
+    uses: list[Uses] | None = Field(
         default=None,
         max_length=search.MAX_VALUES,
         description="Permitted uses every result must allow (repeat or comma-separate): "

@@ -164,7 +164,7 @@ def _validated_source(session: Session, user: User, request: BundleRequest) -> d
         return {"collection_id": collection.id}
     assert request.query is not None
     params = {
-        str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
+        str(k): [_param(x) for x in v] if isinstance(v, list) else [_param(v)]
         for k, v in request.query.items()
     }
     params.pop("cursor", None)
@@ -173,6 +173,11 @@ def _validated_source(session: Session, user: User, request: BundleRequest) -> d
     except search.InvalidSearch as exc:
         raise InvalidBundle(f"The query is not valid: {exc}") from exc
     return {"query": parsed.to_params()}
+
+
+def _param(value: Any) -> str:
+    """A query value as the catalog's URL parameters spell it (true/false for booleans)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def create_bundle(session: Session, user: User, request: BundleRequest) -> Bundle:
