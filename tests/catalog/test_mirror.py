@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,6 +27,8 @@ class ImageServer:
         self.active = 0
         self.max_active = 0
         self.lock = threading.Lock()
+        self.overlap = threading.Condition()
+        self.arrivals = 0
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -44,12 +45,16 @@ class ImageServer:
 
             def answer(self, hits: int) -> None:
                 if self.path.startswith("/slow/"):
-                    # Counted while the client is surely still waiting (it holds its slot).
-                    with server.lock:
+                    # Held until the next download arrives (the client holds its slot all the
+                    # while), so the test sees the overlap the limit allows, and one more if
+                    # the limit failed; the timeout only frees the last download.
+                    with server.overlap:
                         server.active += 1
+                        server.arrivals += 1
+                        mine = server.arrivals
                         server.max_active = max(server.max_active, server.active)
-                    time.sleep(0.15)
-                    with server.lock:
+                        server.overlap.notify_all()
+                        server.overlap.wait_for(lambda: server.arrivals > mine, timeout=2)
                         server.active -= 1
                     return self.send(200, PICTURE, "image/png")
                 if self.path == "/ok.png":
