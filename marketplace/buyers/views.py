@@ -254,7 +254,7 @@ def _order(order_id: int) -> Order:
 
 
 @bp.route("/orders")
-@role_required("buyer")
+@role_required("buyer", "admin")
 def orders() -> ResponseReturnValue:
     return render_template(
         "buyers/orders.html", orders=buyers.list_orders(get_session(), current_user)

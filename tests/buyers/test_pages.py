@@ -135,3 +135,32 @@ def test_priced_checkout_makes_an_order_awaiting_payment(client, db, login, run_
     assert response.headers["Location"].endswith(f"/orders/{order.id}/pay")
     assert order.status is OrderStatus.AWAITING_PAYMENT
     assert order.total_minor == 50
+
+
+def test_admins_see_every_organizations_orders_and_buyers_only_their_own(
+    client, db, login, run_jobs
+):
+    from tests.factories import make_admin
+
+    artist = make_artist(db)
+    first, second = make_buyer(db), make_buyer(db)
+    for buyer in (first, second):
+        bundle_id = bundle(db, buyer, [work_item(db, artist, DONATE)])
+        run_jobs()
+        login(buyer)
+        page = client.get(f"/bundles/{bundle_id}").get_data(as_text=True)
+        quote_id = page.split('name="quote_id" type="hidden" value="')[1].split('"')[0]
+        client.post(f"/bundles/{bundle_id}/checkout", data={"quote_id": quote_id})
+        client.post("/accounts/logout")
+    orders = db.scalars(select(Order.id).order_by(Order.id)).all()
+    login(first)
+    mine = client.get("/orders").get_data(as_text=True)
+    assert f"#{orders[0]}<" in mine
+    assert f"#{orders[1]}<" not in mine
+    assert client.get(f"/orders/{orders[1]}").status_code == 404
+    client.post("/accounts/logout")
+    login(make_admin(db))
+    every = client.get("/orders").get_data(as_text=True)
+    assert f"#{orders[0]}<" in every
+    assert f"#{orders[1]}<" in every
+    assert client.get(f"/orders/{orders[1]}").status_code == 200
