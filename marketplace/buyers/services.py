@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
 from marketplace.artists.models import TermsKind, WorkStatus
+from marketplace.artists.terms import format_money
 from marketplace.buyers import eligibility, pricing
 from marketplace.buyers.models import (
     Bundle,
@@ -1069,7 +1070,7 @@ def refund_order(
     amount = left if amount_minor is None else amount_minor
     if not 0 < amount <= left:
         raise OrderStateError(
-            f"Refund more than nothing and at most {pricing_format(left, order.currency)}."
+            f"Refund more than nothing and at most {format_money(left, order.currency)}."
         )
     payments.refund_payment_intent(
         order.payment_intent_id,
@@ -1078,9 +1079,3 @@ def refund_order(
         metadata={"order_id": str(order.id), "reason": reason[:200]},
     )
     return sync_refunds(session, order)
-
-
-def pricing_format(amount_minor: int, currency: str) -> str:
-    from marketplace.artists.terms import format_money
-
-    return format_money(amount_minor, currency)
