@@ -24,6 +24,7 @@ from marketplace.catalog import views as catalog_views
 from marketplace.commands import register_commands
 from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
+from marketplace.delivery import views as delivery_views
 from marketplace.extensions import csrf, init_limiter, login_manager
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
@@ -148,6 +149,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         artists_views.bp,
         buyers_views.bp,
         catalog_views.bp,
+        delivery_views.bp,
         optout_views.bp,
         provenance_views.bp,
         storage_views.bp,

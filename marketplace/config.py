@@ -109,6 +109,10 @@ def load_config(instance_path: str) -> dict[str, object]:
         "QUOTE_TTL_SECONDS": int(env("QUOTE_TTL_SECONDS", "1800")),
         "MINIMUM_CHARGE_MINOR": int(env("MINIMUM_CHARGE_MINOR", "50")),
         "FULFILMENT_CHUNK": int(env("FULFILMENT_CHUNK", "10000")),
+        # Delivery: how long package download links live, and when a WebDataset shard closes.
+        "PACKAGE_URL_MAX_AGE": int(env("PACKAGE_URL_MAX_AGE", "86400")),
+        "PACKAGE_SHARD_MAX_BYTES": int(env("PACKAGE_SHARD_MAX_BYTES", str(1 << 30))),
+        "PACKAGE_SHARD_MAX_ITEMS": int(env("PACKAGE_SHARD_MAX_ITEMS", "10000")),
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
         "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
         # Unset: a key is generated on first run into instance/; set: the file must exist.
@@ -150,6 +154,9 @@ _BOUNDS = (
     ("QUOTE_TTL_SECONDS", 60, 7 * 24 * 3600),
     ("MINIMUM_CHARGE_MINOR", 0, 100_000),
     ("FULFILMENT_CHUNK", 100, 100_000),
+    ("PACKAGE_URL_MAX_AGE", 60, 7 * 24 * 3600),  # S3 presigns for at most seven days
+    ("PACKAGE_SHARD_MAX_BYTES", 1 << 20, 1 << 40),
+    ("PACKAGE_SHARD_MAX_ITEMS", 1, 1_000_000),
 )
 
 

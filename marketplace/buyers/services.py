@@ -49,6 +49,7 @@ from marketplace.buyers.models import (
 from marketplace.catalog import search
 from marketplace.catalog.models import CatalogItem, Collection, CollectionItem
 from marketplace.db import transaction, utcnow
+from marketplace.delivery import services as delivery
 from marketplace.ledger import money
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
@@ -909,6 +910,7 @@ def fulfil_order(order_id: int) -> None:
                 if order.status is OrderStatus.PAID:
                     order.status = OrderStatus.FULFILLED
                 order.fulfilled_at = utcnow()
+                delivery.request_package(session, order)  # the package job, after commit
                 log.info("order %s fulfilled: %s items", order_id, order.item_count)
                 return
             appended = ledger.append_many(session, (_sold_entry(order, row) for row in rows))

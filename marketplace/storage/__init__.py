@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +30,7 @@ class Backend(Protocol):
     """What every storage backend does; keys are '/'-separated, objects are private."""
 
     def write(self, key: str, data: bytes, content_type: str) -> None: ...
+    def write_file(self, key: str, path: Path, content_type: str) -> None: ...
     def read(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -78,6 +80,23 @@ class LocalBackend:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def write_file(self, key: str, path: Path, content_type: str) -> None:
+        """Copy a file in without holding it in memory (temp file, then rename)."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def local_path(self, key: str) -> Path:
+        """Where the object lives on disk (the signed download route serves it from there)."""
+        return self._path(key)
+
     def read(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
@@ -94,7 +113,12 @@ class LocalBackend:
         """A signed, expiring link to this app (see `storage.views`), not a file path."""
         from flask import url_for
 
-        payload = {"key": check_key(key), "name": filename, "type": content_type}
+        payload = {
+            "key": check_key(key),
+            "name": filename,
+            "type": content_type,
+            "max_age": max_age_seconds,
+        }
         token = sign_token(DOWNLOAD_PURPOSE, payload)
         return url_for("storage.download", token=token, _external=True)
 
@@ -129,6 +153,12 @@ class S3Backend:
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
+        )
+
+    def write_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload a file in parts (boto3's managed transfer: multipart above 8 MiB)."""
+        self.client.upload_file(
+            str(path), self.bucket, check_key(key), ExtraArgs={"ContentType": content_type}
         )
 
     def read(self, key: str) -> bytes:
@@ -200,6 +230,14 @@ def put(session: Session, key: str, data: bytes, *, content_type: str) -> None:
     on_rollback(session, lambda: store.delete(key))
 
 
+def put_file(session: Session, key: str, path: Path, *, content_type: str) -> None:
+    """Store the file at `path` under `key`, streaming it (never whole in memory); removed
+    again if the session's transaction rolls back."""
+    store = backend()
+    store.write_file(check_key(key), path, content_type)
+    on_rollback(session, lambda: store.delete(key))
+
+
 def get(key: str) -> bytes:
     return backend().read(key)
 
@@ -214,8 +252,12 @@ def delete_many(keys: list[str]) -> None:
         store.delete(key)
 
 
-def download_url(key: str, filename: str, *, content_type: str) -> str:
-    """A time-limited link for a private object (DOWNLOAD_URL_MAX_AGE seconds), served as
-    `content_type`: the type the caller knows from the bytes, never a guess from the name."""
-    max_age = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])
-    return backend().download_url(key, filename, max_age, content_type)
+def download_url(
+    key: str, filename: str, *, content_type: str, max_age_seconds: int | None = None
+) -> str:
+    """A time-limited link for a private object (`max_age_seconds`, by default
+    DOWNLOAD_URL_MAX_AGE), served as `content_type`: the type the caller knows from the bytes,
+    never a guess from the name."""
+    if max_age_seconds is None:
+        max_age_seconds = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])
+    return backend().download_url(key, filename, max_age_seconds, content_type)

@@ -26,3 +26,8 @@ def stock_original(record_id: int) -> str:
 
 def stock_derivative(record_id: int, version: int, name: str) -> str:
     return f"stock/{record_id}/v{version}/{name}.webp"
+
+
+def package_file(order_id: int, path: str) -> str:
+    """A file of an order's delivery package, at its path inside the package."""
+    return f"packages/{order_id}/{path}"

@@ -1,0 +1,775 @@
+"""The package a buyer takes home: built by a job after fulfilment, stored, listed, linked.
+
+Rules (the README repeats them):
+
+- One package per order, built when the order is fulfilled (free orders too). Items are read
+  in order of position, a page at a time, so an order of a million items never sits in memory.
+- Each image is the stored original with our consent XMP spliced in; what was shipped (digest,
+  type, size) is written on its order item.
+- Public-domain stock not mirrored yet is fetched now. An item whose source cannot be reached
+  or refuses is not delivered: it gets a `missing_reason`, is listed in `missing.json`, and is
+  not charged: what was paid for it (the per-item handling fee; 0 by default) is refunded once
+  per order through the buyers' refund.
+- Rebuilding gives the same files, byte for byte, under the same keys. A file is listed only
+  once its object is stored; a failed build lists nothing and says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from werkzeug.utils import import_string
+
+from marketplace import jobs, storage, xmp
+from marketplace.accounts.models import Organization, User
+from marketplace.artists import consent
+from marketplace.artists.models import Artist, TermsKind, Work, WorkTerms
+from marketplace.artists.terms import CC0_URL, TermsSpec, licence_text
+from marketplace.buyers import services as buyers
+from marketplace.buyers.models import ItemLicence, Order, OrderItem, OrderStatus
+from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.db import after_commit, transaction, utcnow
+from marketplace.delivery import formats
+from marketplace.delivery.models import FileKind, Package, PackageFile, PackageStatus
+from marketplace.ledger import services as ledger
+from marketplace.storage import keys
+from marketplace.urls import external_url
+
+log = logging.getLogger(__name__)
+
+BUILD_JOB = "marketplace.delivery.tasks.build_package"
+# The catalog's own mirroring job, called by name (and synchronously) for stock not fetched yet.
+MIRROR_JOB = "marketplace.catalog.tasks.mirror_stock_image"
+PAGE = 500  # order items read per query, at most
+PUBLIC_DOMAIN_URL = "https://creativecommons.org/publicdomain/mark/1.0/"
+
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+LICENCE_NAMES = {
+    ItemLicence.LICENSED: "licensed",
+    ItemLicence.CC0: "donated",
+    ItemLicence.PUBLIC_DOMAIN: "public_domain",
+}
+_TEXT = "text/markdown; charset=utf-8"
+
+
+class DeliveryError(Exception):
+    code = "delivery"
+
+
+class NotFound(DeliveryError):
+    code = "not_found"
+
+
+class PackageBusy(DeliveryError):
+    code = "package_busy"
+
+
+class BuildFailed(DeliveryError):
+    """A reason to stop the build, safe to show to the buyer."""
+
+    code = "build_failed"
+
+
+# --- Requesting and reading -----------------------------------------------------------------
+
+
+def find_package(session: Session, order_id: int) -> Package | None:
+    return session.scalar(select(Package).where(Package.order_id == order_id))
+
+
+def request_package(session: Session, order: Order, *, rebuild: bool = False) -> Package:
+    """Queue the build of the order's package (once the caller commits). Without `rebuild` a
+    package already queued, building or ready is left alone; a rebuild of one being built
+    raises PackageBusy. The job id is the order's, so it is never queued twice."""
+    package = find_package(session, order.id)
+    if package is None:
+        package = Package(
+            order_id=order.id,
+            status=PackageStatus.QUEUED,
+            items_total=order.item_count,
+            items_done=0,
+            items_missing=0,
+            bytes_total=0,
+            missing_refunded_minor=0,
+            error="",
+            attempts=0,
+        )
+        session.add(package)
+        session.flush()
+    elif package.status is PackageStatus.BUILDING:
+        if rebuild:
+            raise PackageBusy("The package is being built; rebuild it when the build ends.")
+        return package
+    elif not rebuild and package.status is not PackageStatus.FAILED:
+        return package
+    else:
+        package.status = PackageStatus.QUEUED
+        package.error = ""
+    jobs.enqueue_after_commit(session, BUILD_JOB, order.id, job_id=f"package-{order.id}")
+    return package
+
+
+def get_package(session: Session, user: User, order_id: int) -> tuple[Order, Package | None]:
+    """The order (if the user may see it) and its package, if one was asked for."""
+    try:
+        order = buyers.get_order(session, user, order_id)
+    except buyers.NotFound as exc:
+        raise NotFound("No such order.") from exc
+    return order, find_package(session, order.id)
+
+
+def rebuild(session: Session, user: User, order_id: int) -> Package:
+    """An administrator rebuilds an order's package (same files, same bytes)."""
+    if user.role != "admin":
+        raise NotFound("No such order.")
+    order, _ = get_package(session, user, order_id)
+    if not _deliverable(order):
+        raise DeliveryError("Only a fulfilled, not refunded order has a package.")
+    return request_package(session, order, rebuild=True)
+
+
+def progress_percent(package: Package) -> int:
+    if package.status is PackageStatus.READY:
+        return 100
+    if not package.items_total:
+        return 0
+    return min(99, package.items_done * 100 // package.items_total)
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    path: str
+    size: int
+    sha256: str
+    media_type: str
+    kind: str
+    items: int
+    url: str
+    expires_at: datetime
+
+
+def manifest_files(package: Package, now: datetime | None = None) -> list[ManifestFile]:
+    """The package's files with download links valid for PACKAGE_URL_MAX_AGE seconds (only once
+    the package is ready: a build in progress lists nothing)."""
+    if package.status is not PackageStatus.READY:
+        return []
+    max_age = int(current_app.config["PACKAGE_URL_MAX_AGE"])
+    expires_at = (now or datetime.now(UTC)) + timedelta(seconds=max_age)
+    found = []
+    for file in sorted(package.files, key=_file_order):
+        url = storage.download_url(
+            file.storage_key,
+            file.path.replace("/", "-"),
+            content_type=file.media_type,
+            max_age_seconds=max_age,
+        )
+        found.append(
+            ManifestFile(
+                path=file.path,
+                size=file.size_bytes,
+                sha256=file.sha256,
+                media_type=file.media_type,
+                kind=file.kind.value,
+                items=file.item_count,
+                url=url,
+                expires_at=expires_at.replace(microsecond=0),
+            )
+        )
+    return found
+
+
+def _file_order(file: PackageFile) -> tuple[int, str]:
+    return (0 if file.kind is FileKind.SHARD else 1, file.path)
+
+
+def missing_items(session: Session, order: Order, *, limit: int = 100) -> Sequence[OrderItem]:
+    return session.scalars(
+        select(OrderItem)
+        .where(OrderItem.order_id == order.id, OrderItem.missing_reason != "")
+        .order_by(OrderItem.position)
+        .limit(limit)
+    ).all()
+
+
+# --- The build ------------------------------------------------------------------------------
+
+
+def _deliverable(order: Order) -> bool:
+    return order.fulfilled_at is not None and order.status in (
+        OrderStatus.FULFILLED,
+        OrderStatus.PARTIALLY_REFUNDED,
+    )
+
+
+def build_package(order_id: int) -> None:
+    """The job: build and store the order's package. Safe to rerun: every key and byte comes
+    from the order, so a rerun rewrites the same objects. A failure marks the package failed
+    with a readable reason and lists no file; an unexpected one is raised again for the worker
+    (RQ keeps it in its failed registry)."""
+    with transaction() as session:
+        package = session.scalar(
+            select(Package).where(Package.order_id == order_id).with_for_update()
+        )
+        order = session.get(Order, order_id)
+        if package is None or order is None or package.status is PackageStatus.READY:
+            return
+        if not _deliverable(order):
+            package.status = PackageStatus.FAILED
+            package.error = "The order is not fulfilled, or was refunded: nothing to deliver."
+            return
+        old_keys = [f.storage_key for f in package.files]
+        session.execute(delete(PackageFile).where(PackageFile.package_id == package.id))
+        package.status = PackageStatus.BUILDING
+        package.attempts += 1
+        package.items_total = order.item_count
+        package.items_done = package.items_missing = package.bytes_total = 0
+        package.error = ""
+        package.started_at, package.finished_at = utcnow(), None
+        package_id = package.id
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"package-{order_id}-") as tmp:
+            _build(order_id, package_id, Path(tmp), old_keys)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, BuildFailed | storage.ObjectNotFound) else ""
+        with transaction() as session:
+            package = session.get(Package, package_id)
+            if package is not None:
+                session.execute(delete(PackageFile).where(PackageFile.package_id == package_id))
+                package.status = PackageStatus.FAILED
+                package.error = (
+                    f"The package could not be built: {reason}"
+                    if reason
+                    else f"The package could not be built ({type(exc).__name__}); "
+                    "an administrator can rebuild it."
+                )
+                package.finished_at = utcnow()
+        if isinstance(exc, BuildFailed):
+            log.warning("package of order %s failed: %s", order_id, exc)
+            return  # recorded and shown; retrying will not help until someone fixes it
+        log.exception("package of order %s failed", order_id)
+        raise
+
+
+@dataclass
+class _Item:
+    """Everything the package says of one order item, read from the database."""
+
+    position: int
+    item_id: int
+    price_minor: int
+    licence: ItemLicence
+    title: str
+    creator: str
+    source: str
+    source_kind: str
+    licence_uri: str
+    terms_id: int | None
+    terms_version: int | None
+    terms_url: str
+    terms_seq: int | None
+    source_url: str
+    ledger_seq: int | None
+    attribution_required: bool
+    attribution: str
+    object_key: str
+    packet: bytes
+    stock_id: int | None
+    stock_pending: bool
+    delivered_sha256: str | None
+    delivered_media_type: str | None
+    missing_reason: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.position:09d}"
+
+    def record(self, sha256: str, media_type: str) -> formats.ItemRecord:
+        return formats.ItemRecord(
+            key=self.key,
+            item_id=self.item_id,
+            title=self.title,
+            creator=self.creator,
+            source=self.source,
+            source_kind=self.source_kind,
+            licence=LICENCE_NAMES[self.licence],
+            licence_uri=self.licence_uri,
+            terms_version=self.terms_version,
+            terms_url=self.terms_url,
+            terms_seq=self.terms_seq,
+            sha256=sha256,
+            media_type=media_type,
+            source_url=self.source_url,
+            ledger_seq=self.ledger_seq,
+            attribution_required=self.attribution_required,
+            attribution=self.attribution,
+        )
+
+
+def _page(session: Session, order_id: int, after: int, limit: int) -> list[_Item]:
+    rows = session.execute(
+        select(OrderItem, CatalogItem, WorkTerms, Work, Artist, StockRecord)
+        .join(CatalogItem, CatalogItem.id == OrderItem.item_id)
+        .outerjoin(WorkTerms, WorkTerms.id == OrderItem.terms_id)
+        .outerjoin(Work, Work.id == OrderItem.work_id)
+        .outerjoin(Artist, Artist.id == Work.artist_id)
+        .outerjoin(StockRecord, StockRecord.id == OrderItem.stock_id)
+        .where(OrderItem.order_id == order_id, OrderItem.position > after)
+        .order_by(OrderItem.position)
+        .limit(limit)
+    ).all()
+    return [_item(*row) for row in rows]
+
+
+def _item(
+    row: OrderItem,
+    item: CatalogItem,
+    terms: WorkTerms | None,
+    work: Work | None,
+    artist: Artist | None,
+    stock: StockRecord | None,
+) -> _Item:
+    common: dict[str, Any] = {
+        "position": row.position,
+        "item_id": row.item_id,
+        "price_minor": row.price_minor,
+        "licence": row.licence,
+        "ledger_seq": row.ledger_seq,
+        "attribution_required": row.attribution_required,
+        "delivered_sha256": row.delivered_sha256,
+        "delivered_media_type": row.delivered_media_type,
+        "missing_reason": row.missing_reason,
+    }
+    if work is not None and artist is not None:
+        if terms is None:
+            raise BuildFailed(f"item {row.position} has no terms version on record")
+        terms_url = external_url("artists.show_terms", terms_id=terms.id)
+        # The licensed copy's consent XMP, as artists.tasks writes it on previews but saying
+        # what this sale granted (consent.data_mining_for_terms with licensed_copy=True).
+        data_mining = consent.data_mining_for_terms(
+            terms.kind.value,
+            generative_training=terms.generative_training,
+            non_generative_training=terms.non_generative_training,
+            licensed_copy=True,
+        )
+        return _Item(
+            **common,
+            title=work.title,
+            creator=artist.display_name,
+            source=artist.display_name,
+            source_kind="artist",
+            licence_uri=CC0_URL if terms.kind is TermsKind.DONATE else terms_url,
+            terms_id=terms.id,
+            terms_version=terms.version,
+            terms_url=terms_url,
+            terms_seq=terms.ledger_seq,
+            source_url=external_url("catalog.item_page", item_id=item.id),
+            attribution=f"“{work.title}” by {artist.display_name}, {terms_url}",
+            object_key=keys.work_original(work.id),
+            packet=xmp.xmp_packet(data_mining, terms_url, rights_text=f"© {artist.display_name}"),
+            stock_id=None,
+            stock_pending=False,
+        )
+    if stock is None:
+        raise BuildFailed(f"item {row.position} names neither a work nor a stock record")
+    rights_uri = stock.rights_uri or PUBLIC_DOMAIN_URL
+    credit = ", ".join(p for p in (stock.title, stock.creator, stock.institution) if p)
+    return _Item(
+        **common,
+        title=stock.title,
+        creator=stock.creator,
+        source=stock.institution or stock.source,
+        source_kind="institution",
+        licence_uri=rights_uri,
+        terms_id=None,
+        terms_version=None,
+        terms_url="",
+        terms_seq=None,
+        source_url=stock.page_url,
+        attribution=f"{credit} ({stock.page_url})" if stock.page_url else credit,
+        object_key=keys.stock_original(stock.id),
+        # As catalog.tasks.store_stock_image writes on the stock's derivatives.
+        packet=xmp.xmp_packet(
+            xmp.DataMining.ALLOWED, stock.rights_uri or stock.page_url, stock.rights_statement
+        ),
+        stock_id=stock.id,
+        stock_pending=stock.mirror_status is not MirrorStatus.MIRRORED,
+    )
+
+
+def _items(order_id: int, page: int = PAGE) -> Iterator[_Item]:
+    """Every order item, in order of position, read a page at a time in short sessions."""
+    after = -1
+    while True:
+        with transaction() as session:
+            batch = _page(session, order_id, after, page)
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].position
+
+
+def _fetch_stock(item: _Item) -> str:
+    """Mirror a stock record now (the catalog's job, run here); "" or why it failed."""
+    assert item.stock_id is not None
+    import_string(MIRROR_JOB)(item.stock_id)
+    with transaction() as session:
+        record = session.get(StockRecord, item.stock_id)
+        if record is not None and record.mirror_status is MirrorStatus.MIRRORED:
+            return ""
+        error = record.mirror_error if record is not None else "the record is gone"
+    return f"The source could not provide the image: {error or 'unknown error'}"
+
+
+def _read_original(item: _Item) -> tuple[bytes | None, str]:
+    """The original's bytes, fetching unmirrored stock first; (None, reason) when missing."""
+    if item.stock_pending:
+        reason = _fetch_stock(item)
+        if reason:
+            return None, reason
+    try:
+        return storage.get(item.object_key), ""
+    except storage.ObjectNotFound:
+        if item.stock_id is None:
+            raise BuildFailed(f"the original of item {item.position} is not in storage") from None
+        return None, "The mirrored image is no longer in storage."
+
+
+def _progress_step(total: int) -> int:
+    return max(1, min(PAGE, total // 100))
+
+
+def _build(order_id: int, package_id: int, tmp: Path, old_keys: list[str]) -> None:
+    config = current_app.config
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        info = _dataset_info(session, order)
+        total = order.item_count
+    name = f"order-{order_id}"
+    writer = formats.ShardWriter(
+        tmp,
+        name,
+        info,
+        max_bytes=int(config["PACKAGE_SHARD_MAX_BYTES"]),
+        max_items=int(config["PACKAGE_SHARD_MAX_ITEMS"]),
+    )
+    step = _progress_step(total)
+    done = 0
+    pending: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    licence_texts_seen: set[int] = set()
+    licence_slugs: list[str] = []
+    missing_fee = 0
+    stored: list[str] = []
+
+    def flush() -> None:
+        with transaction() as session:
+            if pending:
+                session.execute(update(OrderItem), pending)
+            package = session.get(Package, package_id)
+            assert package is not None
+            package.items_done = done
+            package.items_missing = len(missing)
+        pending.clear()
+
+    for item in _items(order_id):
+        data, reason = _read_original(item)
+        if data is None:
+            missing.append(
+                {"key": item.key, "item_id": item.item_id, "title": item.title, "reason": reason}
+            )
+            missing_fee += item.price_minor
+            pending.append(_delivered(order_id, item.position, None, None, None, reason))
+        else:
+            shipped, extension = xmp.embed_xmp(data, item.packet)
+            media_type = MEDIA_TYPES[extension]
+            digest = hashlib.sha256(shipped).hexdigest()
+            writer.add(item.record(digest, media_type), shipped)
+            pending.append(
+                _delivered(order_id, item.position, digest, media_type, len(shipped), "")
+            )
+            counts[LICENCE_NAMES[item.licence]] += 1
+            if item.terms_id is not None and item.terms_id not in licence_texts_seen:
+                licence_texts_seen.add(item.terms_id)
+                stored += _store_licences(package_id, order_id, [item.terms_id])
+                licence_slugs.append(_licence_slug(item.terms_id))
+        done += 1
+        if len(pending) >= step:
+            flush()
+    flush()
+    shards = writer.close()
+    for shard in shards:
+        stored.append(
+            _store_file(
+                package_id,
+                order_id,
+                shard.name,
+                tmp / shard.name,
+                "application/x-tar",
+                FileKind.SHARD,
+                items=shard.items,
+            )
+        )
+    _refund_missing(order_id, package_id, missing_fee)
+    certificate = _issue_certificate(order_id)
+    info = dataclasses.replace(
+        info,
+        tree_size_at_purchase=certificate.get("tree_size_at_purchase"),
+        checkpoint=str(certificate.get("ledger", {}).get("checkpoint", "")),
+    )
+    files: list[tuple[str, bytes, str, FileKind]] = [
+        ("certificate.json", _canonical_json(certificate), "application/json", FileKind.CERTIFICATE)
+    ]
+    parquet = tmp / "metadata.parquet"
+    formats.write_parquet(_delivered_records(order_id), parquet)
+    stored.append(
+        _store_file(
+            package_id,
+            order_id,
+            "metadata.parquet",
+            parquet,
+            "application/vnd.apache.parquet",
+            FileKind.METADATA,
+            items=done - len(missing),
+        )
+    )
+    summary_md, summary_json = formats.ai_act_summary(info, _delivered_records(order_id), missing)
+    obligations = _obligations(order_id)
+    files += [
+        (
+            "croissant.json",
+            _pretty_json(formats.croissant(info, done - len(missing), shards)),
+            "application/ld+json",
+            FileKind.CROISSANT,
+        ),
+        (
+            "README.md",
+            formats.dataset_card(info, dict(counts), obligations, missing).encode(),
+            _TEXT,
+            FileKind.CARD,
+        ),
+        (
+            "ATTRIBUTION.md",
+            formats.attribution_markdown(
+                r for r in _delivered_records(order_id) if r.attribution_required
+            ).encode(),
+            _TEXT,
+            FileKind.ATTRIBUTION,
+        ),
+        ("ai-act-summary.md", summary_md.encode(), _TEXT, FileKind.AI_ACT),
+        ("ai-act-summary.json", _pretty_json(summary_json), "application/json", FileKind.AI_ACT),
+    ]
+    if missing:
+        files.append(
+            ("missing.json", formats.missing_json(missing), "application/json", FileKind.MISSING)
+        )
+    for path, body, media_type, kind in files:
+        target = tmp / "files" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        stored.append(_store_file(package_id, order_id, path, target, media_type, kind))
+    with transaction() as session:
+        package = session.get(Package, package_id)
+        assert package is not None
+        package.status = PackageStatus.READY
+        package.items_done = done
+        package.items_missing = len(missing)
+        listed = select(PackageFile.size_bytes).where(PackageFile.package_id == package_id)
+        package.bytes_total = sum(session.scalars(listed))
+        package.finished_at = utcnow()
+        stale = sorted(set(old_keys) - set(stored))
+        if stale:
+            after_commit(session, lambda: storage.delete_many(stale))
+    log.info("package of order %s ready: %s items, %s missing", order_id, done, len(missing))
+
+
+def _delivered(
+    order_id: int,
+    position: int,
+    digest: str | None,
+    media_type: str | None,
+    size: int | None,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "position": position,
+        "delivered_sha256": digest,
+        "delivered_media_type": media_type,
+        "delivered_bytes": size,
+        "missing_reason": reason,
+    }
+
+
+def _delivered_records(order_id: int) -> Iterator[formats.ItemRecord]:
+    """The records of the delivered items again, from the database (no image is read)."""
+    for item in _items(order_id):
+        if item.delivered_sha256 and item.delivered_media_type and not item.missing_reason:
+            yield item.record(item.delivered_sha256, item.delivered_media_type)
+
+
+def _obligations(order_id: int) -> dict[str, int]:
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        count = buyers.attribution_count(session, order)
+    return {"attribution": count} if count else {}
+
+
+def _licence_slug(terms_id: int) -> str:
+    return f"terms-{terms_id}"
+
+
+def _store_licences(package_id: int, order_id: int, terms_ids: list[int]) -> list[str]:
+    """LICENSES/terms-<id>.md: each terms version's text once, as its public page shows it."""
+    texts: dict[str, str] = {}
+    with transaction() as session:
+        for terms_id in terms_ids:
+            terms = session.get(WorkTerms, terms_id)
+            assert terms is not None
+            text = licence_text(
+                TermsSpec.of(terms),
+                work_title=terms.work.title,
+                artist_name=terms.work.artist.display_name,
+                version=terms.version,
+            )
+            url = external_url("artists.show_terms", terms_id=terms.id)
+            texts[_licence_slug(terms_id)] = f"{text}\n\n{url}\n"
+    return [
+        _store_bytes(package_id, order_id, path, text.encode(), _TEXT, FileKind.LICENCE)
+        for path, text in formats.licence_files(texts).items()
+    ]
+
+
+def _store_bytes(
+    package_id: int, order_id: int, path: str, body: bytes, media_type: str, kind: FileKind
+) -> str:
+    with tempfile.NamedTemporaryFile() as handle:
+        handle.write(body)
+        handle.flush()
+        return _store_file(package_id, order_id, path, Path(handle.name), media_type, kind)
+
+
+def _store_file(
+    package_id: int,
+    order_id: int,
+    path: str,
+    source: Path,
+    media_type: str,
+    kind: FileKind,
+    *,
+    items: int = 0,
+) -> str:
+    """Upload one file (streamed) and list it; the row exists only once the object does."""
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    key = keys.package_file(order_id, path)
+    with transaction() as session:
+        storage.put_file(session, key, source, content_type=media_type)
+        session.execute(
+            delete(PackageFile).where(
+                PackageFile.package_id == package_id, PackageFile.path == path
+            )
+        )
+        session.add(
+            PackageFile(
+                package_id=package_id,
+                path=path,
+                storage_key=key,
+                size_bytes=size,
+                sha256=digest.hexdigest(),
+                media_type=media_type,
+                kind=kind,
+                item_count=items,
+            )
+        )
+    return key
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _pretty_json(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _dataset_info(session: Session, order: Order) -> formats.DatasetInfo:
+    organization = session.get(Organization, order.organization_id)
+    created = order.fulfilled_at or order.paid_at or order.created_at
+    return formats.DatasetInfo(
+        name=f"order-{order.id}",
+        order_id=order.id,
+        order_reference=order.quote.public_id,
+        organization=organization.name if organization is not None else "",
+        created=created.astimezone(UTC).replace(microsecond=0),
+        intended_uses=list(order.bundle.intended_uses),
+        description=f"{order.bundle.name}: {order.item_count:,} images bought in order "
+        f"{order.id}, each with its provenance and licence.",
+        base_url=str(current_app.config["PUBLIC_URL"]),
+        publisher="Consent Marketplace",
+        ledger_origin=str(current_app.config["LEDGER_ORIGIN"]),
+        tree_size_at_purchase=None,
+        checkpoint="",
+    )
+
+
+def _refund_missing(order_id: int, package_id: int, amount_minor: int) -> None:
+    """Refund what the buyer paid for items that could not be delivered, once per order: the
+    package row records it in the same transaction as the refund, and the processor's
+    idempotency key (buyers.refund_order's, from the order and the amounts) is the same on a
+    retry, so a crash between the two never refunds twice."""
+    if amount_minor <= 0:
+        return
+    with transaction() as session:
+        package = session.get(Package, package_id, with_for_update=True)
+        order = session.get(Order, order_id)
+        assert package is not None
+        assert order is not None
+        if package.missing_refunded_minor or not order.payment_intent_id:
+            return
+        amount = min(amount_minor, order.total_minor - order.refunded_minor)
+        if amount <= 0:
+            return
+        buyers.refund_order(
+            session, order, amount_minor=amount, reason="items that could not be delivered"
+        )
+        package.missing_refunded_minor = amount
+    log.info("order %s: refunded %s for undelivered items", order_id, amount)
+
+
+def _issue_certificate(order_id: int) -> dict[str, Any]:
+    """The order's signed provenance certificate (the certificates feature: idempotent, reads
+    the order items' delivered_* columns, so it runs after the shards are written)."""
+    with transaction() as session:
+        return _certificate_placeholder(session, order_id)
+
+
+def _certificate_placeholder(session: Session, order_id: int) -> dict[str, Any]:
+    """Until marketplace.certificates lands: the order and the latest checkpoint, unsigned."""
+    order = session.get(Order, order_id)
+    assert order is not None
+    checkpoint = ledger.latest_checkpoint(session)
+    return {
+        "order": order_id,
+        "tree_size_at_purchase": (order.paid_seq or 0) + 1,
+        "ledger": {"checkpoint": checkpoint.note if checkpoint is not None else ""},
+    }
