@@ -49,7 +49,7 @@ from marketplace.buyers.models import (
 from marketplace.catalog import search
 from marketplace.catalog.models import CatalogItem, Collection, CollectionItem
 from marketplace.db import transaction, utcnow
-from marketplace.delivery import services as delivery
+from marketplace.delivery import packages as delivery
 from marketplace.ledger import money
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind

@@ -33,7 +33,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
-from marketplace import jobs, storage, xmp
+from marketplace import storage, xmp
 from marketplace.accounts.models import Organization, User
 from marketplace.artists import consent
 from marketplace.artists.models import Artist, TermsKind, Work, WorkTerms
@@ -44,13 +44,16 @@ from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.db import after_commit, transaction, utcnow
 from marketplace.delivery import formats
 from marketplace.delivery.models import FileKind, Package, PackageFile, PackageStatus
+from marketplace.delivery.packages import DeliveryError as DeliveryError  # re-exported
+from marketplace.delivery.packages import PackageBusy as PackageBusy
+from marketplace.delivery.packages import find_package as find_package
+from marketplace.delivery.packages import request_package as request_package
 from marketplace.ledger import services as ledger
 from marketplace.storage import keys
 from marketplace.urls import external_url
 
 log = logging.getLogger(__name__)
 
-BUILD_JOB = "marketplace.delivery.tasks.build_package"
 # The catalog's own mirroring job, called by name (and synchronously) for stock not fetched yet.
 MIRROR_JOB = "marketplace.catalog.tasks.mirror_stock_image"
 PAGE = 500  # order items read per query, at most
@@ -65,16 +68,8 @@ LICENCE_NAMES = {
 _TEXT = "text/markdown; charset=utf-8"
 
 
-class DeliveryError(Exception):
-    code = "delivery"
-
-
 class NotFound(DeliveryError):
     code = "not_found"
-
-
-class PackageBusy(DeliveryError):
-    code = "package_busy"
 
 
 class BuildFailed(DeliveryError):
@@ -84,42 +79,6 @@ class BuildFailed(DeliveryError):
 
 
 # --- Requesting and reading -----------------------------------------------------------------
-
-
-def find_package(session: Session, order_id: int) -> Package | None:
-    return session.scalar(select(Package).where(Package.order_id == order_id))
-
-
-def request_package(session: Session, order: Order, *, rebuild: bool = False) -> Package:
-    """Queue the build of the order's package (once the caller commits). Without `rebuild` a
-    package already queued, building or ready is left alone; a rebuild of one being built
-    raises PackageBusy. The job id is the order's, so it is never queued twice."""
-    package = find_package(session, order.id)
-    if package is None:
-        package = Package(
-            order_id=order.id,
-            status=PackageStatus.QUEUED,
-            items_total=order.item_count,
-            items_done=0,
-            items_missing=0,
-            bytes_total=0,
-            missing_refunded_minor=0,
-            error="",
-            attempts=0,
-        )
-        session.add(package)
-        session.flush()
-    elif package.status is PackageStatus.BUILDING:
-        if rebuild:
-            raise PackageBusy("The package is being built; rebuild it when the build ends.")
-        return package
-    elif not rebuild and package.status is not PackageStatus.FAILED:
-        return package
-    else:
-        package.status = PackageStatus.QUEUED
-        package.error = ""
-    jobs.enqueue_after_commit(session, BUILD_JOB, order.id, job_id=f"package-{order.id}")
-    return package
 
 
 def get_package(session: Session, user: User, order_id: int) -> tuple[Order, Package | None]:

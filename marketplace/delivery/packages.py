@@ -1,0 +1,57 @@
+"""Asking for an order's package: the row and its queued build. Kept apart from `services`
+so that fulfilment (buyers) can ask without importing the build, which reads buyers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace import jobs
+from marketplace.buyers.models import Order
+from marketplace.delivery.models import Package, PackageStatus
+
+BUILD_JOB = "marketplace.delivery.tasks.build_package"
+
+
+class DeliveryError(Exception):
+    code = "delivery"
+
+
+class PackageBusy(DeliveryError):
+    code = "package_busy"
+
+
+def find_package(session: Session, order_id: int) -> Package | None:
+    return session.scalar(select(Package).where(Package.order_id == order_id))
+
+
+def request_package(session: Session, order: Order, *, rebuild: bool = False) -> Package:
+    """Queue the build of the order's package (once the caller commits). Without `rebuild` a
+    package already queued, building or ready is left alone; a rebuild of one being built
+    raises PackageBusy. The job id is the order's, so it is never queued twice."""
+    package = find_package(session, order.id)
+    if package is None:
+        package = Package(
+            order_id=order.id,
+            status=PackageStatus.QUEUED,
+            items_total=order.item_count,
+            items_done=0,
+            items_missing=0,
+            bytes_total=0,
+            missing_refunded_minor=0,
+            error="",
+            attempts=0,
+        )
+        session.add(package)
+        session.flush()
+    elif package.status is PackageStatus.BUILDING:
+        if rebuild:
+            raise PackageBusy("The package is being built; rebuild it when the build ends.")
+        return package
+    elif not rebuild and package.status is not PackageStatus.FAILED:
+        return package
+    else:
+        package.status = PackageStatus.QUEUED
+        package.error = ""
+    jobs.enqueue_after_commit(session, BUILD_JOB, order.id, job_id=f"package-{order.id}")
+    return package
