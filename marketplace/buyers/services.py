@@ -599,10 +599,12 @@ def checkout(session: Session, user: User, bundle: Bundle, quote_id: str) -> Che
         raise NothingToBuy(
             "Every item of this quote has left the catalog or lost its artist's consent."
         )
+    # A free item's quoted charge is the handling fee frozen in the quote (the same for each).
+    fee = next((i.price_minor for i in kept if i.licence is not ItemLicence.LICENSED), 0)
     totals = pricing.totals(
         (pricing.PricedItem(i.price_minor, i.licence is ItemLicence.LICENSED) for i in kept),
         commission_bps=quote.commission_bps,
-        handling_fee_minor=0,  # the quoted charges already include handling fees
+        handling_fee_minor=fee,
         minimum_charge_minor=_config("MINIMUM_CHARGE_MINOR"),
     )
     total = totals.total_minor + _tax_minor()
