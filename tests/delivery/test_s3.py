@@ -16,7 +16,6 @@ from marketplace import storage
 from marketplace.db import transaction
 from tests.delivery.support import checkout, mixed_items, order_rows, pay_without_card, sha256
 from tests.factories import make_api_token, make_buyer
-from tests.storage.test_storage import bucket, moto_endpoint  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
