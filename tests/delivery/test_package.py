@@ -321,3 +321,19 @@ def test_museum_picture_is_shipped_with_its_pixels(client, db, tmp_path, paid):
     with Image.open(BytesIO(shipped)) as got, Image.open(BytesIO(MUSEUM_PICTURE)) as want:
         assert got.size == want.size
         assert got.convert("RGB").tobytes() == want.convert("RGB").tobytes()
+
+
+def test_while_the_package_builds_the_page_shows_progress_and_polls(client, db, login, paid):
+    mixed, buyer = paid
+    package = package_of(db, mixed.order_id)
+    package.status, package.items_done = PackageStatus.BUILDING, 1
+    db.commit()
+    login(buyer)
+    text = client.get(f"/orders/{mixed.order_id}/package").get_data(as_text=True)
+    assert 'Building: <span data-field="items_done">1</span> of 4 items' in text
+    assert "/static/js/package.js" in text
+    assert "download" not in text.lower().split("<h1>")[1]  # no links while it builds
+    status = client.get(f"/orders/{mixed.order_id}/package/status.json").get_json()
+    assert (status["status"], status["items_done"], status["percent"]) == ("building", 1, 25)
+    body = api_manifest(client, db, buyer, mixed.order_id).get_json()
+    assert (body["status"], body["progress"]["percent"], body["files"]) == ("building", 25, [])
