@@ -16,12 +16,10 @@ Rules (the README repeats them):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import tempfile
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -256,6 +254,8 @@ class _Item:
         return f"{self.position:09d}"
 
     def record(self, sha256: str, media_type: str) -> formats.ItemRecord:
+        if self.ledger_seq is None:
+            raise BuildFailed(f"item {self.position} has no provenance entry in the ledger yet")
         return formats.ItemRecord(
             key=self.key,
             item_id=self.item_id,
@@ -410,150 +410,172 @@ def _progress_step(total: int) -> int:
     return max(1, min(PAGE, total // 100))
 
 
+class _Build:
+    """One run of the build: the shards being written, what was stored, what is missing."""
+
+    def __init__(self, order_id: int, package_id: int, tmp: Path, created: datetime) -> None:
+        config = current_app.config
+        self.order_id, self.package_id, self.tmp = order_id, package_id, tmp
+        self.writer = formats.ShardWriter(
+            tmp,
+            f"order-{order_id}",
+            created,
+            max_bytes=int(config["PACKAGE_SHARD_MAX_BYTES"]),
+            max_items=int(config["PACKAGE_SHARD_MAX_ITEMS"]),
+        )
+        self.done = 0
+        self.pending: list[dict[str, Any]] = []
+        self.missing: list[formats.MissingItem] = []
+        self.missing_fee = 0
+        self.licences_seen: set[int] = set()
+        self.stored: list[str] = []
+        self.shards_stored = 0
+
+    def add(self, item: _Item) -> None:
+        data, reason = _read_original(item)
+        prepared = None
+        if data is not None:
+            try:
+                prepared = formats.prepare_image(data, item.packet)
+            except ValueError as exc:
+                if item.stock_id is None:
+                    raise BuildFailed(
+                        f"the original of item {item.position} is unreadable"
+                    ) from exc
+                reason = f"The source's file is not a readable image ({exc})."
+        if prepared is None:
+            self.missing.append(
+                formats.MissingItem(item.key, item.item_id, item.source_url, reason)
+            )
+            self.missing_fee += item.price_minor
+            self.pending.append(_delivered(self.order_id, item.position, None, None, None, reason))
+        else:
+            self.writer.add(item.record(prepared.sha256, prepared.media_type), prepared)
+            self.pending.append(
+                _delivered(
+                    self.order_id,
+                    item.position,
+                    prepared.sha256,
+                    prepared.media_type,
+                    len(prepared.data),
+                    "",
+                )
+            )
+            if item.terms_id is not None and item.terms_id not in self.licences_seen:
+                self.licences_seen.add(item.terms_id)
+                self.stored += _store_licences(self.package_id, self.order_id, [item.terms_id])
+        self.done += 1
+        self.store_finished_shards()
+
+    def store_finished_shards(self) -> None:
+        """Upload each shard as soon as the writer closes it, then free its disk space."""
+        while self.shards_stored < len(self.writer.shards):
+            shard = self.writer.shards[self.shards_stored]
+            path = self.tmp / shard.name
+            self.stored.append(
+                _store_file(
+                    self.package_id,
+                    self.order_id,
+                    shard.name,
+                    path,
+                    "application/x-tar",
+                    FileKind.SHARD,
+                    items=shard.item_count,
+                )
+            )
+            path.unlink()
+            self.shards_stored += 1
+
+    def flush(self) -> None:
+        """Record what each item shipped, and the progress, in a short transaction."""
+        with transaction() as session:
+            if self.pending:
+                session.execute(update(OrderItem), self.pending)
+            package = session.get(Package, self.package_id)
+            assert package is not None
+            package.items_done = self.done
+            package.items_missing = len(self.missing)
+        self.pending.clear()
+
+
 def _build(order_id: int, package_id: int, tmp: Path, old_keys: list[str]) -> None:
-    config = current_app.config
     with transaction() as session:
         order = session.get(Order, order_id)
         assert order is not None
-        info = _dataset_info(session, order)
-        total = order.item_count
-    name = f"order-{order_id}"
-    writer = formats.ShardWriter(
-        tmp,
-        name,
-        info,
-        max_bytes=int(config["PACKAGE_SHARD_MAX_BYTES"]),
-        max_items=int(config["PACKAGE_SHARD_MAX_ITEMS"]),
-    )
-    step = _progress_step(total)
-    done = 0
-    pending: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    counts: Counter[str] = Counter()
-    licence_texts_seen: set[int] = set()
-    licence_slugs: list[str] = []
-    missing_fee = 0
-    stored: list[str] = []
-
-    def flush() -> None:
-        with transaction() as session:
-            if pending:
-                session.execute(update(OrderItem), pending)
-            package = session.get(Package, package_id)
-            assert package is not None
-            package.items_done = done
-            package.items_missing = len(missing)
-        pending.clear()
-
+        created = _created(order)
+        step = _progress_step(order.item_count)
+    build = _Build(order_id, package_id, tmp, created)
     for item in _items(order_id):
-        data, reason = _read_original(item)
-        if data is None:
-            missing.append(
-                {"key": item.key, "item_id": item.item_id, "title": item.title, "reason": reason}
-            )
-            missing_fee += item.price_minor
-            pending.append(_delivered(order_id, item.position, None, None, None, reason))
-        else:
-            shipped, extension = xmp.embed_xmp(data, item.packet)
-            media_type = MEDIA_TYPES[extension]
-            digest = hashlib.sha256(shipped).hexdigest()
-            writer.add(item.record(digest, media_type), shipped)
-            pending.append(
-                _delivered(order_id, item.position, digest, media_type, len(shipped), "")
-            )
-            counts[LICENCE_NAMES[item.licence]] += 1
-            if item.terms_id is not None and item.terms_id not in licence_texts_seen:
-                licence_texts_seen.add(item.terms_id)
-                stored += _store_licences(package_id, order_id, [item.terms_id])
-                licence_slugs.append(_licence_slug(item.terms_id))
-        done += 1
-        if len(pending) >= step:
-            flush()
-    flush()
-    shards = writer.close()
-    for shard in shards:
-        stored.append(
-            _store_file(
-                package_id,
-                order_id,
-                shard.name,
-                tmp / shard.name,
-                "application/x-tar",
-                FileKind.SHARD,
-                items=shard.items,
-            )
-        )
-    _refund_missing(order_id, package_id, missing_fee)
-    certificate = _issue_certificate(order_id)
-    info = dataclasses.replace(
-        info,
-        tree_size_at_purchase=certificate.get("tree_size_at_purchase"),
-        checkpoint=str(certificate.get("ledger", {}).get("checkpoint", "")),
-    )
-    files: list[tuple[str, bytes, str, FileKind]] = [
-        ("certificate.json", _canonical_json(certificate), "application/json", FileKind.CERTIFICATE)
-    ]
-    parquet = tmp / "metadata.parquet"
-    formats.write_parquet(_delivered_records(order_id), parquet)
-    stored.append(
+        build.add(item)
+        if len(build.pending) >= step:
+            build.flush()
+    build.flush()
+    shards = build.writer.close()
+    build.store_finished_shards()
+    _refund_missing(order_id, package_id, build.missing_fee)
+    certificate, tree_size, checkpoint = _issue_certificate(order_id)
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        info = _dataset_info(session, order, created, tree_size, checkpoint)
+    summary = formats.summarize(_delivered_records(order_id), shards)
+    parquet = formats.write_parquet(_delivered_records(order_id), tmp / formats.PARQUET_NAME)
+    build.stored.append(
         _store_file(
             package_id,
             order_id,
-            "metadata.parquet",
-            parquet,
+            formats.PARQUET_NAME,
+            tmp / formats.PARQUET_NAME,
             "application/vnd.apache.parquet",
             FileKind.METADATA,
-            items=done - len(missing),
+            items=summary.items,
         )
     )
-    summary_md, summary_json = formats.ai_act_summary(info, _delivered_records(order_id), missing)
-    obligations = _obligations(order_id)
-    files += [
+    summary_md, summary_json = formats.ai_act_summary(info, summary, build.missing)
+    obligations = formats.default_obligations(summary)
+    files: list[tuple[str, bytes, str, FileKind]] = [
+        ("certificate.json", certificate, "application/json", FileKind.CERTIFICATE),
         (
             "croissant.json",
-            _pretty_json(formats.croissant(info, done - len(missing), shards)),
+            formats.croissant_bytes(formats.croissant(info, summary, [parquet, *shards])),
             "application/ld+json",
             FileKind.CROISSANT,
         ),
         (
             "README.md",
-            formats.dataset_card(info, dict(counts), obligations, missing).encode(),
+            formats.dataset_card(info, summary, obligations, build.missing).encode(),
             _TEXT,
             FileKind.CARD,
         ),
         (
             "ATTRIBUTION.md",
-            formats.attribution_markdown(
-                r for r in _delivered_records(order_id) if r.attribution_required
-            ).encode(),
+            formats.attribution_markdown(_delivered_records(order_id)).encode(),
             _TEXT,
             FileKind.ATTRIBUTION,
         ),
         ("ai-act-summary.md", summary_md.encode(), _TEXT, FileKind.AI_ACT),
         ("ai-act-summary.json", _pretty_json(summary_json), "application/json", FileKind.AI_ACT),
     ]
-    if missing:
-        files.append(
-            ("missing.json", formats.missing_json(missing), "application/json", FileKind.MISSING)
-        )
+    if build.missing:
+        missing = formats.missing_json(build.missing)
+        files.append(("missing.json", missing, "application/json", FileKind.MISSING))
     for path, body, media_type, kind in files:
-        target = tmp / "files" / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-        stored.append(_store_file(package_id, order_id, path, target, media_type, kind))
+        build.stored.append(_store_bytes(package_id, order_id, path, body, media_type, kind))
     with transaction() as session:
         package = session.get(Package, package_id)
         assert package is not None
         package.status = PackageStatus.READY
-        package.items_done = done
-        package.items_missing = len(missing)
+        package.items_done = build.done
+        package.items_missing = len(build.missing)
         listed = select(PackageFile.size_bytes).where(PackageFile.package_id == package_id)
         package.bytes_total = sum(session.scalars(listed))
         package.finished_at = utcnow()
-        stale = sorted(set(old_keys) - set(stored))
+        stale = sorted(set(old_keys) - set(build.stored))
         if stale:
             after_commit(session, lambda: storage.delete_many(stale))
-    log.info("package of order %s ready: %s items, %s missing", order_id, done, len(missing))
+    log.info(
+        "package of order %s ready: %s items, %s missing", order_id, build.done, len(build.missing)
+    )
 
 
 def _delivered(
@@ -575,22 +597,17 @@ def _delivered(
 
 
 def _delivered_records(order_id: int) -> Iterator[formats.ItemRecord]:
-    """The records of the delivered items again, from the database (no image is read)."""
+    """The records of the delivered items again, in key order, from the database (no image
+    is read), for the table, the counts and the attribution list."""
     for item in _items(order_id):
         if item.delivered_sha256 and item.delivered_media_type and not item.missing_reason:
             yield item.record(item.delivered_sha256, item.delivered_media_type)
 
 
-def _obligations(order_id: int) -> dict[str, int]:
-    with transaction() as session:
-        order = session.get(Order, order_id)
-        assert order is not None
-        count = buyers.attribution_count(session, order)
-    return {"attribution": count} if count else {}
-
-
-def _licence_slug(terms_id: int) -> str:
-    return f"terms-{terms_id}"
+def licence_title(terms_id: int, version: int, work_title: str) -> str:
+    """The heading of a LICENSES/ file; the terms id first, so each version's file name
+    (its slug) is its own."""
+    return f"Terms {terms_id} (version {version} of “{work_title}”)"
 
 
 def _store_licences(package_id: int, order_id: int, terms_ids: list[int]) -> list[str]:
@@ -607,7 +624,8 @@ def _store_licences(package_id: int, order_id: int, terms_ids: list[int]) -> lis
                 version=terms.version,
             )
             url = external_url("artists.show_terms", terms_id=terms.id)
-            texts[_licence_slug(terms_id)] = f"{text}\n\n{url}\n"
+            title = licence_title(terms.id, terms.version, terms.work.title)
+            texts[title] = f"{text}\n\n{url}\n"
     return [
         _store_bytes(package_id, order_id, path, text.encode(), _TEXT, FileKind.LICENCE)
         for path, text in formats.licence_files(texts).items()
@@ -668,26 +686,35 @@ def _canonical_json(value: Any) -> bytes:
 
 
 def _pretty_json(value: Any) -> bytes:
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    """Keys in the order built (the AI Act summary follows the template's section order)."""
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _dataset_info(session: Session, order: Order) -> formats.DatasetInfo:
-    organization = session.get(Organization, order.organization_id)
+def _created(order: Order) -> datetime:
+    """The package's date (and every tar member's mtime): fixed by the order, so a rebuild
+    writes the same bytes."""
     created = order.fulfilled_at or order.paid_at or order.created_at
+    return created.astimezone(UTC).replace(microsecond=0)
+
+
+def _dataset_info(
+    session: Session, order: Order, created: datetime, tree_size: int, checkpoint: str
+) -> formats.DatasetInfo:
+    organization = session.get(Organization, order.organization_id)
     return formats.DatasetInfo(
         name=f"order-{order.id}",
         order_id=order.id,
-        order_reference=order.quote.public_id,
+        order_reference=order.quote.public_id,  # as the certificate names the order
         organization=organization.name if organization is not None else "",
-        created=created.astimezone(UTC).replace(microsecond=0),
+        created=created,
         intended_uses=list(order.bundle.intended_uses),
         description=f"{order.bundle.name}: {order.item_count:,} images bought in order "
         f"{order.id}, each with its provenance and licence.",
-        base_url=str(current_app.config["PUBLIC_URL"]),
+        base_url=external_url("delivery.package_page", order_id=order.id),
         publisher="Consent Marketplace",
         ledger_origin=str(current_app.config["LEDGER_ORIGIN"]),
-        tree_size_at_purchase=None,
-        checkpoint="",
+        tree_size_at_purchase=tree_size,
+        checkpoint=checkpoint,
     )
 
 
@@ -715,11 +742,14 @@ def _refund_missing(order_id: int, package_id: int, amount_minor: int) -> None:
     log.info("order %s: refunded %s for undelivered items", order_id, amount)
 
 
-def _issue_certificate(order_id: int) -> dict[str, Any]:
+def _issue_certificate(order_id: int) -> tuple[bytes, int, str]:
     """The order's signed provenance certificate (the certificates feature: idempotent, reads
-    the order items' delivered_* columns, so it runs after the shards are written)."""
+    the order items' delivered_* columns, so it runs after the shards are written), with the
+    ledger tree size at purchase and the checkpoint it refers to."""
     with transaction() as session:
-        return _certificate_placeholder(session, order_id)
+        document = _certificate_placeholder(session, order_id)
+    checkpoint = str(document["ledger"]["checkpoint"])
+    return _canonical_json(document), int(document["tree_size_at_purchase"]), checkpoint
 
 
 def _certificate_placeholder(session: Session, order_id: int) -> dict[str, Any]:

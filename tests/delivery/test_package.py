@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import time_machine
 import webdataset as wds
@@ -123,9 +124,11 @@ def test_a_paid_mixed_order_is_delivered_as_webdataset_shards_with_consent_xmp(
         "certificate.json",
         "ai-act-summary.md",
         "ai-act-summary.json",
-        f"LICENSES/terms-{licensed.terms_id}.md",
     ):
         assert expected in paths
+    licences = [p for p in paths if p.startswith("LICENSES/")]
+    assert len(licences) == 2  # the licensed and the donated work's terms versions
+    assert any(p.startswith(f"LICENSES/terms-{licensed.terms_id}-version-") for p in licences)
     assert "missing.json" not in paths
 
     samples = read_shards(client, body["files"], tmp_path)
@@ -143,6 +146,14 @@ def test_a_paid_mixed_order_is_delivered_as_webdataset_shards_with_consent_xmp(
     museum_record = json.loads(samples[f"{rows[-1].position:09d}"]["json"])
     assert museum_record["source_kind"] == "institution"
     assert museum_record["licence"] == "public_domain"
+
+    table_file = next(f for f in body["files"] if f["path"] == "metadata.parquet")
+    table_path = tmp_path / "metadata.parquet"
+    table_path.write_bytes(download(client, table_file["url"]).data)
+    table = pq.read_table(table_path).to_pylist()
+    assert [t["sha256"] for t in table] == [r.delivered_sha256 for r in rows]
+    attribution = next(f for f in body["files"] if f["path"] == "ATTRIBUTION.md")
+    assert "Harbour" in download(client, attribution["url"]).get_data(as_text=True)
 
     licence_file = next(f for f in body["files"] if f["path"].startswith("LICENSES/"))
     text = download(client, licence_file["url"]).get_data(as_text=True)
