@@ -78,6 +78,6 @@ def order_package(path: OrderPath) -> dict[str, Any]:
                 "url": f.url,
                 "expires_at": format_timestamp(f.expires_at),
             }
-            for f in (delivery.manifest_files(package) if package is not None else [])
+            for f in (delivery.manifest_files(order, package) if package is not None else [])
         ],
     }

@@ -28,7 +28,8 @@ def find_package(session: Session, order_id: int) -> Package | None:
 def request_package(session: Session, order: Order, *, rebuild: bool = False) -> Package:
     """Queue the build of the order's package (once the caller commits). Without `rebuild` a
     package already queued, building or ready is left alone; a rebuild of one being built
-    raises PackageBusy. The job id is the order's, so it is never queued twice."""
+    raises PackageBusy, unless its job is gone (a worker that died mid-build). The job id is
+    the order's, so it is never queued twice."""
     package = find_package(session, order.id)
     if package is None:
         package = Package(
@@ -44,14 +45,27 @@ def request_package(session: Session, order: Order, *, rebuild: bool = False) ->
         )
         session.add(package)
         session.flush()
-    elif package.status is PackageStatus.BUILDING:
+    elif package.status in _UNDERWAY and (not rebuild or _job_alive(order.id)):
         if rebuild:
             raise PackageBusy("The package is being built; rebuild it when the build ends.")
         return package
-    elif not rebuild and package.status is not PackageStatus.FAILED:
+    elif not rebuild and package.status is PackageStatus.READY:
         return package
     else:
         package.status = PackageStatus.QUEUED
         package.error = ""
-    jobs.enqueue_after_commit(session, BUILD_JOB, order.id, job_id=f"package-{order.id}")
+    jobs.enqueue_after_commit(session, BUILD_JOB, order.id, job_id=job_id(order.id))
     return package
+
+
+def job_id(order_id: int) -> str:
+    return f"package-{order_id}"
+
+
+_UNDERWAY = (PackageStatus.QUEUED, PackageStatus.BUILDING)
+_ALIVE = {"queued", "started", "deferred", "scheduled"}
+
+
+def _job_alive(order_id: int) -> bool:
+    """RQ still has the build queued or running (never, without Redis: jobs ran inline)."""
+    return jobs.job_status(job_id(order_id)) in _ALIVE

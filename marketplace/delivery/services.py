@@ -118,10 +118,13 @@ class ManifestFile:
     expires_at: datetime
 
 
-def manifest_files(package: Package, now: datetime | None = None) -> list[ManifestFile]:
-    """The package's files with download links valid for PACKAGE_URL_MAX_AGE seconds (only once
-    the package is ready: a build in progress lists nothing)."""
-    if package.status is not PackageStatus.READY:
+def manifest_files(
+    order: Order, package: Package, now: datetime | None = None
+) -> list[ManifestFile]:
+    """The package's files with download links valid for PACKAGE_URL_MAX_AGE seconds: only
+    once the package is ready (a build in progress lists nothing), and never for an order
+    refunded in full (its licence is revoked)."""
+    if package.status is not PackageStatus.READY or order.status is OrderStatus.REFUNDED:
         return []
     max_age = int(current_app.config["PACKAGE_URL_MAX_AGE"])
     expires_at = (now or datetime.now(UTC)) + timedelta(seconds=max_age)

@@ -51,7 +51,7 @@ def package_page(order_id: int) -> ResponseReturnValue:
         order=order,
         package=package,
         status=status_json(package),
-        files=services.manifest_files(package) if package is not None else [],
+        files=services.manifest_files(order, package) if package is not None else [],
         missing=services.missing_items(session, order) if package is not None else [],
         rebuild=ConfirmForm() if current_user.role == "admin" else None,
         building=package is not None

@@ -13,8 +13,10 @@ import time_machine
 import webdataset as wds
 from sqlalchemy import select
 
+from marketplace.buyers import services as buyers
 from marketplace.buyers.models import Order, OrderStatus
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.db import transaction
 from marketplace.delivery.models import Package, PackageFile, PackageStatus
 from tests.delivery.support import (
     MUSEUM_PICTURE,
@@ -348,3 +350,26 @@ def test_while_the_package_builds_the_page_shows_progress_and_polls(client, db, 
     assert (status["status"], status["items_done"], status["percent"]) == ("building", 1, 25)
     body = api_manifest(client, db, buyer, mixed.order_id).get_json()
     assert (body["status"], body["progress"]["percent"], body["files"]) == ("building", 25, [])
+
+
+def test_a_build_whose_worker_died_can_be_rebuilt(client, db, login, paid, run_jobs):
+    mixed, _buyer = paid
+    package = package_of(db, mixed.order_id)
+    package.status = PackageStatus.BUILDING  # as a worker leaves it when killed mid-build
+    db.commit()
+    login(make_admin(db))
+    client.post(f"/orders/{mixed.order_id}/package/rebuild")
+    run_jobs()
+    assert package_of(db, mixed.order_id).status is PackageStatus.READY
+
+
+def test_a_fully_refunded_order_offers_no_files(client, db, login, paid):
+    mixed, buyer = paid
+    with db.info["app"].app_context(), transaction(db) as session:
+        order = session.get(Order, mixed.order_id)
+        buyers.record_refund(session, order, refund_id="re_all", amount_minor=order.total_minor)
+    assert api_manifest(client, db, buyer, mixed.order_id).get_json()["files"] == []
+    login(buyer)
+    text = client.get(f"/orders/{mixed.order_id}/package").get_data(as_text=True)
+    assert "licence is revoked" in text
+    assert ".tar" not in text
