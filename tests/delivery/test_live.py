@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from marketplace.buyers.models import Order, OrderStatus
-from tests.delivery.support import checkout, mixed_items, museum_server, sha256
+from tests.delivery.orders import checkout, mixed_items, museum_server, sha256
 from tests.factories import make_api_token, make_buyer
 
 

@@ -18,7 +18,7 @@ from marketplace.buyers.models import Order, OrderStatus
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.db import transaction
 from marketplace.delivery.models import Package, PackageFile, PackageStatus
-from tests.delivery.support import (
+from tests.delivery.orders import (
     MUSEUM_PICTURE,
     checkout,
     mixed_items,

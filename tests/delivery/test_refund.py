@@ -11,7 +11,7 @@ from marketplace.buyers.models import Order, OrderRefund, OrderStatus
 from marketplace.db import transaction
 from marketplace.delivery.models import Package, PackageStatus
 from marketplace.payments import gateway
-from tests.delivery.support import checkout, mixed_items, museum_server, order_rows
+from tests.delivery.orders import checkout, mixed_items, museum_server, order_rows
 from tests.factories import make_admin, make_buyer
 
 

@@ -14,7 +14,7 @@ import webdataset as wds
 
 from marketplace import storage
 from marketplace.db import transaction
-from tests.delivery.support import checkout, mixed_items, order_rows, pay_without_card, sha256
+from tests.delivery.orders import checkout, mixed_items, order_rows, pay_without_card, sha256
 from tests.factories import make_api_token, make_buyer
 
 
