@@ -111,6 +111,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "FULFILMENT_CHUNK": int(env("FULFILMENT_CHUNK", "10000")),
         # Delivery: how long package download links live, and when a WebDataset shard closes.
         "PACKAGE_URL_MAX_AGE": int(env("PACKAGE_URL_MAX_AGE", "86400")),
+        "PACKAGE_AUTO_BUILD": _flag(env("PACKAGE_AUTO_BUILD"), default=True),
         "PACKAGE_SHARD_MAX_BYTES": int(env("PACKAGE_SHARD_MAX_BYTES", str(1 << 30))),
         "PACKAGE_SHARD_MAX_ITEMS": int(env("PACKAGE_SHARD_MAX_ITEMS", "10000")),
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.

@@ -912,7 +912,7 @@ def fulfil_order(order_id: int) -> None:
                 if order.status is OrderStatus.PAID:
                     order.status = OrderStatus.FULFILLED
                 order.fulfilled_at = utcnow()
-                delivery.request_package(session, order)  # the package job, after commit
+                delivery.order_fulfilled(session, order)  # queues the package build
                 log.info("order %s fulfilled: %s items", order_id, order.item_count)
                 return
             appended = ledger.append_many(session, (_sold_entry(order, row) for row in rows))

@@ -3,6 +3,7 @@ so that fulfilment (buyers) can ask without importing the build, which reads buy
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,13 @@ class PackageBusy(DeliveryError):
 
 def find_package(session: Session, order_id: int) -> Package | None:
     return session.scalar(select(Package).where(Package.order_id == order_id))
+
+
+def order_fulfilled(session: Session, order: Order) -> None:
+    """Fulfilment's hook: queue the order's package, unless PACKAGE_AUTO_BUILD is off (then an
+    administrator builds it from the package page)."""
+    if current_app.config["PACKAGE_AUTO_BUILD"]:
+        request_package(session, order)
 
 
 def request_package(session: Session, order: Order, *, rebuild: bool = False) -> Package:

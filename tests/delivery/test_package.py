@@ -373,3 +373,20 @@ def test_a_fully_refunded_order_offers_no_files(client, db, login, paid):
     text = client.get(f"/orders/{mixed.order_id}/package").get_data(as_text=True)
     assert "licence is revoked" in text
     assert ".tar" not in text
+
+
+def test_without_auto_build_an_administrator_builds_the_package(
+    client, db, login, tmp_path, run_jobs, museum, app
+):
+    app.config["PACKAGE_AUTO_BUILD"] = False
+    _server, base = museum
+    mixed = mixed_items(db, tmp_path, [f"{base}/ok/6.png"])
+    buyer = make_buyer(db)
+    order_id = checkout(db, buyer, [mixed.licensed, *mixed.stock], run_jobs)
+    pay_without_card(db, order_id, run_jobs)
+    assert db.scalar(select(Package).where(Package.order_id == order_id)) is None
+    login(make_admin(db))
+    assert ">Build</button>" in client.get(f"/orders/{order_id}/package").get_data(as_text=True)
+    client.post(f"/orders/{order_id}/package/rebuild")
+    run_jobs()
+    assert package_of(db, order_id).status is PackageStatus.READY
