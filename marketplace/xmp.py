@@ -220,7 +220,8 @@ def _jpeg_with_xmp(data: bytes, packet: bytes) -> bytes:
             tail = b"".join(kept[insert_at:])
             xmp = struct.pack(">H", 2 + len(JPEG_XMP_HEADER) + len(packet))
             xmp_segment = b"\xff\xe1" + xmp + JPEG_XMP_HEADER + packet
-            return b"\xff\xd8" + head + xmp_segment + tail + segment + data[end:]
+            rest = memoryview(data)[end:]  # one copy of the scan data, not one per "+"
+            return b"".join((b"\xff\xd8", head, xmp_segment, tail, segment, rest))
         pos = end
         is_xmp = marker == 0xE1 and (
             body.startswith(JPEG_XMP_HEADER) or body.startswith(JPEG_EXTENDED_XMP_HEADER)

@@ -137,9 +137,13 @@ def prepare_image(original: bytes, packet: bytes) -> PreparedImage:
     return PreparedImage(data, MEDIA_TYPE_FOR_EXTENSION[extension], digest)
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(ItemRecord))
+
+
 def record_json(record: ItemRecord) -> bytes:
     """KEY.json: the record's fields, UTF-8, sorted keys, compact, one trailing newline."""
-    text = json.dumps(asdict(record), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    values = {name: getattr(record, name) for name in _RECORD_FIELDS}  # flat: no asdict copy
+    text = json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
 
 
@@ -209,14 +213,18 @@ class ShardWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if exc_info[0] is not None and self._file is not None:
+        """Finish the last shard; after an exception, delete the unfinished one instead."""
+        if exc_info[0] is None:
+            self.close()
+        elif self._file is not None:
             self._file.file.close()
             self._file.path.unlink(missing_ok=True)
             self._file = None
 
-    def add(self, record: ItemRecord, image: bytes) -> None:
+    def add(self, record: ItemRecord, image: bytes | PreparedImage) -> None:
         """Append one item. ValueError if the key is malformed or out of order, or if the
-        image does not match the record's sha256 or media type."""
+        image does not match the record's sha256 or media type (a `PreparedImage` carries
+        the digest `prepare_image` computed, so it is not hashed twice)."""
         if not _KEY.fullmatch(record.key):
             raise ValueError(f"key {record.key!r} must be 1-64 letters, digits, '-' or '_'")
         if self._last_key and record.key <= self._last_key:
@@ -224,10 +232,16 @@ class ShardWriter:
         extension = EXTENSION_FOR_MEDIA_TYPE.get(record.media_type)
         if extension is None:
             raise ValueError(f"media type {record.media_type!r} is not JPEG, PNG or WebP")
-        if hashlib.sha256(image).hexdigest() != record.sha256:
-            raise ValueError(f"item {record.key}: image bytes do not match the record's sha256")
+        if isinstance(image, PreparedImage):
+            data, digest, media_type = image.data, image.sha256, image.media_type
+        else:
+            data, digest, media_type = image, hashlib.sha256(image).hexdigest(), None
+        if digest != record.sha256 or media_type not in (None, record.media_type):
+            raise ValueError(
+                f"item {record.key}: image does not match the record's sha256 or media type"
+            )
         meta = record_json(record)
-        item_bytes = 2 * _BLOCK + _padded(len(image)) + _padded(len(meta))
+        item_bytes = 2 * _BLOCK + _padded(len(data)) + _padded(len(meta))
         if self._file is not None and (
             self._items >= self.max_items
             or self._final_size(self._file.size + item_bytes) > self.max_bytes
@@ -236,10 +250,10 @@ class ShardWriter:
         if self._file is None:
             self._start()
         assert self._file is not None
-        self._member(f"{record.key}.{extension}", image)
+        self._member(f"{record.key}.{extension}", data)
         self._member(f"{record.key}.json", meta)
         self._items += 1
-        self._image_bytes += len(image)
+        self._image_bytes += len(data)
         self._first_key = self._first_key or record.key
         self._last_key = record.key
 
@@ -716,9 +730,20 @@ def _bib_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", name) or "dataset"
 
 
+_LICENCE_PHRASES = {
+    "licensed": "licensed by the artist",
+    "donated": "donated by the artist (CC0)",
+    "public_domain": "public domain (museum open access)",
+}
+
+
 def _licence_counts_sentence(summary: PackageSummary) -> str:
-    parts = [f"{n:,} {LICENCE_LABELS[kind].lower()}" for kind, n in summary.by_licence.items() if n]
+    parts = [f"{n:,} {_LICENCE_PHRASES[kind]}" for kind, n in summary.by_licence.items() if n]
     return ", ".join(parts) or "no items"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 # --- Markdown documents --------------------------------------------------------------------
@@ -920,7 +945,7 @@ def ai_act_summary(
     )
 
     def listing(counts: list[SourceCount], what: str) -> list[str]:
-        return [f"{s.source}: {s.items:,} {what}" for s in counts]
+        return [f"{s.source}: {_plural(s.items, what)}" for s in counts]
 
     document: dict[str, Any] = {
         "status": (
@@ -960,35 +985,35 @@ def ai_act_summary(
         "2. List of data sources": {
             "2.1 Publicly available datasets": {
                 "Description": (
-                    f"{by['public_domain']:,} public-domain images from museums' open-access "
-                    f"collections, {purchase}."
+                    f"{_plural(by['public_domain'], 'public-domain image')} from museums' "
+                    f"open-access collections, {purchase}."
                     if by["public_domain"]
                     else "None from this order."
                 ),
-                "Sources (institution: items)": listing(institutions, "items"),
+                "Sources (institution: items)": listing(institutions, "item"),
                 "Other publicly available datasets used": TO_BE_COMPLETED,
             },
             "2.2 Private non-publicly available datasets obtained from third parties": {
                 "2.2.1 Datasets commercially licensed by rightsholders or their representatives": {
                     "Description": (
-                        f"{by['licensed']:,} works licensed by their artists (the "
+                        f"{_plural(by['licensed'], 'work')} licensed by their artists (the "
                         f"rightsholders) through {info.publisher}, which acts for them, "
                         f"{purchase}; each under the artist's versioned terms, recorded in "
                         "the platform's ledger."
                         if by["licensed"]
                         else "None from this order."
                     ),
-                    "Rightsholders (artist: works)": listing(artists, "works"),
+                    "Rightsholders (artist: works)": listing(artists, "work"),
                     "Other commercially licensed datasets": TO_BE_COMPLETED,
                 },
                 "2.2.2 Private datasets obtained from other third parties": {
                     "Description": (
-                        f"{by['donated']:,} works their artists dedicated to the public "
-                        f"domain (CC0) on {info.publisher}, {purchase}."
+                        f"{_plural(by['donated'], 'work')} dedicated to the public domain "
+                        f"(CC0) by their artists on {info.publisher}, {purchase}."
                         if by["donated"]
                         else "None from this order."
                     ),
-                    "Sources (artist: works)": listing(donors, "works"),
+                    "Sources (artist: works)": listing(donors, "work"),
                     "Other private datasets": TO_BE_COMPLETED,
                 },
             },
@@ -1069,7 +1094,7 @@ def _summary_markdown(info: DatasetInfo, document: Mapping[str, Any]) -> str:
             elif "\n" in value:  # verbatim text (the signed checkpoint)
                 lines.extend([f"**{_md(heading)}:**", "", "```", value.rstrip("\n"), "```", ""])
             else:
-                shown = value if value == TO_BE_COMPLETED else _md(value)
+                shown = _md(value).replace(_md(TO_BE_COMPLETED), TO_BE_COMPLETED)
                 lines.extend([f"**{_md(heading)}:** {shown}", ""])
 
     walk({k: v for k, v in document.items() if k not in ("status", "template")}, 2)

@@ -174,7 +174,7 @@ def build(
             )
             prepared = formats.prepare_image(src.original, xmp_packet(mining, "https://t/1"))
             record = record_for(position, src, prepared)
-            writer.add(record, prepared.data)
+            writer.add(record, prepared)
             records.append(record)
         shards = writer.close()
     parquet = formats.write_parquet(records, directory / formats.PARQUET_NAME)

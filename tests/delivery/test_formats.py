@@ -194,7 +194,9 @@ def test_keys_must_increase_and_match_the_image(tmp_path: Path) -> None:
             member = archive.extractfile(f"{record.key}.{extension}")
             assert member is not None
             original = member.read()
-        writer.add(record, original)
+        with pytest.raises(ValueError, match="media type"):
+            writer.add(record, formats.PreparedImage(original, "image/png", record.sha256))
+        writer.add(record, formats.PreparedImage(original, "image/jpeg", record.sha256))
         with pytest.raises(ValueError, match="does not sort after"):
             writer.add(package.records[1], original)
         with pytest.raises(ValueError, match="letters, digits"):
@@ -347,12 +349,15 @@ def test_ai_act_summary_follows_the_template_and_marks_what_the_provider_fills(
     assert general["1.2 Model identification"]["Versioned model name(s)"] == (
         formats.TO_BE_COMPLETED
     )
-    assert markdown.count(formats.TO_BE_COMPLETED) >= 10
+    marked = json.dumps(document, ensure_ascii=False).count(formats.TO_BE_COMPLETED)
+    assert marked >= 15
+    assert markdown.count(formats.TO_BE_COMPLETED) == marked  # unescaped, even mid-sentence
+    assert "\\[TO BE" not in markdown
     sources = document["2. List of data sources"]
     assert sources["2.1 Publicly available datasets"]["Sources (institution: items)"] == [
         "Cleveland Museum of Art: 2 items",
-        "Art Institute of Chicago: 1 items",
-        "Statens Museum for Kunst: 1 items",
+        "Art Institute of Chicago: 1 item",
+        "Statens Museum for Kunst: 1 item",
     ]
     licensed = sources["2.2 Private non-publicly available datasets obtained from third parties"][
         "2.2.1 Datasets commercially licensed by rightsholders or their representatives"
