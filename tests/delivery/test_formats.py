@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from marketplace.delivery import formats
@@ -383,3 +385,28 @@ def test_summary_counts_licences_sources_and_bytes(package: support.Package) -> 
     assert summary.sources[0].licence == "licensed"
     with pytest.raises(ValueError, match="unknown licence"):
         formats.summarize([replace(package.records[0], licence="stolen")], [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.from_regex(r"[A-Za-z0-9_-]{1,94}\.(jpg|png|webp|json)", fullmatch=True),
+    size=st.integers(0, 8**11 - 1),
+    mtime=st.integers(0, 8**11 - 1),
+)
+def test_ustar_header_is_byte_for_byte_what_tarfile_writes(
+    name: str, size: int, mtime: int
+) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    assert formats.ustar_header(name, size, mtime) == info.tobuf(
+        tarfile.USTAR_FORMAT, "utf-8", "strict"
+    )
+
+
+def test_ustar_header_refuses_what_ustar_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="USTAR"):
+        formats.ustar_header("a" * 101, 1, 0)
+    with pytest.raises(ValueError, match="USTAR"):
+        formats.ustar_header("a.jpg", 8**11, 0)
