@@ -184,6 +184,12 @@ class OrderItem(Base):
     attribution_required: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str | None] = mapped_column(String(64))
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # its dataset.item_sold entry
+    # Set by the package build (delivery): what the buyer received for this item. The bytes
+    # shipped carry our consent XMP, so their digest differs from the stored original's.
+    delivered_sha256: Mapped[str | None] = mapped_column(String(64))
+    delivered_media_type: Mapped[str | None] = mapped_column(String(32))
+    delivered_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    missing_reason: Mapped[str] = mapped_column(Text, default="")  # could not be delivered
 
 
 class OrderRefund(Base):
