@@ -65,6 +65,29 @@ def test_tar_members_have_fixed_headers_in_image_then_json_order(
     assert (shard.item_count, shard.first_key, shard.last_key) == (7, "000000000", "000000006")
 
 
+def test_gnu_tar_lists_and_extracts_the_shard_unchanged(
+    package: support.Package, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.skip("no tar command")
+    shard = package.directory / package.shards[0].name
+    listing = subprocess.run(["tar", "-tf", str(shard)], capture_output=True, text=True, check=True)
+    assert listing.stdout.split() == [
+        f"{r.key}.{ext}" for r in package.records
+        for ext in (formats.EXTENSION_FOR_MEDIA_TYPE[r.media_type], "json")
+    ]  # fmt: skip
+    out = tmp_path / "extracted"
+    out.mkdir()
+    subprocess.run(["tar", "-xf", str(shard), "-C", str(out)], check=True)
+    for record in package.records:
+        meta = json.loads((out / f"{record.key}.json").read_text(encoding="utf-8"))
+        image = out / f"{record.key}.{formats.EXTENSION_FOR_MEDIA_TYPE[record.media_type]}"
+        assert hashlib.sha256(image.read_bytes()).hexdigest() == meta["sha256"]
+
+
 def test_json_record_is_sorted_compact_utf8_with_newline(package: support.Package) -> None:
     record = package.records[2]
     text = formats.record_json(record).decode("utf-8")
