@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.api import artist_works, bundles, catalog, ledger, me, optout
+from marketplace.api import artist_works, bundles, catalog, certificates, ledger, me, optout
 from marketplace.api.blueprint import bp
 
-__all__ = ["artist_works", "bp", "bundles", "catalog", "ledger", "me", "optout"]
+__all__ = ["artist_works", "bp", "bundles", "catalog", "certificates", "ledger", "me", "optout"]

@@ -565,6 +565,7 @@ ITEM_ENTRY_FIELDS = (
     ("licence", "licence"),
     ("terms", "terms"),
     ("price_minor", "price_minor"),
+    ("attribution_required", "attribution_required"),
 )
 
 
@@ -577,11 +578,6 @@ def canonical_bytes(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
-
-
-def record_bytes(record: dict[str, Any]) -> bytes:
-    """An item record's canonical bytes: the record without its own `record_digest`."""
-    return canonical_bytes({k: v for k, v in record.items() if k != "record_digest"})
 
 
 def signed_message(certificate: dict[str, Any]) -> bytes:
@@ -634,23 +630,25 @@ def _check_records(certificate: dict[str, Any]) -> list[dict[str, Any]]:
     missing = _get(certificate, "missing", list, "certificate")
     records: list[dict[str, Any]] = []
     for group, rows in (("items", items), ("missing", missing)):
-        for index, record in enumerate(rows):
+        for index, entry in enumerate(rows):
             what = f"{group}[{index}]"
-            if not isinstance(record, dict):
-                raise Invalid(f"{what} is not an object")
+            record = _get(entry, "record", dict, what)
+            digest = _get(entry, "digest", str, what)
             position = _get(record, "position", int, what)
             key = _get(record, "key", str, what)
             what = f"item {key}"
             if key != item_key(position):
                 raise Invalid(f"{what}: key does not match its position {position}")
-            digest = _get(record, "record_digest", str, what)
-            if hashlib.sha256(record_bytes(record)).hexdigest() != digest:
+            if hashlib.sha256(canonical_bytes(record)).hexdigest() != digest:
                 raise Invalid(f"{what}: record digest does not match the record")
+            reason = record.get("missing_reason")
             if group == "items":
+                if reason is not None:
+                    raise Invalid(f"{what}: a delivered item has no missing_reason")
                 for name in ("sha256", "media_type"):
                     _get(record, name, str, what)
                 _get(record, "size_bytes", int, what)
-            elif not _get(record, "missing_reason", str, what):
+            elif not isinstance(reason, str) or not reason:
                 raise Invalid(f"{what}: a missing item needs a reason")
             records.append(record)
     records.sort(key=lambda r: int(r["position"]))
@@ -739,7 +737,7 @@ def _check_certificate(
     records = _check_records(certificate)
     if sealed.get("item_count") != len(records) or seal_info.get("item_count") != len(records):
         raise Invalid(f"items: {len(records)} records, but the seal counts a different number")
-    recomputed = tree_root([leaf_hash(record_bytes(r)) for r in records]).hex()
+    recomputed = tree_root([leaf_hash(canonical_bytes(r)) for r in records]).hex()
     if recomputed != sealed.get("items_root"):
         raise Invalid("items root: the item records do not hash to the sealed items root")
 
@@ -754,8 +752,10 @@ def _check_certificate(
                 if sold.get(payload_key) != record.get(field_name):
                     raise Invalid(f"{what}: {field_name} differs from its dataset.item_sold entry")
 
+    missing = len(certificate["missing"])
+    if sealed.get("missing_count") != missing or seal_info.get("missing_count") != missing:
+        raise Invalid("missing: the seal counts a different number of missing items")
     key_id = _check_signature(certificate, certificate_key)
-    missing = sum(1 for r in records if "missing_reason" in r)
     return CertificateResult(
         ok=True,
         summary="",
@@ -793,7 +793,7 @@ def _shard_images(directory: Path) -> Iterator[tuple[str, str, bytes]]:
 def check_package(certificate: dict[str, Any], directory: Path) -> int:
     """Every image in the shards is a delivered item with its recorded SHA-256 and size, and
     every delivered item is there exactly once. Returns the number of images; Invalid if not."""
-    expected = {r["key"]: r for r in certificate["items"]}
+    expected = {i["record"]["key"]: i["record"] for i in certificate["items"]}
     seen: set[str] = set()
     for shard, name, data in _shard_images(directory):
         key = name.rsplit("/", 1)[-1].split(".", 1)[0]
