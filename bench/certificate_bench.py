@@ -262,7 +262,9 @@ def bench(backend: str, url: str, items: int, repeat: int, workdir: Path) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[5_000])
-    parser.add_argument("--backend", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--backend", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"]
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     rows = []

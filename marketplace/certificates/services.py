@@ -178,7 +178,7 @@ def record_json(record: dict[str, Any]) -> str:
 class _Records:
     """The order's records as certificate JSON fragments, with what the summary needs."""
 
-    items: list[str]  # '{"digest":..,"record":..}' for delivered items
+    items: list[str]  # '{"digest":..,"record":..}' for delivered items; digest: leaf hash
     missing: list[str]
     leaves: list[bytes]  # RFC 6962 leaf hashes of the record bytes, in position order
     sold_seqs: list[int]
@@ -257,10 +257,10 @@ def _records(session: Session, order: Order, tree_size: int) -> _Records:
                 artist, attribution, item, position, licence, media_type, None, price,
                 digest, size, sold_seq, stock, stock_seq, terms, terms_seq, work,
             )  # fmt: skip
-        data = record.encode()
-        add_leaf(sha256(b"\x00" + data).digest())
+        leaf = sha256(b"\x00" + record.encode()).digest()  # the digest is the RFC 6962 leaf
+        add_leaf(leaf)
         add_seq(sold_seq)
-        fragment = f'{{"digest":"{sha256(data).hexdigest()}","record":{record}}}'
+        fragment = f'{{"digest":"{leaf.hex()}","record":{record}}}'
         if missing:
             add_missing(fragment)
         else:

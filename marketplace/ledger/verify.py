@@ -624,11 +624,14 @@ def _parse_entry(item: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _check_records(certificate: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every record (delivered and missing) in position order, each digest checked."""
+def _check_records(certificate: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
+    """Every record (delivered and missing) with its leaf hash, in position order.
+
+    A record's digest is its RFC 6962 leaf hash, SHA-256(0x00 || canonical record bytes),
+    recomputed here: the items root is built from these, never from the digests as written."""
     items = _get(certificate, "items", list, "certificate")
     missing = _get(certificate, "missing", list, "certificate")
-    records: list[dict[str, Any]] = []
+    records: list[tuple[dict[str, Any], bytes]] = []
     for group, rows in (("items", items), ("missing", missing)):
         for index, entry in enumerate(rows):
             what = f"{group}[{index}]"
@@ -639,7 +642,8 @@ def _check_records(certificate: dict[str, Any]) -> list[dict[str, Any]]:
             what = f"item {key}"
             if key != item_key(position):
                 raise Invalid(f"{what}: key does not match its position {position}")
-            if hashlib.sha256(canonical_bytes(record)).hexdigest() != digest:
+            leaf = leaf_hash(canonical_bytes(record))
+            if leaf.hex() != digest:
                 raise Invalid(f"{what}: record digest does not match the record")
             reason = record.get("missing_reason")
             if group == "items":
@@ -650,9 +654,9 @@ def _check_records(certificate: dict[str, Any]) -> list[dict[str, Any]]:
                 _get(record, "size_bytes", int, what)
             elif not isinstance(reason, str) or not reason:
                 raise Invalid(f"{what}: a missing item needs a reason")
-            records.append(record)
-    records.sort(key=lambda r: int(r["position"]))
-    for before, after in itertools.pairwise(records):
+            records.append((record, leaf))
+    records.sort(key=lambda r: int(r[0]["position"]))
+    for (before, _), (after, _) in itertools.pairwise(records):
         if before["position"] == after["position"]:
             raise Invalid(f"item {before['key']} is listed twice")
     return records
@@ -734,10 +738,11 @@ def _check_certificate(
     if sealed.get("items_root") != root:
         raise Invalid("items root: the certificate's root is not the one sealed in the ledger")
 
-    records = _check_records(certificate)
+    checked = _check_records(certificate)
+    records = [record for record, _ in checked]
     if sealed.get("item_count") != len(records) or seal_info.get("item_count") != len(records):
         raise Invalid(f"items: {len(records)} records, but the seal counts a different number")
-    recomputed = tree_root([leaf_hash(canonical_bytes(r)) for r in records]).hex()
+    recomputed = tree_root([leaf for _, leaf in checked]).hex()
     if recomputed != sealed.get("items_root"):
         raise Invalid("items root: the item records do not hash to the sealed items root")
 

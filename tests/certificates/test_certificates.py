@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import io
 import json
 import os
@@ -167,7 +166,7 @@ def _record(cert: dict[str, Any], n: int = 0) -> dict[str, Any]:
 
 
 def _redigest(cert: dict[str, Any], n: int = 0) -> None:
-    cert["items"][n]["digest"] = hashlib.sha256(canonical_bytes(_record(cert, n))).hexdigest()
+    cert["items"][n]["digest"] = merkle.leaf_hash(canonical_bytes(_record(cert, n))).hex()
 
 
 def _flip_hex(value: str) -> str:
