@@ -5,7 +5,8 @@ An order has one certificate. Issuing it appends one `dataset.certified` entry h
 RFC 6962 root over the order's item records (delivered and missing, in position order), then
 publishes a checkpoint that covers it, and embeds inclusion proofs against that checkpoint for
 the seal, the order.paid entry and, for orders up to CERTIFICATE_ITEM_PROOFS_MAX items, every
-dataset.item_sold entry. The JSON is RFC 8785 canonical; the platform's certificate key signs
+dataset.item_sold entry and the terms and stock record entries the items were sold under.
+The JSON is RFC 8785 canonical; the platform's certificate key signs
 `SIGNATURE_CONTEXT + canonical bytes of everything but "signature"`.
 """
 
@@ -45,7 +46,8 @@ from marketplace.ledger.verify import (
 log = logging.getLogger(__name__)
 
 _EXTENSION = "marketplace.certificates"
-_CERTIFIED = (OrderStatus.FULFILLED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+# A fully refunded order's licence is revoked (order.refunded): it gets no new certificate.
+_CERTIFIED = (OrderStatus.FULFILLED, OrderStatus.PARTIALLY_REFUNDED)
 _encode_str = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
 
 
@@ -182,6 +184,7 @@ class _Records:
     missing: list[str]
     leaves: list[bytes]  # RFC 6962 leaf hashes of the record bytes, in position order
     sold_seqs: list[int]
+    context_seqs: set[int]  # the terms and stock record entries the items point at
     counts: dict[str, int]
     attribution: int
     delivered_bytes: int
@@ -218,7 +221,7 @@ def _records(session: Session, order: Order, tree_size: int) -> _Records:
         .order_by(OrderItem.position)
     )
     sha256, text = hashlib.sha256, _record_text
-    out = _Records([], [], [], [], {}, 0, 0)
+    out = _Records([], [], [], [], set(), {}, 0, 0)
     add_item, add_missing, add_leaf = out.items.append, out.missing.append, out.leaves.append
     add_seq, counts = out.sold_seqs.append, out.counts
     # Core execution on the session's connection: rows as tuples, no ORM loading per row.
@@ -260,6 +263,10 @@ def _records(session: Session, order: Order, tree_size: int) -> _Records:
         leaf = sha256(b"\x00" + record.encode()).digest()  # the digest is the RFC 6962 leaf
         add_leaf(leaf)
         add_seq(sold_seq)
+        if terms_seq is not None:
+            out.context_seqs.add(terms_seq)
+        if stock_seq is not None:
+            out.context_seqs.add(stock_seq)
         fragment = f'{{"digest":"{leaf.hex()}","record":{record}}}'
         if missing:
             add_missing(fragment)
@@ -344,7 +351,9 @@ def _issue(session: Session, order_id: int) -> tuple[bytes, Certificate]:
     )
     checkpoint = ledger.publish_checkpoint(session)
     with_items = count <= int(current_app.config["CERTIFICATE_ITEM_PROOFS_MAX"])
-    seqs = [seal_seq, order.paid_seq, *(records.sold_seqs if with_items else [])]
+    seqs = [seal_seq, order.paid_seq]
+    if with_items:
+        seqs += [*records.sold_seqs, *records.context_seqs]
     bundle = ledger.proof_bundle(session, seqs)
     organization = session.get(Organization, order.organization_id)
     who = signer()

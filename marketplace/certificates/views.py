@@ -17,6 +17,7 @@ from marketplace.certificates import services
 from marketplace.certificates.forms import VerifyForm
 from marketplace.certificates.pdf import render_pdf
 from marketplace.db import get_session
+from marketplace.extensions import limiter
 from marketplace.ledger import services as ledger
 from marketplace.ledger import verify as verifier
 from marketplace.security import role_required
@@ -91,8 +92,10 @@ def _read_upload(form: VerifyForm) -> tuple[dict[str, Any] | None, str | None]:
     return document, None
 
 
-# Public: anyone holding a certificate may check it, with our published keys pinned.
+# Public: anyone holding a certificate may check it, with our published keys pinned. Checking
+# a large certificate takes CPU, so uploads are throttled per address.
 @bp.route("/verify", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
 def verify_page() -> ResponseReturnValue:
     form = VerifyForm()
     result = None

@@ -557,6 +557,8 @@ SIGNATURE_CONTEXT = b"marketplace-certificate/1\n"
 SEAL_KIND = "dataset.certified"
 PAID_KIND = "order.paid"
 SOLD_KIND = "dataset.item_sold"
+TERMS_KIND = "work.terms_set"
+STOCK_KINDS = frozenset({"stock.registered", "stock.updated", "stock.reinstated"})
 IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp"})
 # What a dataset.item_sold entry's payload must say about its item: record field -> payload key.
 ITEM_ENTRY_FIELDS = (
@@ -710,6 +712,28 @@ def _entry(entries: dict[int, dict[str, Any]], seq: Any, kind: str, what: str) -
     return entry
 
 
+def _check_context(
+    entries: dict[int, dict[str, Any]], record: dict[str, Any], tree_size: int, what: str
+) -> None:
+    """The terms entry an item was sold under is that work's, and with its stock record entry
+    was in the log before the sale (so it is what the sale was checked against)."""
+    terms_seq, stock_seq = record.get("terms_seq"), record.get("stock_seq")
+    if terms_seq is not None:
+        terms = _entry(entries, terms_seq, TERMS_KIND, what)
+        if terms.get("subject", {}).get("work") != record.get("work"):
+            raise Invalid(f"{what}: terms entry {terms_seq} is about another work")
+        if terms_seq >= tree_size:
+            raise Invalid(f"{what}: terms entry {terms_seq} was written after the sale")
+    elif record.get("terms") is not None:
+        raise Invalid(f"{what}: sold under terms {record['terms']} but names no terms entry")
+    if stock_seq is not None:
+        stock = entries.get(stock_seq) if isinstance(stock_seq, int) else None
+        if stock is None or stock.get("kind") not in STOCK_KINDS:
+            raise Invalid(f"{what}: stock entry {stock_seq!r} is not a stock record entry")
+        if stock_seq >= tree_size:
+            raise Invalid(f"{what}: stock entry {stock_seq} was written after the sale")
+
+
 def _check_certificate(
     certificate: dict[str, Any], *, key: str | None, certificate_key: str | None
 ) -> CertificateResult:
@@ -756,6 +780,7 @@ def _check_certificate(
             for field_name, payload_key in ITEM_ENTRY_FIELDS:
                 if sold.get(payload_key) != record.get(field_name):
                     raise Invalid(f"{what}: {field_name} differs from its dataset.item_sold entry")
+            _check_context(entries, record, tree_size, what)
 
     missing = len(certificate["missing"])
     if sealed.get("missing_count") != missing or seal_info.get("missing_count") != missing:

@@ -9,13 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
-from marketplace.buyers.models import OrderItem
+from marketplace.artists.models import WorkTerms
+from marketplace.buyers.models import Order, OrderItem
 from marketplace.certificates import services as certificates
 from marketplace.certificates.models import Certificate
 from marketplace.db import transaction
@@ -69,7 +71,16 @@ def test_a_delivered_order_gets_a_certificate_that_verifies(certified, keys, tmp
     assert cert["tree_size_at_purchase"] == cert["order"]["paid_seq"] + 1
     assert cert["item_entries_included"] is True
     # Every sold entry, the order.paid entry and the seal carry an inclusion proof.
-    assert len(cert["ledger"]["entries"]) == 5 + 2
+    kinds = Counter(
+        json.loads(base64.b64decode(e["entry"]))["kind"] for e in cert["ledger"]["entries"]
+    )
+    assert kinds == {
+        "dataset.item_sold": 5,
+        "order.paid": 1,
+        "dataset.certified": 1,
+        "work.terms_set": 3,
+        "stock.registered": 2,
+    }
     stored = db.get(Certificate, delivered.order_id)
     assert stored is not None
     assert stored.items_root == cert["seal"]["items_root"]
@@ -297,10 +308,18 @@ def test_an_item_whose_record_differs_from_its_sold_entry_fails(db, run_jobs, tm
 # --- The standalone verifier, as a buyer runs it -----------------------------------------
 
 
+# Runs the file as a script, with `marketplace` made unimportable: our package is installed in
+# this virtualenv, so only this proves the downloaded file needs nothing of ours.
+_STANDALONE = (
+    "import runpy, sys; sys.modules['marketplace'] = None; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def _run(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": ""}
     return subprocess.run(
-        [sys.executable, str(script), *args],
+        [sys.executable, "-c", _STANDALONE, str(script), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -452,3 +471,19 @@ def test_the_verify_page_asks_for_a_file(client):
     response = client.post("/verify", data={})
     assert response.status_code == 400
     assert "Choose a file." in response.get_data(as_text=True)
+
+
+def test_an_item_pointing_at_an_entry_that_is_not_its_terms_fails(db, run_jobs, tmp_path, keys):
+    order_id, _ = paid_mixed_order(db, run_jobs, tmp_path)
+    deliver(db, order_id)
+    order = db.get(Order, order_id)
+    item = db.get(OrderItem, (order_id, 0))
+    db.execute(
+        update(WorkTerms).where(WorkTerms.id == item.terms_id).values(ledger_seq=order.paid_seq)
+    )
+    db.commit()
+    result = check(issue(db, order_id), keys)
+    assert not result.ok
+    assert result.failure == (
+        f"item 000000000: ledger entry {order.paid_seq} is a 'order.paid', not 'work.terms_set'"
+    )
