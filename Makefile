@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/catalog_bench.py
 	$(BIN)/python bench/fulfilment_bench.py
 	$(BIN)/python bench/certificate_bench.py --items 5000
+	$(BIN)/python bench/package_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

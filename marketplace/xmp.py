@@ -10,7 +10,10 @@ from __future__ import annotations
 import enum
 import io
 import re
-from collections.abc import Mapping
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -141,6 +144,228 @@ def encode_derivatives(pictures: Mapping[str, Image.Image], xmp: bytes) -> dict[
         name: encode_with_xmp(picture, DERIVATIVE_FORMAT, xmp, quality=DERIVATIVE_QUALITY)
         for name, picture in pictures.items()
     }
+
+
+JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+JPEG_EXTENDED_XMP_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+# The JPEG segment length field counts itself (2) and the namespace header.
+_JPEG_MAX_XMP = 0xFFFF - 2 - len(JPEG_XMP_HEADER)
+# VP8X flag bits (WebP container specification, "Extended File Format").
+_VP8X_ICC, _VP8X_ALPHA, _VP8X_EXIF, _VP8X_XMP, _VP8X_ANIMATION = 0x20, 0x10, 0x08, 0x04, 0x02
+
+
+def embed_xmp(data: bytes, packet: bytes) -> tuple[bytes, str]:
+    """`data` carrying `packet` as its only XMP, and the file extension ("jpg", "png", "webp").
+
+    JPEG, PNG and WebP are spliced at the container level, so every pixel byte is the
+    original's: JPEG gets an APP1 XMP segment after SOI (after a JFIF APP0), PNG an
+    uncompressed iTXt chunk "XML:com.adobe.xmp" before the first IDAT, WebP an "XMP " chunk
+    (a simple VP8/VP8L file becomes the extended format, its VP8X canvas read from the
+    bitstream). Any XMP already there is removed first, so the result never carries two.
+    Any other format Pillow reads (TIFF, GIF, BMP, ...) is decoded and re-encoded losslessly
+    as PNG through `encode_with_xmp` (the only case that re-encodes; modes PNG cannot hold,
+    such as CMYK, become RGB). Deterministic: the same
+    input gives the same bytes. Raises ValueError for truncated or malformed input.
+    """
+    try:
+        packet.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError("the XMP packet is not UTF-8") from exc
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_with_xmp(data, packet), "jpg"
+    if data.startswith(PNG_SIGNATURE):
+        return _png_with_xmp(data, packet), "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_with_xmp(data, packet), "webp"
+    return _reencoded_png_with_xmp(data, packet), "png"
+
+
+def _jpeg_with_xmp(data: bytes, packet: bytes) -> bytes:
+    """Segments up to SOS are walked (T.81 B.1.1); the entropy-coded rest is copied as is."""
+    if len(packet) > _JPEG_MAX_XMP:
+        raise ValueError(f"XMP packet of {len(packet)} bytes is over one JPEG segment's limit")
+    pos, kept, insert_at, saw_frame = 2, [], 0, False
+    while True:
+        if pos >= len(data) or data[pos] != 0xFF:
+            raise ValueError("not a JPEG: no marker where one should start")
+        while pos < len(data) and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos >= len(data):
+            raise ValueError("truncated JPEG: ends inside its headers")
+        marker = data[pos]
+        pos += 1
+        if marker in (0xD8, 0x00) or 0xD0 <= marker <= 0xD7 or marker == 0xD9:
+            raise ValueError(f"malformed JPEG: marker {marker:02X} before the image data")
+        if marker == 0x01:  # TEM: no length
+            kept.append(data[pos - 2 : pos])
+            continue
+        if pos + 2 > len(data):
+            raise ValueError("truncated JPEG: ends inside a segment header")
+        (length,) = struct.unpack_from(">H", data, pos)
+        end = pos + length
+        if length < 2 or end > len(data):
+            raise ValueError("truncated JPEG: a segment runs past the end of the file")
+        segment = b"\xff" + bytes([marker]) + data[pos:end]
+        body = data[pos + 2 : end]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            saw_frame = True
+        if marker == 0xDA:  # SOS: the scan data and everything after it stays as it is
+            if not saw_frame:
+                raise ValueError("malformed JPEG: image data before any frame header")
+            if data.rfind(b"\xff\xd9", end) < 0:
+                raise ValueError("truncated JPEG: no end-of-image marker")
+            head = b"".join(kept[:insert_at])
+            tail = b"".join(kept[insert_at:])
+            xmp = struct.pack(">H", 2 + len(JPEG_XMP_HEADER) + len(packet))
+            xmp_segment = b"\xff\xe1" + xmp + JPEG_XMP_HEADER + packet
+            rest = memoryview(data)[end:]  # one copy of the scan data, not one per "+"
+            return b"".join((b"\xff\xd8", head, xmp_segment, tail, segment, rest))
+        pos = end
+        is_xmp = marker == 0xE1 and (
+            body.startswith(JPEG_XMP_HEADER) or body.startswith(JPEG_EXTENDED_XMP_HEADER)
+        )
+        if is_xmp:
+            continue
+        kept.append(segment)
+        if len(kept) == 1 and marker == 0xE0 and body.startswith((b"JFIF\x00", b"JFXX\x00")):
+            insert_at = 1  # JFIF wants its APP0 first
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(type, payload, whole chunk) for each chunk, CRCs checked, up to and including IEND."""
+    pos = len(PNG_SIGNATURE)
+    while True:
+        if pos + 8 > len(data):
+            raise ValueError("truncated PNG: no IEND chunk")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > len(data):
+            raise ValueError("truncated PNG: a chunk runs past the end of the file")
+        payload = data[pos + 8 : end - 4]
+        (crc,) = struct.unpack_from(">I", data, end - 4)
+        if zlib.crc32(kind + payload) != crc:
+            raise ValueError(f"corrupt PNG: bad CRC on a {kind!r} chunk")
+        yield kind, payload, data[pos:end]
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _png_with_xmp(data: bytes, packet: bytes) -> bytes:
+    """Chunk order per PNG (third edition) 5.6: iTXt anywhere before IEND; we put it before
+    IDAT so streaming readers see it first. Bytes after IEND are dropped."""
+    out, inserted, first = [PNG_SIGNATURE], False, True
+    for kind, payload, chunk in _png_chunks(data):
+        if first and kind != b"IHDR":
+            raise ValueError("malformed PNG: the first chunk is not IHDR")
+        first = False
+        if kind in (b"iTXt", b"tEXt", b"zTXt") and payload.split(b"\x00", 1)[0] == PNG_XMP_KEYWORD:
+            continue
+        if kind == b"IDAT" and not inserted:
+            out.append(_png_chunk(b"iTXt", PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + packet))
+            inserted = True
+        out.append(chunk)
+    if not inserted:
+        raise ValueError("malformed PNG: no IDAT chunk")
+    return b"".join(out)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload)
+    return struct.pack(">I4s", len(payload), kind) + payload + struct.pack(">I", crc)
+
+
+def _webp_with_xmp(data: bytes, packet: bytes) -> bytes:
+    """RIFF chunks per the WebP container specification; XMP is the last chunk."""
+    if len(data) < 12:
+        raise ValueError("truncated WebP")
+    (riff_size,) = struct.unpack_from("<I", data, 4)
+    if riff_size < 4 or riff_size + 8 > len(data):
+        raise ValueError("truncated WebP: shorter than its RIFF header says")
+    chunks: list[tuple[bytes, bytes]] = []
+    pos, end = 12, 8 + riff_size
+    while pos < end:
+        if pos + 8 > end:
+            raise ValueError("truncated WebP: a chunk header runs past the RIFF size")
+        kind, size = struct.unpack_from("<4sI", data, pos)
+        if pos + 8 + size > end:
+            raise ValueError("truncated WebP: a chunk runs past the RIFF size")
+        chunks.append((kind, data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    if not chunks:
+        raise ValueError("malformed WebP: no chunks")
+    first_kind, first_payload = chunks[0]
+    if first_kind in (b"VP8 ", b"VP8L"):
+        if len(chunks) > 1 and any(kind in (b"VP8 ", b"VP8L") for kind, _ in chunks[1:]):
+            raise ValueError("malformed WebP: more than one image chunk in a simple file")
+        width, height, alpha = _webp_bitstream_size(first_kind, first_payload)
+        flags = _VP8X_ALPHA if alpha else 0
+        header = struct.pack("<B3x", flags) + _u24(width - 1) + _u24(height - 1)
+        chunks.insert(0, (b"VP8X", header))
+    elif first_kind == b"VP8X":
+        if len(first_payload) != 10:
+            raise ValueError("malformed WebP: VP8X chunk of the wrong size")
+        if not any(kind in (b"VP8 ", b"VP8L", b"ANMF") for kind, _ in chunks[1:]):
+            raise ValueError("malformed WebP: no image data")
+        for kind, payload in chunks[1:]:
+            if kind in (b"VP8 ", b"VP8L"):
+                _webp_bitstream_size(kind, payload)
+    else:
+        raise ValueError(f"malformed WebP: first chunk is {first_kind!r}")
+    vp8x = chunks[0][1]
+    chunks[0] = (b"VP8X", bytes([vp8x[0] | _VP8X_XMP]) + vp8x[1:])
+    chunks = [(kind, payload) for kind, payload in chunks if kind != b"XMP "]
+    chunks.append((b"XMP ", packet))
+    body = b"".join(
+        struct.pack("<4sI", kind, len(payload)) + payload + b"\x00" * (len(payload) & 1)
+        for kind, payload in chunks
+    )
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def _webp_bitstream_size(kind: bytes, payload: bytes) -> tuple[int, int, bool]:
+    """(width, height, has alpha) from a VP8 key frame header (RFC 6386 9.1) or a VP8L
+    header (WebP lossless bitstream specification, section 3)."""
+    if kind == b"VP8 ":
+        if len(payload) < 10 or payload[3:6] != b"\x9d\x01\x2a" or payload[0] & 1:
+            raise ValueError("malformed WebP: VP8 data is not a key frame")
+        width, height = struct.unpack_from("<HH", payload, 6)
+        width, height, alpha = width & 0x3FFF, height & 0x3FFF, False
+    else:
+        if len(payload) < 5 or payload[0] != 0x2F:
+            raise ValueError("malformed WebP: VP8L data has no signature")
+        (bits,) = struct.unpack_from("<I", payload, 1)
+        if bits >> 29:
+            raise ValueError("malformed WebP: unknown VP8L version")
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        alpha = bool((bits >> 28) & 1)
+    if not width or not height:
+        raise ValueError("malformed WebP: zero-sized image")
+    return width, height, alpha
+
+
+def _u24(value: int) -> bytes:
+    return value.to_bytes(3, "little")
+
+
+def _reencoded_png_with_xmp(data: bytes, packet: bytes) -> bytes:
+    """The one lossy-container path: decode whatever Pillow reads, keep every pixel (PNG is
+    lossless), drop the source's own metadata but ICC profile, transparency and DPI."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                image: Image.Image = opened
+                if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
+                    image = image.convert("RGBA" if "A" in image.mode else "RGB")  # CMYK &c.
+                return encode_with_xmp(image, "PNG", packet)
+    except (OSError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a readable image: {exc}") from exc
+    except (Image.DecompressionBombWarning, struct.error, IndexError, KeyError) as exc:
+        raise ValueError(f"not a readable image: {exc!r}") from exc
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

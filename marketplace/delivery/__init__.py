@@ -1,0 +1,1 @@
+"""Delivery: dataset packages (WebDataset, Parquet, Croissant) and provenance certificates."""
