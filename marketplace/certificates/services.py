@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -442,25 +441,3 @@ def _assemble(body: dict[str, Any], large: dict[str, str]) -> bytes:
         for name in sorted({*body, *large})
     ]
     return b"{" + b",".join(parts) + b"}"
-
-
-# --- Reading -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What the PDF and the pages show of a certificate."""
-
-    certificate: dict[str, Any]
-    items: Sequence[dict[str, Any]]  # the records, for an appendix (empty when too many)
-    missing: Sequence[dict[str, Any]]
-
-
-def summary(document: dict[str, Any], *, items_max: int) -> Summary:
-    items = document.get("items") or []
-    missing = document.get("missing") or []
-    return Summary(
-        certificate=document,
-        items=[i["record"] for i in items] if len(items) <= items_max else [],
-        missing=[i["record"] for i in missing] if len(missing) <= items_max else [],
-    )
