@@ -224,7 +224,8 @@ def _records(session: Session, order: Order, tree_size: int) -> _Records:
     add_item, add_missing, add_leaf = out.items.append, out.missing.append, out.leaves.append
     add_seq, counts = out.sold_seqs.append, out.counts
     # Core execution on the session's connection: rows as tuples, no ORM loading per row.
-    result = session.connection().execution_options(yield_per=20_000).execute(query)
+    # (the option on the statement, not the connection: the appends after it must not stream).
+    result = session.connection().execute(query.execution_options(yield_per=20_000))
     for (
         artist,
         attribution,
