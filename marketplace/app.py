@@ -21,6 +21,7 @@ from marketplace.api.auth import SECURITY_SCHEMES
 from marketplace.artists import views as artists_views
 from marketplace.buyers import views as buyers_views
 from marketplace.catalog import views as catalog_views
+from marketplace.certificates import views as certificates_views
 from marketplace.commands import register_commands
 from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
@@ -149,6 +150,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         artists_views.bp,
         buyers_views.bp,
         catalog_views.bp,
+        certificates_views.bp,
         delivery_views.bp,
         optout_views.bp,
         provenance_views.bp,

@@ -119,6 +119,14 @@ def load_config(instance_path: str) -> dict[str, object]:
         # Unset: a key is generated on first run into instance/; set: the file must exist.
         "LEDGER_KEY_PATH": env("LEDGER_KEY_PATH") or None,
         "LEDGER_DEFAULT_KEY_PATH": str(instance / "ledger-signing-key.pem"),
+        # Certificates: the Ed25519 key that signs them (unset: generated into instance/), the
+        # largest order whose certificate carries every item's entry and inclusion proof, the
+        # largest whose PDF lists every item, and the largest certificate /verify accepts.
+        "CERTIFICATE_KEY_PATH": env("CERTIFICATE_KEY_PATH") or None,
+        "CERTIFICATE_DEFAULT_KEY_PATH": str(instance / "certificate-signing-key.pem"),
+        "CERTIFICATE_ITEM_PROOFS_MAX": int(env("CERTIFICATE_ITEM_PROOFS_MAX", "10000")),
+        "CERTIFICATE_PDF_ITEMS_MAX": int(env("CERTIFICATE_PDF_ITEMS_MAX", "2000")),
+        "VERIFY_UPLOAD_MAX_BYTES": int(env("VERIFY_UPLOAD_MAX_BYTES", str(64 * 1024 * 1024))),
         # Security. RATELIMIT_ENABLED is explicit because the limiter object outlives an app.
         "RATELIMIT_ENABLED": _flag(env("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
@@ -158,6 +166,9 @@ _BOUNDS = (
     ("PACKAGE_URL_MAX_AGE", 60, 7 * 24 * 3600),  # S3 presigns for at most seven days
     ("PACKAGE_SHARD_MAX_BYTES", 1 << 20, 1 << 40),
     ("PACKAGE_SHARD_MAX_ITEMS", 1, 1_000_000),
+    ("CERTIFICATE_ITEM_PROOFS_MAX", 0, 10_000_000),
+    ("CERTIFICATE_PDF_ITEMS_MAX", 0, 100_000),
+    ("VERIFY_UPLOAD_MAX_BYTES", 1024, 2**31),
 )
 
 

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from marketplace.api import artist_works, bundles, catalog, ledger, me, optout, packages
+from marketplace.api import (
+    artist_works,
+    bundles,
+    catalog,
+    certificates,
+    ledger,
+    me,
+    optout,
+    packages,
+)
 from marketplace.api.blueprint import bp
 
-__all__ = ["artist_works", "bp", "bundles", "catalog", "ledger", "me", "optout", "packages"]
+__all__ = [
+    "artist_works",
+    "bp",
+    "bundles",
+    "catalog",
+    "certificates",
+    "ledger",
+    "me",
+    "optout",
+    "packages",
+]

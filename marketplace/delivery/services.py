@@ -39,6 +39,7 @@ from marketplace.artists.terms import CC0_URL, TermsSpec, licence_text
 from marketplace.buyers import services as buyers
 from marketplace.buyers.models import ItemLicence, Order, OrderItem, OrderStatus
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
+from marketplace.certificates import services as certificates
 from marketplace.db import after_commit, transaction, utcnow
 from marketplace.delivery import formats
 from marketplace.delivery.models import FileKind, Package, PackageFile, PackageStatus
@@ -684,10 +685,6 @@ def _store_file(
     return key
 
 
-def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _pretty_json(value: Any) -> bytes:
     """Keys in the order built (the AI Act summary follows the template's section order)."""
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
@@ -746,22 +743,12 @@ def _refund_missing(order_id: int, package_id: int, amount_minor: int) -> None:
 
 
 def _issue_certificate(order_id: int) -> tuple[bytes, int, str]:
-    """The order's signed provenance certificate (the certificates feature: idempotent, reads
-    the order items' delivered_* columns, so it runs after the shards are written), with the
-    ledger tree size at purchase and the checkpoint it refers to."""
+    """The order's signed provenance certificate, byte for byte as stored (the certificates
+    feature: issued once, reads the order items' delivered_* columns, so it runs after the
+    shards are written), with the ledger tree size at purchase and its checkpoint's note."""
     with transaction() as session:
-        document = _certificate_placeholder(session, order_id)
-    checkpoint = str(document["ledger"]["checkpoint"])
-    return _canonical_json(document), int(document["tree_size_at_purchase"]), checkpoint
-
-
-def _certificate_placeholder(session: Session, order_id: int) -> dict[str, Any]:
-    """Until marketplace.certificates lands: the order and the latest checkpoint, unsigned."""
-    order = session.get(Order, order_id)
-    assert order is not None
-    checkpoint = ledger.latest_checkpoint(session)
-    return {
-        "order": order_id,
-        "tree_size_at_purchase": (order.paid_seq or 0) + 1,
-        "ledger": {"checkpoint": checkpoint.note if checkpoint is not None else ""},
-    }
+        data = certificates.issue_certificate_bytes(session, order_id)
+        issued = certificates.find_certificate(session, order_id)
+        assert issued is not None
+        checkpoint = ledger.get_checkpoint(session, issued.checkpoint_size).note
+        return data, issued.tree_size_at_purchase, checkpoint

@@ -23,6 +23,8 @@ class EntryKind(enum.StrEnum):
     ORDER_PAID = "order.paid"
     DATASET_ITEM_SOLD = "dataset.item_sold"
     ORDER_REFUNDED = "order.refunded"
+    # Delivery: an order's certificate seals the Merkle root over its item records.
+    DATASET_CERTIFIED = "dataset.certified"
     # Money movements: each money transaction is also one of these log entries.
     PAYMENT_CAPTURED = "payment.captured"
     EARNINGS_ALLOCATED = "earnings.allocated"
@@ -59,6 +61,7 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.STOCK_UPDATED: "Museum record updated",
     EntryKind.ORDER_PAID: "Order paid",
     EntryKind.DATASET_ITEM_SOLD: "Sold in a dataset",
+    EntryKind.DATASET_CERTIFIED: "Dataset certified",
     EntryKind.PAYMENT_CAPTURED: "Payment received",
     EntryKind.EARNINGS_ALLOCATED: "Earnings allocated",
     EntryKind.PAYOUT_SENT: "Payout sent",

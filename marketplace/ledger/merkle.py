@@ -15,23 +15,29 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+# The hashing and verifying halves live in the standalone verifier, so there is one copy of each.
+from marketplace.ledger.verify import (
+    _NODE_PREFIX,
+    EMPTY_ROOT,
+    HASH_SIZE,
+    leaf_hash,
+    node_hash,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "leaf_hash",
+    "node_hash",
+    "tree_root",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
 NodeId = tuple[int, int]
-
-HASH_SIZE = 32
-EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
-
-_LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """Hash one log entry with the 0x00 domain prefix, so no leaf can pose as a node (2.1.1)."""
-    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """Hash two child subtree roots with the 0x01 domain prefix (2.1.1)."""
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
 def _split_point(n: int) -> int:
@@ -218,88 +224,3 @@ def inclusion_proof(index: int, size: int, lookup: Mapping[NodeId, bytes]) -> li
 def consistency_proof(old_size: int, new_size: int, lookup: Mapping[NodeId, bytes]) -> list[bytes]:
     """PROOF(old_size, D[0:new_size]) (2.1.4.1) from stored hashes (see ``proof_node_ids``)."""
     return [range_hash(s, e, lookup) for s, e in consistency_proof_ranges(old_size, new_size)]
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, bytes | bytearray) and len(value) == HASH_SIZE
-
-
-def _is_proof(proof: object) -> bool:
-    return isinstance(proof, Sequence) and all(_is_hash(p) for p in proof)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
-    """Whether ``proof`` shows leaf ``index`` with ``leaf_hash`` in the tree ``root`` (2.1.3.2).
-
-    Only ``root`` binds ``size``: pass the signed root of a tree of exactly ``size`` leaves. Never
-    raises: malformed input (wrong hash lengths, index outside the tree) is simply False.
-    """
-    if not (_is_count(index) and _is_count(size) and index < size):
-        return False
-    if not (_is_hash(leaf_hash) and _is_hash(root) and _is_proof(proof)):
-        return False
-    fn, sn = index, size - 1
-    r = bytes(leaf_hash)
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(
-    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
-) -> bool:
-    """Whether ``proof`` shows tree ``new_root`` extends tree ``old_root`` (2.1.4.2).
-
-    Equal sizes need an empty proof and equal roots. Size 0 is never accepted: every tree extends
-    the empty tree, so a proof from it is meaningless (as transparency-dev/merkle rules); callers
-    decide that case themselves. As with inclusion, only the roots bind the sizes: pass signed
-    roots. Never raises: malformed input is simply False.
-    """
-    if not (_is_count(old_size) and _is_count(new_size)) or not 0 < old_size <= new_size:
-        return False
-    if not isinstance(proof, Sequence):
-        return False
-    if old_size == new_size:
-        return len(proof) == 0 and old_root == new_root
-    if not (proof and _is_proof(proof) and _is_hash(old_root) and _is_hash(new_root)):
-        return False
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a proof node
-        path.insert(0, bytes(old_root))
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = bytes(path[0])
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and fr == old_root and sr == new_root

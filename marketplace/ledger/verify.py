@@ -1,11 +1,21 @@
-"""Check ledger proofs offline: `python -m marketplace.ledger.verify FILE [--key VERIFIER_KEY]`.
+"""Check ledger proofs and provenance certificates offline: one file, no `marketplace` imports.
+
+    python verify.py FILE [--key VKEY] [--certificate-key VKEY] [--package DIR]
+    python -m marketplace.ledger.verify FILE ...            (the same, from the repository)
 
 Standard library plus `cryptography` only (no Flask, no SQLAlchemy), so a buyer can check a
-certificate without trusting or even reaching our servers. FILE is one of:
+certificate without trusting or even reaching our servers; the site serves this very file at
+/verify/verifier.py. It holds the checking half of the ledger's cryptography (RFC 6962/9162
+hashing and proof verification, C2SP signed notes and checkpoints); `merkle.py` and `note.py`
+import it from here, so there is one copy of each check. FILE is one of:
 
+- a provenance certificate (`"format": "marketplace-certificate/1"`): checks its Ed25519
+  signature, the checkpoint's signature, every inclusion proof against the checkpoint, that the
+  items root recomputed from the item records is the one sealed in the log, that included
+  item entries match their records, and with `--package DIR` every image in the tar shards;
 - a proof bundle (`"format": "marketplace-ledger-proof/1"`): origin, verifier key, a signed
   checkpoint and entries with inclusion proofs (what `marketplace ledger bundle` prints);
-- a document that holds such a bundle under `"ledger"` (a provenance certificate);
+- a document that holds such a bundle under `"ledger"`;
 - one entry as served by GET /api/v1/ledger/entries/<seq>, with `--checkpoint NOTE_FILE`.
 
 For every entry it checks: the leaf hash is SHA-256(0x00 || entry bytes); the bytes are the
@@ -19,21 +29,391 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
+import itertools
 import json
+import re
 import sys
-from collections.abc import Sequence
+import tarfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marketplace.ledger import merkle
-from marketplace.ledger.note import (
-    Checkpoint,
-    NoteError,
-    Verifier,
-    open_note,
-    parse_checkpoint,
-)
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+# --- RFC 6962 / RFC 9162 hashing and proof verification (merkle.py re-exports these) --------
+
+HASH_SIZE = 32
+EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
+
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """Hash one log entry with the 0x00 domain prefix, so no leaf can pose as a node (2.1.1)."""
+    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Hash two child subtree roots with the 0x01 domain prefix (2.1.1)."""
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def tree_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of a whole list of leaf hashes (2.1.1), built level by level in O(n) hashing.
+
+    Pairing neighbours and carrying an odd last node up unchanged gives the RFC's left-balanced
+    tree (its split is the largest power of two below n); merkle's recursive reference is
+    tested against this. Used for a certificate's root over its item records.
+    """
+    if not leaf_hashes:
+        return EMPTY_ROOT
+    level = list(leaf_hashes)
+    sha256, prefix = hashlib.sha256, _NODE_PREFIX
+    while len(level) > 1:
+        paired = [
+            sha256(prefix + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)
+        ]
+        if len(level) & 1:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, bytes | bytearray) and len(value) == HASH_SIZE
+
+
+def _is_proof(proof: object) -> bool:
+    return isinstance(proof, Sequence) and all(_is_hash(p) for p in proof)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """Whether ``proof`` shows leaf ``index`` with ``leaf_hash`` in the tree ``root`` (2.1.3.2).
+
+    Only ``root`` binds ``size``: pass the signed root of a tree of exactly ``size`` leaves. Never
+    raises: malformed input (wrong hash lengths, index outside the tree) is simply False.
+    """
+    if not (_is_count(index) and _is_count(size) and index < size):
+        return False
+    if not (_is_hash(leaf_hash) and _is_hash(root) and _is_proof(proof)):
+        return False
+    fn, sn = index, size - 1
+    r = bytes(leaf_hash)
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(
+    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> bool:
+    """Whether ``proof`` shows tree ``new_root`` extends tree ``old_root`` (2.1.4.2).
+
+    Equal sizes need an empty proof and equal roots. Size 0 is never accepted: every tree extends
+    the empty tree, so a proof from it is meaningless (as transparency-dev/merkle rules); callers
+    decide that case themselves. As with inclusion, only the roots bind the sizes: pass signed
+    roots. Never raises: malformed input is simply False.
+    """
+    if not (_is_count(old_size) and _is_count(new_size)) or not 0 < old_size <= new_size:
+        return False
+    if not isinstance(proof, Sequence):
+        return False
+    if old_size == new_size:
+        return len(proof) == 0 and old_root == new_root
+    if not (proof and _is_proof(proof) and _is_hash(old_root) and _is_hash(new_root)):
+        return False
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a proof node
+        path.insert(0, bytes(old_root))
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = bytes(path[0])
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+# --- C2SP signed notes and tlog checkpoints, the reading half (note.py re-exports these) ----
+
+_ED25519 = b"\x01"  # signature type byte of Ed25519 keys and key IDs
+_KEY_ID_SIZE = 4
+_ED25519_KEY_SIZE = 32
+_ED25519_SIGNATURE_SIZE = 64
+_SIGNATURE_PREFIX = "\u2014 "  # em dash, space
+_MAX_SIGNATURES = 100  # the spec asks for at least 16; Go's note package allows 100
+_MAX_TREE_SIZE = 2**64 - 1
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_HEX_KEY_ID = re.compile(r"[0-9a-fA-F]{8}")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # ASCII controls other than newline
+
+
+class NoteError(ValueError):
+    """A note, key string or checkpoint that is not well-formed; the message says what."""
+
+
+class UnverifiedNote(NoteError):
+    """No signature by a known key verified, or one by a known key failed: trust nothing in it."""
+
+
+def _check_key_name(name: str) -> None:
+    if not name or "+" in name or any(ch.isspace() for ch in name) or not _is_utf8(name):
+        raise NoteError(f"invalid key name {name!r}: it must be non-empty, no spaces, no '+'")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def _check_note_chars(text: str, what: str) -> None:
+    if not _is_utf8(text) or _CONTROL.search(text):
+        raise NoteError(f"{what} must be UTF-8 without control characters other than newline")
+
+
+def _b64decode(encoded: str, what: str) -> bytes:
+    """Standard base64 in its one canonical spelling, so each value has exactly one encoding."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != encoded:
+        raise NoteError(f"{what} is not canonical base64")
+    return raw
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def ed25519_key_id(name: str, public_key: bytes) -> bytes:
+    """SHA-256(name || 0x0A || 0x01 || public key)[:4]: the key ID C2SP recommends for Ed25519."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + _ED25519 + public_key).digest()[:4]
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes_raw()
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """A trusted Ed25519 key as a note verifier; ``key_id`` is always the one derived from it."""
+
+    name: str
+    key_id: bytes
+    public_key: Ed25519PublicKey = field(hash=False)
+
+    def __post_init__(self) -> None:
+        _check_key_name(self.name)
+        if self.key_id != ed25519_key_id(self.name, _raw_public(self.public_key)):
+            raise NoteError(f"key ID {self.key_id.hex()} does not belong to this key and name")
+
+    @classmethod
+    def from_public_key(cls, name: str, key: Ed25519PublicKey) -> Verifier:
+        """The verifier for ``key`` under ``name``; raises NoteError for an invalid name."""
+        _check_key_name(name)
+        return cls(name, ed25519_key_id(name, _raw_public(key)), key)
+
+    @classmethod
+    def from_string(cls, vkey: str) -> Verifier:
+        """Parse ``<name>+<hex key ID>+<base64(0x01 || public key)>``; NoteError if malformed."""
+        parts = vkey.split("+", 2)
+        if len(parts) != 3 or not _HEX_KEY_ID.fullmatch(parts[1]):
+            raise NoteError("a verifier key reads <name>+<8 hex digits>+<base64 key>")
+        name, key_id_hex, key_b64 = parts
+        _check_key_name(name)
+        key = _b64decode(key_b64, "verifier key")
+        if len(key) != 1 + _ED25519_KEY_SIZE or key[:1] != _ED25519:
+            raise NoteError("only Ed25519 verifier keys (type 0x01, 32 bytes) are supported")
+        key_id = bytes.fromhex(key_id_hex)
+        if key_id != ed25519_key_id(name, key[1:]):
+            raise NoteError(f"verifier key ID {key_id_hex} does not match its name and key")
+        return cls(name, key_id, Ed25519PublicKey.from_public_bytes(key[1:]))
+
+    def to_string(self) -> str:
+        """The verifier key string to publish: what ``from_string`` reads back."""
+        key = _b64encode(_ED25519 + _raw_public(self.public_key))
+        return f"{self.name}+{self.key_id.hex()}+{key}"
+
+    def verify(self, text: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` (without the key ID) is this key's Ed25519 signature of ``text``."""
+        if len(sig) != _ED25519_SIGNATURE_SIZE:
+            return False
+        try:
+            self.public_key.verify(bytes(sig), bytes(text))
+        except InvalidSignature:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature line: who claims to have signed, and the signature without its key ID."""
+
+    name: str
+    key_id: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note's text and every signature line; ``verified`` is those checked by a trusted key."""
+
+    text: str
+    signatures: list[Signature]
+    verified: list[Signature]
+
+
+def _parse_signature_line(line: str) -> Signature:
+    if not line.startswith(_SIGNATURE_PREFIX):
+        raise NoteError("signature lines start with an em dash and a space")
+    name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
+    _check_key_name(name)
+    raw = _b64decode(encoded, f"signature by {name!r}")
+    if len(raw) <= _KEY_ID_SIZE:
+        raise NoteError(f"signature by {name!r} is too short")
+    return Signature(name, raw[:_KEY_ID_SIZE], raw[_KEY_ID_SIZE:])
+
+
+def parse_note(note: str | bytes) -> Note:
+    """Split a signed note into text and signatures without checking any: never trust the result.
+
+    Raises NoteError unless it is UTF-8 without control characters (other than newline), its text
+    ends in a newline and a blank line, and one to 100 well-formed signature lines follow.
+    """
+    if isinstance(note, bytes):
+        try:
+            note = note.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NoteError("a note must be UTF-8") from exc
+    _check_note_chars(note, "a note")
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise NoteError("a note needs a blank line between its text and its signatures")
+    text, block = note[: split + 1], note[split + 2 :]
+    if not block.endswith("\n"):
+        raise NoteError("a note ends with signature lines, each ending in a newline")
+    lines = block[:-1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        raise NoteError(f"a note may carry at most {_MAX_SIGNATURES} signatures")
+    return Note(text, [_parse_signature_line(line) for line in lines], [])
+
+
+def _index_verifiers(verifiers: Sequence[Verifier]) -> dict[tuple[str, bytes], Verifier]:
+    known: dict[tuple[str, bytes], Verifier] = {}
+    for verifier in verifiers:
+        key = (verifier.name, verifier.key_id)
+        other = known.setdefault(key, verifier)
+        if _raw_public(other.public_key) != _raw_public(verifier.public_key):
+            raise NoteError(f"two trusted keys share name and ID {verifier.name}+{key[1].hex()}")
+    return known
+
+
+def open_note(note: str | bytes, verifiers: Sequence[Verifier]) -> Note:
+    """Parse a note and check it against trusted keys, as Go's note.Open does.
+
+    Signatures by unknown keys (name and key ID not both known) are kept but ignored. Raises
+    UnverifiedNote if a known key's signature fails or no known key signed; NoteError if malformed.
+    """
+    parsed = parse_note(note)
+    known = _index_verifiers(verifiers)
+    message = parsed.text.encode("utf-8")
+    verified: list[Signature] = []
+    for signature in parsed.signatures:
+        verifier = known.get((signature.name, signature.key_id))
+        if verifier is None:
+            continue
+        if not verifier.verify(message, signature.signature):
+            raise UnverifiedNote(f"invalid signature by {signature.name}+{signature.key_id.hex()}")
+        if all((s.name, s.key_id) != (signature.name, signature.key_id) for s in verified):
+            verified.append(signature)
+    if not verified:
+        raise UnverifiedNote("no signature by a trusted key")
+    return Note(parsed.text, parsed.signatures, verified)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A log's tree head as C2SP tlog-checkpoint text: origin, size, root and extension lines.
+
+    Construction checks the fields (NoteError), so every Checkpoint formats to a valid text.
+    """
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for line in (self.origin, *self.extensions):
+            if not line or "\n" in line:
+                raise NoteError("checkpoint origin and extension lines are non-empty single lines")
+            _check_note_chars(line, "a checkpoint line")
+        if isinstance(self.size, bool) or not isinstance(self.size, int):
+            raise NoteError("checkpoint size must be an integer")
+        if not 0 <= self.size <= _MAX_TREE_SIZE:
+            raise NoteError(f"checkpoint size {self.size} is out of range")
+        if not isinstance(self.root_hash, bytes) or len(self.root_hash) != 32:
+            raise NoteError("checkpoint root hash must be 32 bytes")
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """Read checkpoint note text (not the signed note; see ``open_note``), strictly.
+
+    Raises NoteError unless: at least three newline-terminated lines, a non-empty origin, a decimal
+    size without leading zeros (below 2**64), a canonical base64 32-byte root, no empty extension.
+    """
+    if not text.endswith("\n"):
+        raise NoteError("checkpoint text ends with a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise NoteError("a checkpoint has an origin, a size and a root hash line")
+    origin, size, root, *extensions = lines
+    if not _DECIMAL.fullmatch(size):
+        raise NoteError(f"checkpoint size {size!r} is not a decimal without leading zeros")
+    root_hash = _b64decode(root, "checkpoint root hash")
+    return Checkpoint(origin, int(size), root_hash, tuple(extensions))
+
+
+# --- Proof bundles ---------------------------------------------------------------------------
+
 
 BUNDLE_FORMAT = "marketplace-ledger-proof/1"  # the one spelling; services.proof_bundle uses it
 
@@ -103,7 +483,7 @@ def check_entry(item: dict[str, Any], checkpoint: Checkpoint) -> str | None:
         proof = [_unhex(h, f"proof of entry {seq}") for h in item.get("inclusion_proof") or []]
     except Unreadable as exc:
         return str(exc)
-    leaf = merkle.leaf_hash(data)
+    leaf = leaf_hash(data)
     if leaf != claimed_leaf:
         return f"entry {seq}: leaf hash does not match the entry bytes"
     try:
@@ -119,7 +499,7 @@ def check_entry(item: dict[str, Any], checkpoint: Checkpoint) -> str | None:
             return f"entry {seq}: {name} differs from the signed bytes"
     if item.get("tree_size", checkpoint.size) != checkpoint.size:
         return f"entry {seq}: proof is for tree size {item.get('tree_size')}, not {checkpoint.size}"
-    if not merkle.verify_inclusion(leaf, seq, checkpoint.size, proof, checkpoint.root_hash):
+    if not verify_inclusion(leaf, seq, checkpoint.size, proof, checkpoint.root_hash):
         return f"entry {seq}: inclusion proof does not lead to the checkpoint root"
     return None
 
@@ -168,6 +548,341 @@ def verify_document(
     return result
 
 
+# --- Provenance certificates -------------------------------------------------------------------
+
+CERTIFICATE_FORMAT = "marketplace-certificate/1"
+# Signed message = this prefix + the canonical bytes of the certificate without "signature", so
+# a certificate signature can never be mistaken for (or replayed as) any other signed message.
+SIGNATURE_CONTEXT = b"marketplace-certificate/1\n"
+SEAL_KIND = "dataset.certified"
+PAID_KIND = "order.paid"
+SOLD_KIND = "dataset.item_sold"
+TERMS_KIND = "work.terms_set"
+STOCK_KINDS = frozenset({"stock.registered", "stock.updated", "stock.reinstated"})
+IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp"})
+# What a dataset.item_sold entry's payload must say about its item: record field -> payload key.
+ITEM_ENTRY_FIELDS = (
+    ("item", "item"),
+    ("position", "position"),
+    ("licence", "licence"),
+    ("terms", "terms"),
+    ("price_minor", "price_minor"),
+    ("attribution_required", "attribution_required"),
+)
+
+
+class Invalid(Exception):
+    """A certificate check failed; the message names the first failure."""
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """RFC 8785 bytes for values of str/int/bool/null/list/object with BMP keys (ours)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def signed_message(certificate: dict[str, Any]) -> bytes:
+    """What the platform key signs: the context prefix and everything but the signature."""
+    body = {k: v for k, v in certificate.items() if k != "signature"}
+    return SIGNATURE_CONTEXT + canonical_bytes(body)
+
+
+def item_key(position: int) -> str:
+    """The WebDataset key of an order item: its position, 9 digits."""
+    return f"{position:09d}"
+
+
+@dataclass
+class CertificateResult:
+    """Valid, or the first failure; `summary` is the one line the command prints."""
+
+    ok: bool
+    summary: str
+    failure: str | None = None
+    order_id: int | None = None
+    item_count: int = 0
+    missing_count: int = 0
+    tree_size_at_purchase: int | None = None
+    checkpoint_size: int | None = None
+    items_root: str | None = None
+    key_id: str | None = None
+    package_files: int | None = None
+
+
+def _get(obj: Any, name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(obj, dict) or name not in obj:
+        raise Invalid(f"{what}: missing {name!r}")
+    value = obj[name]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise Invalid(f"{what}: {name!r} must be an integer")
+    if not isinstance(value, kind):
+        raise Invalid(f"{what}: {name!r} has the wrong type")
+    return value
+
+
+def _parse_entry(item: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(base64.b64decode(item["entry"]))
+    return parsed
+
+
+def _check_records(certificate: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
+    """Every record (delivered and missing) with its leaf hash, in position order.
+
+    A record's digest is its RFC 6962 leaf hash, SHA-256(0x00 || canonical record bytes),
+    recomputed here: the items root is built from these, never from the digests as written."""
+    items = _get(certificate, "items", list, "certificate")
+    missing = _get(certificate, "missing", list, "certificate")
+    records: list[tuple[dict[str, Any], bytes]] = []
+    for group, rows in (("items", items), ("missing", missing)):
+        for index, entry in enumerate(rows):
+            what = f"{group}[{index}]"
+            record = _get(entry, "record", dict, what)
+            digest = _get(entry, "digest", str, what)
+            position = _get(record, "position", int, what)
+            key = _get(record, "key", str, what)
+            what = f"item {key}"
+            if key != item_key(position):
+                raise Invalid(f"{what}: key does not match its position {position}")
+            leaf = leaf_hash(canonical_bytes(record))
+            if leaf.hex() != digest:
+                raise Invalid(f"{what}: record digest does not match the record")
+            reason = record.get("missing_reason")
+            if group == "items":
+                if reason is not None:
+                    raise Invalid(f"{what}: a delivered item has no missing_reason")
+                for name in ("sha256", "media_type"):
+                    _get(record, name, str, what)
+                _get(record, "size_bytes", int, what)
+            elif not isinstance(reason, str) or not reason:
+                raise Invalid(f"{what}: a missing item needs a reason")
+            records.append((record, leaf))
+    records.sort(key=lambda r: int(r[0]["position"]))
+    for (before, _), (after, _) in itertools.pairwise(records):
+        if before["position"] == after["position"]:
+            raise Invalid(f"item {before['key']} is listed twice")
+    return records
+
+
+def _check_signature(certificate: dict[str, Any], pinned: str | None) -> str:
+    signature = _get(certificate, "signature", dict, "certificate")
+    if signature.get("algorithm") != "Ed25519":
+        raise Invalid("signature: only Ed25519 is supported")
+    key_string = _get(signature, "key", str, "signature")
+    try:
+        verifier = Verifier.from_string(key_string)
+        pinned_verifier = Verifier.from_string(pinned) if pinned else None
+    except NoteError as exc:
+        raise Invalid(f"signature: bad certificate key: {exc}") from exc
+    if pinned_verifier is not None and pinned_verifier.to_string() != verifier.to_string():
+        raise Invalid(
+            f"signature: the certificate names key {verifier.name}+{verifier.key_id.hex()}, "
+            f"not the pinned {pinned_verifier.name}+{pinned_verifier.key_id.hex()}"
+        )
+    try:
+        value = _unbase64(signature.get("value"), "signature value")
+    except Unreadable as exc:
+        raise Invalid(f"signature: {exc}") from exc
+    if not verifier.verify(signed_message(certificate), value):
+        raise Invalid("signature: the certificate signature does not match its contents")
+    return verifier.key_id.hex()
+
+
+def _check_ledger(
+    certificate: dict[str, Any], key: str | None
+) -> tuple[Checkpoint, dict[int, dict[str, Any]]]:
+    """The signed checkpoint and every included entry (seq -> parsed bytes), all proved."""
+    bundle = _get(certificate, "ledger", dict, "certificate")
+    try:
+        result = verify_document({"ledger": bundle}, key=key)
+    except Unreadable as exc:
+        raise Invalid(f"ledger: {exc}") from exc
+    if result.failures or result.checkpoint is None:
+        raise Invalid(f"ledger: {result.failures[0] if result.failures else 'no checkpoint'}")
+    entries = {int(item["seq"]): _parse_entry(item) for item in bundle["entries"]}
+    return result.checkpoint, entries
+
+
+def _entry(entries: dict[int, dict[str, Any]], seq: Any, kind: str, what: str) -> dict[str, Any]:
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq not in entries:
+        raise Invalid(f"{what}: its ledger entry {seq!r} is not included with a proof")
+    entry = entries[seq]
+    if entry.get("kind") != kind:
+        raise Invalid(f"{what}: ledger entry {seq} is a {entry.get('kind')!r}, not {kind!r}")
+    return entry
+
+
+def _check_context(
+    entries: dict[int, dict[str, Any]], record: dict[str, Any], tree_size: int, what: str
+) -> None:
+    """The terms entry an item was sold under is that work's, and with its stock record entry
+    was in the log before the sale (so it is what the sale was checked against)."""
+    terms_seq, stock_seq = record.get("terms_seq"), record.get("stock_seq")
+    if terms_seq is not None:
+        terms = _entry(entries, terms_seq, TERMS_KIND, what)
+        if terms.get("subject", {}).get("work") != record.get("work"):
+            raise Invalid(f"{what}: terms entry {terms_seq} is about another work")
+        if terms_seq >= tree_size:
+            raise Invalid(f"{what}: terms entry {terms_seq} was written after the sale")
+    elif record.get("terms") is not None:
+        raise Invalid(f"{what}: sold under terms {record['terms']} but names no terms entry")
+    if stock_seq is not None:
+        stock = entries.get(stock_seq) if isinstance(stock_seq, int) else None
+        if stock is None or stock.get("kind") not in STOCK_KINDS:
+            raise Invalid(f"{what}: stock entry {stock_seq!r} is not a stock record entry")
+        if stock_seq >= tree_size:
+            raise Invalid(f"{what}: stock entry {stock_seq} was written after the sale")
+
+
+def _check_certificate(
+    certificate: dict[str, Any], *, key: str | None, certificate_key: str | None
+) -> CertificateResult:
+    order = _get(certificate, "order", dict, "certificate")
+    order_id = _get(order, "id", int, "order")
+    checkpoint, entries = _check_ledger(certificate, key)
+
+    paid_seq = _get(order, "paid_seq", int, "order")
+    paid = _entry(entries, paid_seq, PAID_KIND, "order")
+    if paid.get("subject", {}).get("order") != order_id:
+        raise Invalid(f"order: ledger entry {paid_seq} is about another order")
+    payload = paid.get("payload", {})
+    for name in ("total_minor", "currency"):
+        if payload.get(name) != order.get(name):
+            raise Invalid(f"order: {name} differs from the order.paid entry")
+    tree_size = _get(certificate, "tree_size_at_purchase", int, "certificate")
+    if tree_size != paid_seq + 1:
+        raise Invalid("tree_size_at_purchase is not the log size just after order.paid")
+
+    seal_info = _get(certificate, "seal", dict, "certificate")
+    seal = _entry(entries, _get(seal_info, "seq", int, "seal"), SEAL_KIND, "seal")
+    sealed = seal.get("payload", {})
+    if seal.get("subject", {}).get("order") != order_id or sealed.get("order") != order_id:
+        raise Invalid("seal: the sealed entry is about another order")
+    root = _get(seal_info, "items_root", str, "seal")
+    if sealed.get("items_root") != root:
+        raise Invalid("items root: the certificate's root is not the one sealed in the ledger")
+
+    checked = _check_records(certificate)
+    records = [record for record, _ in checked]
+    if sealed.get("item_count") != len(records) or seal_info.get("item_count") != len(records):
+        raise Invalid(f"items: {len(records)} records, but the seal counts a different number")
+    recomputed = tree_root([leaf for _, leaf in checked]).hex()
+    if recomputed != sealed.get("items_root"):
+        raise Invalid("items root: the item records do not hash to the sealed items root")
+
+    if _get(certificate, "item_entries_included", bool, "certificate"):
+        for record in records:
+            what = f"item {record['key']}"
+            entry = _entry(entries, record.get("sold_seq"), SOLD_KIND, what)
+            if entry.get("subject", {}).get("order") != order_id:
+                raise Invalid(f"{what}: its ledger entry is about another order")
+            sold = entry.get("payload", {})
+            for field_name, payload_key in ITEM_ENTRY_FIELDS:
+                if sold.get(payload_key) != record.get(field_name):
+                    raise Invalid(f"{what}: {field_name} differs from its dataset.item_sold entry")
+            _check_context(entries, record, tree_size, what)
+
+    missing = len(certificate["missing"])
+    if sealed.get("missing_count") != missing or seal_info.get("missing_count") != missing:
+        raise Invalid("missing: the seal counts a different number of missing items")
+    key_id = _check_signature(certificate, certificate_key)
+    return CertificateResult(
+        ok=True,
+        summary="",
+        order_id=order_id,
+        item_count=len(records) - missing,
+        missing_count=missing,
+        tree_size_at_purchase=tree_size,
+        checkpoint_size=checkpoint.size,
+        items_root=root,
+        key_id=key_id,
+    )
+
+
+def _shard_images(directory: Path) -> Iterator[tuple[str, str, bytes]]:
+    """(shard name, member name, bytes) of every image member of every `*.tar` in `directory`."""
+    shards = sorted(directory.glob("*.tar"))
+    if not shards:
+        raise Invalid(f"package: no *.tar shards in {directory}")
+    for shard in shards:
+        try:
+            with tarfile.open(shard, "r:") as tar:
+                for member in tar:
+                    base = member.name.rsplit("/", 1)[-1]
+                    suffix = base.split(".", 1)[1].lower() if "." in base else ""
+                    if suffix not in IMAGE_SUFFIXES:
+                        continue
+                    handle = tar.extractfile(member) if member.isfile() else None
+                    if handle is None:
+                        raise Invalid(f"package: {shard.name}: {member.name} is not a file")
+                    yield shard.name, member.name, handle.read()
+        except (tarfile.TarError, OSError) as exc:
+            raise Invalid(f"package: {shard.name} is not a readable tar: {exc}") from exc
+
+
+def check_package(certificate: dict[str, Any], directory: Path) -> int:
+    """Every image in the shards is a delivered item with its recorded SHA-256 and size, and
+    every delivered item is there exactly once. Returns the number of images; Invalid if not."""
+    expected = {i["record"]["key"]: i["record"] for i in certificate["items"]}
+    seen: set[str] = set()
+    for shard, name, data in _shard_images(directory):
+        key = name.rsplit("/", 1)[-1].split(".", 1)[0]
+        record = expected.get(key)
+        if record is None:
+            raise Invalid(f"package: {shard}: {name} is not an item of this certificate")
+        if key in seen:
+            raise Invalid(f"package: {shard}: item {key} appears twice")
+        seen.add(key)
+        if hashlib.sha256(data).hexdigest() != record["sha256"]:
+            raise Invalid(f"package: {shard}: {name} does not match the SHA-256 of item {key}")
+        if len(data) != record["size_bytes"]:
+            raise Invalid(f"package: {shard}: {name} is not the recorded size of item {key}")
+    absent = sorted(set(expected) - seen)
+    if absent:
+        raise Invalid(
+            f"package: item {absent[0]} is missing from the shards ({len(absent)} in all)"
+        )
+    return len(seen)
+
+
+def verify_certificate(
+    certificate: dict[str, Any],
+    *,
+    key: str | None = None,
+    certificate_key: str | None = None,
+    package: Path | None = None,
+) -> CertificateResult:
+    """Check a certificate; never raises for bad content, the result names the first failure.
+
+    `key` pins the log's note verifier key and `certificate_key` the platform's certificate
+    key (both published by the site); unpinned, the keys named in the file are used.
+    """
+    if certificate.get("format") != CERTIFICATE_FORMAT:
+        reason = f"unknown certificate format {certificate.get('format')!r}"
+        return CertificateResult(False, f"INVALID: {reason}", reason)
+    try:
+        result = _check_certificate(certificate, key=key, certificate_key=certificate_key)
+        if package is not None:
+            result.package_files = check_package(certificate, package)
+    except Invalid as exc:
+        return CertificateResult(False, f"INVALID: {exc}", str(exc))
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:  # malformed inner values
+        reason = f"malformed certificate ({type(exc).__name__}: {exc})"
+        return CertificateResult(False, f"INVALID: {reason}", reason)
+    pinned = [
+        name for name, value in (("log key", key), ("certificate key", certificate_key)) if value
+    ]
+    result.summary = (
+        f"VALID: certificate for order {result.order_id}: {result.item_count} items"
+        f"{f' ({result.missing_count} missing)' if result.missing_count else ''}, "
+        f"items root {result.items_root}, tree size at purchase {result.tree_size_at_purchase}, "
+        f"checkpoint size {result.checkpoint_size}, signed by key {result.key_id}"
+        + (f", package: {result.package_files} images match" if package is not None else "")
+        + ("; pinned: " + " and ".join(pinned) if pinned else "; keys not pinned (see --key)")
+    )
+    return result
+
+
 def _report(result: Result) -> str:
     lines = []
     if result.checkpoint is not None:
@@ -190,10 +905,16 @@ def _report(result: Result) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m marketplace.ledger.verify",
-        description="Verify ledger entries and certificates offline.",
+        description="Verify ledger entries and provenance certificates offline.",
     )
-    parser.add_argument("file", type=Path, help="bundle, certificate or entry JSON ('-': stdin)")
+    parser.add_argument("file", type=Path, help="certificate, bundle or entry JSON ('-': stdin)")
     parser.add_argument("--key", help="the log's note verifier key to trust (recommended)")
+    parser.add_argument(
+        "--certificate-key", help="the platform's certificate key to trust (recommended)"
+    )
+    parser.add_argument(
+        "--package", type=Path, help="a certificate's package folder: check its *.tar shards"
+    )
     parser.add_argument("--checkpoint", type=Path, help="signed checkpoint note (for an entry)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
@@ -202,6 +923,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = json.loads(raw)
         if not isinstance(document, dict):
             raise Unreadable("the file is not a JSON object")
+        if args.package is not None and not args.package.is_dir():
+            raise Unreadable(f"--package {args.package} is not a folder")
+        if document.get("format") == CERTIFICATE_FORMAT:
+            checked = verify_certificate(
+                document, key=args.key, certificate_key=args.certificate_key, package=args.package
+            )
+            print(json.dumps(checked.__dict__) if args.json else checked.summary)
+            return 0 if checked.ok else 1
         note = args.checkpoint.read_text("utf-8") if args.checkpoint else None
         result = verify_document(document, key=args.key, checkpoint_note=note)
     except (OSError, UnicodeDecodeError, ValueError) as exc:

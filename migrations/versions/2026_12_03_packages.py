@@ -1,7 +1,7 @@
 """Delivery: packages and their files
 
-Revision ID: 0007_packages
-Revises: 0006_delivered
+Revision ID: 0008_packages
+Revises: 0007_certificates
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import marketplace.db
 
-revision = "0007_packages"
-down_revision = "0006_delivered"
+revision = "0008_packages"
+down_revision = "0007_certificates"
 branch_labels = None
 depends_on = None
 
