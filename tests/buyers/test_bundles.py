@@ -220,7 +220,8 @@ def test_free_bundle_is_paid_at_once_and_every_item_gets_a_provenance_entry(
     kinds = db.scalars(
         select(LedgerEntry.kind).where(LedgerEntry.order_id == order.id).order_by(LedgerEntry.seq)
     ).all()
-    assert kinds == ["order.paid"] + ["dataset.item_sold"] * 4  # free: no money moved
+    # Free: no money moved. The package build then seals the order's certificate.
+    assert kinds == ["order.paid"] + ["dataset.item_sold"] * 4 + ["dataset.certified"]
 
 
 def test_checkout_keeps_the_quoted_price_when_the_artist_reprices(db, artist, buyer, run_jobs):
