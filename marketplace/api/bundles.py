@@ -50,7 +50,9 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+# A row id as JSON: an integer in the range our id columns hold (a bigger one is a 422, never
+# a database error).
+JsonRowId = Annotated[int, Ge(1), Le(MAX_ROW_ID), BeforeValidator(_json_integer)]
 
 
 class BundleIn(JsonBody):
@@ -60,12 +62,10 @@ class BundleIn(JsonBody):
 
     name: str = Field(min_length=1, max_length=120)
     intended_uses: list[IntendedUse] = Field(min_length=1, max_length=5)
-    work_ids: list[JsonInteger] | None = Field(
+    work_ids: list[JsonRowId] | None = Field(
         default=None, max_length=buyers.WORK_IDS_MAX, description="Ids from /api/v1/works"
     )
-    collection_id: Annotated[int, Ge(1), Le(MAX_ROW_ID), BeforeValidator(_json_integer)] | None = (
-        None
-    )
+    collection_id: JsonRowId | None = None
     query: SearchFilters | None = Field(
         default=None, description="A search, with the filters /api/v1/works takes"
     )

@@ -48,7 +48,7 @@ from marketplace.buyers.models import (
 )
 from marketplace.catalog import search
 from marketplace.catalog.models import CatalogItem, Collection, CollectionItem
-from marketplace.db import transaction, utcnow
+from marketplace.db import MAX_ROW_ID, transaction, utcnow
 from marketplace.delivery import packages as delivery
 from marketplace.ledger import money
 from marketplace.ledger import services as ledger
@@ -150,8 +150,9 @@ def _validated_source(session: Session, user: User, request: BundleRequest) -> d
                 f"At most {WORK_IDS_MAX:,} work ids per bundle; use a collection for more."
             )
         known: set[int] = set()
-        for start in range(0, len(ids), 2000):
-            part = ids[start : start + 2000]
+        in_range = [i for i in ids if 1 <= i <= MAX_ROW_ID]  # others cannot exist (or bind)
+        for start in range(0, len(in_range), 2000):
+            part = in_range[start : start + 2000]
             known.update(session.scalars(select(CatalogItem.id).where(CatalogItem.id.in_(part))))
         unknown = [i for i in ids if i not in known]
         if unknown:

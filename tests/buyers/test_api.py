@@ -101,6 +101,11 @@ def test_bad_bundle_requests_are_refused_clearly(client, db):
         ),
         ({"name": "x", "intended_uses": ["generative_training"], "collection_id": 5}, 404),
         ({"name": "x", "intended_uses": ["generative_training"], "work_ids": ["1"]}, 400),
+        # Ids our columns cannot hold are refused by the schema, not by the database driver.
+        ({"name": "x", "intended_uses": ["generative_training"], "work_ids": [2**63]}, 400),
+        ({"name": "x", "intended_uses": ["generative_training"], "work_ids": [10**30]}, 400),
+        ({"name": "x", "intended_uses": ["generative_training"], "work_ids": [0, -1]}, 400),
+        ({"name": "x", "intended_uses": ["generative_training"], "collection_id": 2**70}, 400),
     ]
     for body, status in cases:
         response = client.post("/api/v1/bundles", json=body, headers=auth(token))

@@ -176,6 +176,10 @@ def test_unknown_work_ids_and_empty_bundles_are_refused(db, buyer):
             buyers.create_bundle(
                 session, user, buyers.BundleRequest("x", ["generative_training"], [999999])
             )
+        with pytest.raises(buyers.InvalidBundle, match="No such works: 0, 9223372036854775808"):
+            buyers.create_bundle(
+                session, user, buyers.BundleRequest("x", ["generative_training"], [0, 2**63])
+            )
         with pytest.raises(buyers.InvalidBundle, match="empty"):
             buyers.create_bundle(
                 session, user, buyers.BundleRequest("x", ["generative_training"], [])
