@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace import imaging
 from marketplace.artists import services as artists
 from marketplace.artists.models import TermsKind, Work
 from marketplace.artists.terms import TermsSpec
@@ -17,6 +18,7 @@ from marketplace.buyers import services as buyers
 from marketplace.catalog.ingest import ingest_file
 from marketplace.catalog.models import CatalogItem, StockRecord
 from marketplace.catalog.sources import get_adapter
+from marketplace.catalog.tasks import store_stock_image
 from marketplace.db import transaction
 from tests import images
 
@@ -44,8 +46,13 @@ def work_item(db: Session, artist_user: Any, terms: TermsSpec, title: str = "Wor
     return int(db.scalar(select(CatalogItem.id).where(CatalogItem.work_id == work_id)))
 
 
-def stock_items(db: Session, tmp_path: Path, count: int = 1, **overrides: Any) -> list[int]:
-    """Ingest `count` open-access Cleveland records; returns their catalog item ids."""
+def stock_items(
+    db: Session, tmp_path: Path, count: int = 1, *, mirrored: bool = True, **overrides: Any
+) -> list[int]:
+    """Ingest `count` open-access Cleveland records; returns their catalog item ids.
+
+    `mirrored` stores a generated image for each, as a finished mirror job would, so that a
+    package build never reaches for the museum's real (and, here, unreachable) servers."""
     path = tmp_path / f"cleveland-{next(_records)}.jsonl"
     ids = []
     with path.open("w") as out:
@@ -78,6 +85,8 @@ def stock_items(db: Session, tmp_path: Path, count: int = 1, **overrides: Any) -
     with db.info["app"].app_context():
         ingest_file(get_adapter("cleveland"), path)
     db.rollback()
+    if mirrored:
+        _mirror(db, ids)
     rows = db.execute(
         select(CatalogItem.id)
         .join(StockRecord, StockRecord.id == CatalogItem.stock_id)
@@ -85,6 +94,16 @@ def stock_items(db: Session, tmp_path: Path, count: int = 1, **overrides: Any) -
         .order_by(CatalogItem.id)
     ).scalars()
     return list(rows)
+
+
+def _mirror(db: Session, source_ids: list[str]) -> None:
+    app = db.info["app"]
+    with app.app_context(), transaction(db) as session:
+        records = session.scalars(select(StockRecord).where(StockRecord.source_id.in_(source_ids)))
+        for record in records:
+            data = images.jpeg(seed=record.id)
+            inspected = imaging.inspect_image(data, max_bytes=10**8, max_pixels=10**8)
+            store_stock_image(session, record, data, inspected)
 
 
 def work_of(db: Session, item_id: int) -> Work:

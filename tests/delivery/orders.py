@@ -73,7 +73,7 @@ def museum_server() -> Iterator[tuple[Museum, str]]:
 def museum_stock(db: Session, tmp_path: Path, url: str) -> int:
     """One open-access record whose image is at `url` (not mirrored yet)."""
     image = {"web": {"url": url, "width": "640", "height": "480"}}
-    return stock_items(db, tmp_path, 1, images=image)[0]
+    return stock_items(db, tmp_path, 1, mirrored=False, images=image)[0]
 
 
 @dataclass
