@@ -1,8 +1,14 @@
 """In Chromium: a buyer finds works, saves them, bundles licensed and public-domain works,
-pays with the test card on the checkout page (the emulator's Stripe.js) and sees the order paid."""
+pays with the test card on the checkout page (the emulator's Stripe.js), sees the order paid,
+then downloads a shard of the package and the certificate PDF, and the shard holds the images
+the certificate vouches for."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -81,3 +87,30 @@ def test_buyer_pays_for_a_mixed_bundle_with_the_test_card(
     page.reload()
     expect(page.get_by_test_id("order-status")).to_have_text("fulfilled")
     expect(page.get_by_text("1 licensed, 1 donated (CC0), 2 public domain")).to_be_visible()
+
+    # The package job (queued by fulfilment) builds the shards and issues the certificate.
+    run_queued_jobs(app)
+    page.reload()
+    with page.expect_download() as pdf_download:
+        page.get_by_test_id("certificate-pdf").click()
+    pdf = Path(pdf_download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert pdf_download.value.suggested_filename == "certificate-1.pdf"
+    with page.expect_download() as json_download:
+        page.get_by_test_id("certificate-json").click()
+    certificate = json.loads(Path(json_download.value.path()).read_bytes())
+
+    page.get_by_test_id("package-link").click()
+    expect(page.get_by_test_id("package-ready")).to_contain_text("4 images in 1 WebDataset shards")
+    with page.expect_download() as shard_download:
+        page.get_by_role("link", name="order-1-00000.tar").click()
+    shard = Path(shard_download.value.path()).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(shard)) as tar:
+        images = {
+            member.name.split(".")[0]: hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+            for member in tar.getmembers()
+            if not member.name.endswith(".json")
+        }
+    vouched = {item["record"]["key"]: item["record"]["sha256"] for item in certificate["items"]}
+    assert len(images) == 4
+    assert images == vouched
