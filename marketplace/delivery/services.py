@@ -125,7 +125,7 @@ def manifest_files(
     """The package's files with download links valid for PACKAGE_URL_MAX_AGE seconds: only
     once the package is ready (a build in progress lists nothing), and never for an order
     refunded in full (its licence is revoked)."""
-    if package.status is not PackageStatus.READY or order.status is OrderStatus.REFUNDED:
+    if not manifest_ready(order, package):
         return []
     max_age = int(current_app.config["PACKAGE_URL_MAX_AGE"])
     expires_at = (now or datetime.now(UTC)) + timedelta(seconds=max_age)
@@ -150,6 +150,25 @@ def manifest_files(
             )
         )
     return found
+
+
+AI_ACT_FILES = {"md": "ai-act-summary.md", "json": "ai-act-summary.json"}
+
+
+def ai_act_summary(order: Order, package: Package | None, fmt: str) -> bytes | None:
+    """The order's EU AI Act summary draft as the package holds it (None until it is ready,
+    or once the order is refunded in full); `fmt` is "md" or "json"."""
+    if package is None or not manifest_ready(order, package):
+        return None
+    path = AI_ACT_FILES[fmt]
+    for file in package.files:
+        if file.path == path:
+            return storage.get(file.storage_key)
+    return None
+
+
+def manifest_ready(order: Order, package: Package) -> bool:
+    return package.status is PackageStatus.READY and order.status is not OrderStatus.REFUNDED
 
 
 def _file_order(file: PackageFile) -> tuple[int, str]:

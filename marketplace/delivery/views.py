@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from marketplace import storage
 from marketplace.buyers.models import Order
 from marketplace.db import get_session, transaction
 from marketplace.delivery import services
@@ -69,6 +70,33 @@ def package_status(order_id: int) -> Response:
         body["finished_at"] = format_timestamp(package.finished_at)
     response = jsonify(body)
     response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/orders/<int:order_id>/ai-act-summary")
+@role_required("buyer", "admin")
+def ai_act_summary_page(order_id: int) -> ResponseReturnValue:
+    """The EU AI Act Art. 53(1)(d) draft of the order, as in its package (404 until built)."""
+    order, package = _package(order_id)
+    text = services.ai_act_summary(order, package, "md")
+    if text is None:
+        abort(404)
+    return render_template(
+        "delivery/ai_act_summary.html", order=order, summary=text.decode("utf-8")
+    )
+
+
+@bp.route("/orders/<int:order_id>/ai-act-summary.<any(md, json):fmt>")
+@role_required("buyer", "admin")
+def ai_act_summary_file(order_id: int, fmt: str) -> ResponseReturnValue:
+    order, package = _package(order_id)
+    data = services.ai_act_summary(order, package, fmt)
+    if data is None:
+        abort(404)
+    mime = "application/json" if fmt == "json" else "text/markdown; charset=utf-8"
+    response = Response(data, mimetype=mime)
+    response.headers["Content-Disposition"] = storage.attachment_header(services.AI_ACT_FILES[fmt])
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

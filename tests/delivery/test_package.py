@@ -3,6 +3,7 @@ served with Range requests, rebuilt byte for byte, and kept from other organizat
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -235,6 +236,29 @@ def test_another_organization_sees_no_package(client, db, login, paid):
     login(other)
     assert client.get(f"/orders/{mixed.order_id}/package").status_code == 404
     assert client.get(f"/orders/{mixed.order_id}/package/status.json").status_code == 404
+    assert client.get(f"/orders/{mixed.order_id}/ai-act-summary").status_code == 404
+    assert client.get(f"/orders/{mixed.order_id}/ai-act-summary.json").status_code == 404
+
+
+def test_the_order_page_offers_the_ai_act_summary_draft_of_its_package(client, db, login, paid):
+    mixed, buyer = paid
+    login(buyer)
+    order_page = client.get(f"/orders/{mixed.order_id}").get_data(as_text=True)
+    assert f"/orders/{mixed.order_id}/ai-act-summary" in order_page
+    page = client.get(f"/orders/{mixed.order_id}/ai-act-summary")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "[TO BE COMPLETED BY THE PROVIDER]" in text
+    assert "List of data sources" in text
+    package = package_of(db, mixed.order_id)
+    stored = {f.path: f.sha256 for f in package.files}
+    for fmt in ("md", "json"):
+        response = client.get(f"/orders/{mixed.order_id}/ai-act-summary.{fmt}")
+        assert response.status_code == 200
+        assert "attachment" in response.headers["Content-Disposition"]
+        digest = hashlib.sha256(response.get_data()).hexdigest()
+        assert digest == stored[f"ai-act-summary.{fmt}"]  # the package's own file
+    assert client.get(f"/orders/{mixed.order_id}/ai-act-summary.txt").status_code == 404
 
 
 def test_a_download_link_expires_after_package_url_max_age(client, db, app, paid):
