@@ -29,13 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import database, print_table
+from common import bench_buyer, database, print_table
 from fulfilment_bench import write_records
 from sqlalchemy import Table, select
 
 from marketplace import create_app
-from marketplace.accounts import services as accounts
-from marketplace.accounts.models import UserRole
 from marketplace.buyers.models import (
     Bundle,
     BundleStatus,
@@ -210,14 +208,7 @@ def bench(backend: str, url: str, items: int, repeat: int, workdir: Path) -> dic
         ingest_file(get_adapter("cleveland"), records_file, chunk_size=10_000)
         session = get_database(app).sessions()
         with transaction(session):
-            buyer = accounts.sign_up(
-                session,
-                email="bench-buyer@example.com",
-                password="bench-password-2026",  # noqa: S106
-                role=UserRole.BUYER,
-                display_name="Bench buyer",
-                organization_name="Bench Labs",
-            )
+            buyer = bench_buyer(session)
         pool = [
             (int(i), int(s))
             for i, s in session.execute(

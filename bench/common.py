@@ -1,4 +1,5 @@
-"""What the benchmarks share: a database per backend and the Markdown table they print."""
+"""What the benchmarks share: a database per backend, a buyer, and the Markdown table they
+print."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -42,3 +44,18 @@ def print_table(title: str, rows: Sequence[dict[str, str]]) -> None:
     print("|" + "|".join("---" for _ in headers) + "|")
     for row in rows:
         print("| " + " | ".join(row[h] for h in headers) + " |")
+
+
+def bench_buyer(session: Any) -> Any:
+    """The buyer (with organization "Bench Labs") that places the benchmarks' orders."""
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import UserRole
+
+    return accounts.sign_up(
+        session,
+        email="bench-buyer@example.com",
+        password="bench-password-2026",  # noqa: S106
+        role=UserRole.BUYER,
+        display_name="Bench buyer",
+        organization_name="Bench Labs",
+    )

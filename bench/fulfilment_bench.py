@@ -20,11 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import database, print_table
+from common import bench_buyer, database, print_table
 
 from marketplace import create_app
-from marketplace.accounts import services as accounts
-from marketplace.accounts.models import UserRole
 from marketplace.buyers import services as buyers
 from marketplace.buyers.models import Bundle, Order, OrderStatus
 from marketplace.catalog.ingest import ingest_file
@@ -93,7 +91,15 @@ def floor_append(session, count: int) -> float:
 
 def bench(backend: str, url: str, items: int, workdir: Path) -> dict[str, str]:
     app = create_app(
-        {"DATABASE_URL": url, "REDIS_URL": None, "TESTING": True, "RATELIMIT_ENABLED": False},
+        {
+            "DATABASE_URL": url,
+            "REDIS_URL": None,
+            "TESTING": True,
+            "RATELIMIT_ENABLED": False,
+            # Fulfilment alone is timed: the package build (which would fetch these made-up
+            # museum images) is another bench's.
+            "PACKAGE_AUTO_BUILD": False,
+        },
         instance_path=str(workdir / f"instance-{backend}-{items}"),
     )
     upgrade(get_database(app).engine)
@@ -106,14 +112,7 @@ def bench(backend: str, url: str, items: int, workdir: Path) -> dict[str, str]:
         ingest_seconds = time.perf_counter() - t0
         session = get_database(app).sessions()
         with transaction(session):
-            buyer = accounts.sign_up(
-                session,
-                email="bench-buyer@example.com",
-                password="bench-password-2026",  # noqa: S106
-                role=UserRole.BUYER,
-                display_name="Bench buyer",
-                organization_name="Bench Labs",
-            )
+            buyer = bench_buyer(session)
         # Inline jobs: the bundle is built (checked and quoted) within this call.
         t0 = time.perf_counter()
         with transaction(session):
