@@ -85,7 +85,7 @@ def _read_upload(form: VerifyForm) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"The file is larger than {limit:,} bytes; check it offline instead."
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None, "The file is not JSON: upload the certificate.json of an order."
     if not isinstance(document, dict) or document.get("format") != verifier.CERTIFICATE_FORMAT:
         return None, "The file is JSON but not a certificate (format marketplace-certificate/1)."
@@ -127,12 +127,27 @@ def verify_page() -> ResponseReturnValue:
     )
 
 
-# Public: the standalone verifier is this module's own source, one file.
+# Public: the standalone verifier is this module's own source, one file, with the platform's
+# two public keys written in as its pinned defaults (so a forged file's own keys never count).
 @bp.route("/verify/verifier.py")
 def verifier_source() -> Response:
-    source = Path(verifier.__file__).read_bytes()
+    source = pinned_verifier_source(_keys())
     return Response(
         source,
         mimetype="text/x-python",
         headers={"Content-Disposition": storage.attachment_header("verifier.py")},
     )
+
+
+def pinned_verifier_source(keys: dict[str, str]) -> bytes:
+    """verify.py with PINNED_LOG_KEY and PINNED_CERTIFICATE_KEY set to `keys`."""
+    source = Path(verifier.__file__).read_text("utf-8")
+    for name, key in (
+        ("PINNED_LOG_KEY", keys["log"]),
+        ("PINNED_CERTIFICATE_KEY", keys["certificate"]),
+    ):
+        unset = f"{name}: str | None = None\n"
+        if source.count(unset) != 1:
+            raise RuntimeError(f"verify.py no longer declares {name} once")
+        source = source.replace(unset, f"{name}: str | None = {key!r}\n")
+    return source.encode("utf-8")

@@ -43,6 +43,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+# The keys this copy trusts when none are given on the command line. The site fills them in
+# when it serves this file at /verify/verifier.py, so the verifier a buyer downloads trusts
+# the platform's published keys and no key a forged file names; as a module both are unset.
+PINNED_LOG_KEY: str | None = None
+PINNED_CERTIFICATE_KEY: str | None = None
+
 # --- RFC 6962 / RFC 9162 hashing and proof verification (merkle.py re-exports these) --------
 
 HASH_SIZE = 32
@@ -534,8 +540,14 @@ def verify_document(
     except NoteError as exc:
         raise Unreadable(f"bad verifier key: {exc}") from exc
     origin = bundle.get("origin")
+    if origin and origin != verifier.name:
+        result.failures.append(
+            f"checkpoint: the file names origin {origin!r}, the key {verifier.name!r}"
+        )
+        return result
     try:
-        result.checkpoint = check_checkpoint(note, verifier, origin if origin else None)
+        # The log signs under its origin's name: a checkpoint of another log never passes.
+        result.checkpoint = check_checkpoint(note, verifier, verifier.name)
     except NoteError as exc:
         result.failures.append(f"checkpoint: {exc}")
         return result
@@ -559,7 +571,6 @@ PAID_KIND = "order.paid"
 SOLD_KIND = "dataset.item_sold"
 TERMS_KIND = "work.terms_set"
 STOCK_KINDS = frozenset({"stock.registered", "stock.updated", "stock.reinstated"})
-IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp"})
 # What a dataset.item_sold entry's payload must say about its item: record field -> payload key.
 ITEM_ENTRY_FIELDS = (
     ("item", "item"),
@@ -622,7 +633,11 @@ def _get(obj: Any, name: str, kind: type | tuple[type, ...], what: str) -> Any:
 
 
 def _parse_entry(item: dict[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(base64.b64decode(item["entry"]))
+    parsed = json.loads(base64.b64decode(item["entry"]))
+    if not isinstance(parsed, dict) or not all(
+        isinstance(parsed.get(name), dict) for name in ("subject", "payload")
+    ):
+        raise Invalid(f"ledger: entry {item.get('seq')} has no subject and payload objects")
     return parsed
 
 
@@ -799,45 +814,73 @@ def _check_certificate(
     )
 
 
-def _shard_images(directory: Path) -> Iterator[tuple[str, str, bytes]]:
-    """(shard name, member name, bytes) of every image member of every `*.tar` in `directory`."""
-    shards = sorted(directory.glob("*.tar"))
-    if not shards:
-        raise Invalid(f"package: no *.tar shards in {directory}")
-    for shard in shards:
+# A shard holds exactly KEY.<image suffix> and KEY.json per item, at its root.
+_MEMBER = re.compile(r"([0-9]{9})\.(jpg|png|webp|json)")
+_SUFFIX_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def _shard_members(directory: Path) -> Iterator[tuple[str, str, str, str, bytes]]:
+    """(shard, member name, key, suffix, bytes) of every member of every `*.tar` in
+    `directory`; Invalid for a member that is not a plain KEY.jpg|png|webp|json file."""
+    for shard in sorted(directory.glob("*.tar")):
         try:
             with tarfile.open(shard, "r:") as tar:
                 for member in tar:
-                    base = member.name.rsplit("/", 1)[-1]
-                    suffix = base.split(".", 1)[1].lower() if "." in base else ""
-                    if suffix not in IMAGE_SUFFIXES:
-                        continue
-                    handle = tar.extractfile(member) if member.isfile() else None
-                    if handle is None:
-                        raise Invalid(f"package: {shard.name}: {member.name} is not a file")
-                    yield shard.name, member.name, handle.read()
+                    named = _MEMBER.fullmatch(member.name)
+                    if named is None or not member.isfile():
+                        raise Invalid(
+                            f"package: {shard.name}: {member.name!r} is not an item's file"
+                        )
+                    handle = tar.extractfile(member)
+                    assert handle is not None  # a regular file
+                    yield shard.name, member.name, named[1], named[2], handle.read()
         except (tarfile.TarError, OSError) as exc:
             raise Invalid(f"package: {shard.name} is not a readable tar: {exc}") from exc
 
 
+def _check_item_json(shard: str, name: str, data: bytes, record: dict[str, Any]) -> None:
+    """KEY.json, which loaders read beside the image, must say what the record says."""
+    try:
+        sidecar = json.loads(data)
+    except (ValueError, RecursionError):
+        raise Invalid(f"package: {shard}: {name} is not JSON") from None
+    if not isinstance(sidecar, dict) or (
+        sidecar.get("sha256"),
+        sidecar.get("item_id"),
+        sidecar.get("ledger_seq"),
+    ) != (record["sha256"], record["item"], record["sold_seq"]):
+        raise Invalid(f"package: {shard}: {name} does not match the record of its item")
+
+
 def check_package(certificate: dict[str, Any], directory: Path) -> int:
-    """Every image in the shards is a delivered item with its recorded SHA-256 and size, and
-    every delivered item is there exactly once. Returns the number of images; Invalid if not."""
+    """Every image in the shards is a delivered item with its recorded SHA-256, size and
+    type, its KEY.json agrees, and every delivered item is there exactly once. Returns the
+    number of images; Invalid if not."""
     expected = {i["record"]["key"]: i["record"] for i in certificate["items"]}
+    if expected and not any(directory.glob("*.tar")):
+        raise Invalid(f"package: no *.tar shards in {directory}")
     seen: set[str] = set()
-    for shard, name, data in _shard_images(directory):
-        key = name.rsplit("/", 1)[-1].split(".", 1)[0]
+    sidecars: set[str] = set()
+    for shard, name, key, suffix, data in _shard_members(directory):
         record = expected.get(key)
         if record is None:
             raise Invalid(f"package: {shard}: {name} is not an item of this certificate")
+        if suffix == "json":
+            if key in sidecars:
+                raise Invalid(f"package: {shard}: {name} appears twice")
+            sidecars.add(key)
+            _check_item_json(shard, name, data, record)
+            continue
         if key in seen:
             raise Invalid(f"package: {shard}: item {key} appears twice")
         seen.add(key)
+        if _SUFFIX_TYPES[suffix] != record["media_type"]:
+            raise Invalid(f"package: {shard}: {name} is not the recorded type of item {key}")
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
             raise Invalid(f"package: {shard}: {name} does not match the SHA-256 of item {key}")
         if len(data) != record["size_bytes"]:
             raise Invalid(f"package: {shard}: {name} is not the recorded size of item {key}")
-    absent = sorted(set(expected) - seen)
+    absent = sorted(set(expected) - seen) or sorted(set(expected) - sidecars)
     if absent:
         raise Invalid(
             f"package: item {absent[0]} is missing from the shards ({len(absent)} in all)"
@@ -866,7 +909,7 @@ def verify_certificate(
             result.package_files = check_package(certificate, package)
     except Invalid as exc:
         return CertificateResult(False, f"INVALID: {exc}", str(exc))
-    except (KeyError, TypeError, ValueError, binascii.Error) as exc:  # malformed inner values
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:  # malformed
         reason = f"malformed certificate ({type(exc).__name__}: {exc})"
         return CertificateResult(False, f"INVALID: {reason}", reason)
     pinned = [
@@ -918,6 +961,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, help="signed checkpoint note (for an entry)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    key = args.key or PINNED_LOG_KEY
+    certificate_key = args.certificate_key or PINNED_CERTIFICATE_KEY
     try:
         raw = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
         document = json.loads(raw)
@@ -927,14 +972,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Unreadable(f"--package {args.package} is not a folder")
         if document.get("format") == CERTIFICATE_FORMAT:
             checked = verify_certificate(
-                document, key=args.key, certificate_key=args.certificate_key, package=args.package
+                document, key=key, certificate_key=certificate_key, package=args.package
             )
             print(json.dumps(checked.__dict__) if args.json else checked.summary)
             return 0 if checked.ok else 1
         note = args.checkpoint.read_text("utf-8") if args.checkpoint else None
-        result = verify_document(document, key=args.key, checkpoint_note=note)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"cannot read input: {exc}", file=sys.stderr)
+        result = verify_document(document, key=key, checkpoint_note=note)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        print(f"cannot read input: {type(exc).__name__}: {exc}"[:500], file=sys.stderr)
+        return 2
+    except Exception as exc:  # any other malformed shape: unreadable input, never a traceback
+        print(f"cannot read input: malformed ({type(exc).__name__}: {exc})"[:500], file=sys.stderr)
         return 2
     print(json.dumps(result.as_json(), indent=2) if args.json else _report(result))
     return 0 if result.ok else 1

@@ -95,14 +95,25 @@ def issue(db: Any, order_id: int) -> dict[str, Any]:
         return certificates.issue_certificate(session, order_id)
 
 
-def write_package(directory: Path, images: dict[str, bytes], name: str = "order") -> Path:
-    """A WebDataset shard as delivery writes it: KEY.png and KEY.json per item."""
+def write_package(
+    directory: Path, images: dict[str, bytes], certificate: dict[str, Any], name: str = "order"
+) -> Path:
+    """A WebDataset shard as delivery writes it: KEY.png and KEY.json per item (the sidecar
+    naming the item, its digest and its sold entry, as the certificate's record does)."""
+    records = {item["record"]["key"]: item["record"] for item in certificate["items"]}
     directory.mkdir(parents=True, exist_ok=True)
     with tarfile.open(directory / f"{name}-00000.tar", "w") as tar:
         for key, data in sorted(images.items()):
+            record = records.get(key, {})
+            sidecar = {
+                "key": key,
+                "item_id": record.get("item"),
+                "sha256": record.get("sha256"),
+                "ledger_seq": record.get("sold_seq"),
+            }
             for member, content in (
                 (f"{key}.png", data),
-                (f"{key}.json", json.dumps({"key": key}).encode()),
+                (f"{key}.json", json.dumps(sidecar).encode()),
             ):
                 info = tarfile.TarInfo(member)
                 info.size = len(content)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def check(document: dict[str, Any], keys: dict[str, str], package: Path | None =
 
 def test_a_delivered_order_gets_a_certificate_that_verifies(certified, keys, tmp_path, db):
     delivered, cert = certified
-    package = write_package(tmp_path / "package", delivered.images)
+    package = write_package(tmp_path / "package", delivered.images, cert)
     result = check(cert, keys, package)
     assert result.ok, result.failure
     assert result.summary.startswith(f"VALID: certificate for order {delivered.order_id}: 4 items")
@@ -253,7 +254,7 @@ def test_a_changed_package_image_fails(certified, keys, tmp_path):
     images = dict(delivered.images)
     key = sorted(images)[1]
     images[key] = images[key][:-1] + bytes([images[key][-1] ^ 1])
-    result = check(cert, keys, write_package(tmp_path / "changed", images))
+    result = check(cert, keys, write_package(tmp_path / "changed", images, cert))
     assert not result.ok
     assert f"does not match the SHA-256 of item {key}" in result.failure
 
@@ -263,10 +264,10 @@ def test_a_package_missing_an_image_or_holding_an_extra_one_fails(certified, key
     images = dict(delivered.images)
     first = sorted(images)[0]
     del images[first]
-    result = check(cert, keys, write_package(tmp_path / "short", images))
+    result = check(cert, keys, write_package(tmp_path / "short", images, cert))
     assert f"item {first} is missing from the shards" in result.failure
     images = {**delivered.images, "000000004": b"not delivered"}
-    result = check(cert, keys, write_package(tmp_path / "extra", images))
+    result = check(cert, keys, write_package(tmp_path / "extra", images, cert))
     assert "000000004.png is not an item of this certificate" in result.failure
 
 
@@ -341,7 +342,7 @@ def test_the_downloaded_verifier_checks_the_certificate_and_package(
     assert b"from marketplace" not in response.data
     assert b"import marketplace" not in response.data
     work = tmp_path / "buyer"
-    package = write_package(work / "package", delivered.images)
+    package = write_package(work / "package", delivered.images, cert)
     script = work / "verifier.py"
     script.write_bytes(response.data)
     path = package / "certificate.json"
@@ -371,6 +372,58 @@ def test_the_downloaded_verifier_checks_the_certificate_and_package(
     result = _run(script, "package/certificate.json", *other, cwd=work)
     assert result.returncode == 1
     assert "not the pinned" in result.stdout
+
+    # The file from the site has our keys built in: with no flags it pins them, so the
+    # package card's plain command is safe and a forged, self-consistent certificate fails.
+    result = _run(script, "package/certificate.json", "--package", "package", cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pinned: log key and certificate key" in result.stdout
+    forged = _resign(cert, Signer.generate(cert["signature"]["key"].split("+")[0]))
+    path.write_text(json.dumps(forged))
+    result = _run(script, "package/certificate.json", cwd=work)
+    assert result.returncode == 1
+    assert "not the pinned" in result.stdout
+
+    # Malformed shapes are unreadable input (2) or invalid (1), never a traceback.
+    for bad in ("[" * 100_000, json.dumps({**cert, "ledger": {"entries": 5}}), "[]"):
+        path.write_text(bad)
+        result = _run(script, "package/certificate.json", cwd=work)
+        assert result.returncode in (1, 2), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_package_member_that_is_not_an_items_file_fails(certified, keys, tmp_path):
+    delivered, cert = certified
+    package = write_package(tmp_path / "package", delivered.images, cert)
+    with tarfile.open(package / "order-00001.tar", "w") as tar:
+        info = tarfile.TarInfo("../../000000000.png")
+        data = delivered.images[sorted(delivered.images)[0]]
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    result = check(cert, keys, package)
+    assert not result.ok
+    assert "'../../000000000.png' is not an item's file" in result.failure
+
+
+def test_a_sidecar_that_contradicts_its_record_fails(certified, keys, tmp_path):
+    delivered, cert = certified
+    package = write_package(tmp_path / "package", delivered.images, cert)
+    shard = package / "order-00000.tar"
+    members = []
+    with tarfile.open(shard) as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member).read()
+            if member.name == "000000000.json":
+                data = json.dumps({**json.loads(data), "sha256": "0" * 64}).encode()
+            members.append((member.name, data))
+    with tarfile.open(shard, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    result = check(cert, keys, package)
+    assert not result.ok
+    assert "000000000.json does not match the record of its item" in result.failure
 
 
 # --- Routes --------------------------------------------------------------------------------
@@ -454,6 +507,7 @@ def test_the_verify_page_checks_an_upload_against_our_keys(certified, client, ap
     [
         (b"\x00\xff garbage", "The file is not JSON"),
         (b"{not json", "The file is not JSON"),
+        (b"[" * 3000, "The file is not JSON"),  # nested past the parser's recursion limit
         (b"[1, 2]", "not a certificate"),
         (b'{"format": "marketplace-certificate/1"}', "Not valid."),
         (b'{"format": "marketplace-certificate/1", "order": {"id": "x"}}', "Not valid."),
