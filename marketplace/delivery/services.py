@@ -453,9 +453,20 @@ class _Build:
         self.licences_seen: set[int] = set()
         self.stored: list[str] = []
         self.shards_stored = 0
+        with transaction() as session:
+            # Once certified, a rebuild must deliver exactly what the certificate vouches for.
+            self.certified = certificates.find_certificate(session, order_id) is not None
 
     def add(self, item: _Item) -> None:
-        data, reason = _read_original(item)
+        if self.certified and item.missing_reason:
+            data, reason = None, item.missing_reason  # missing it was certified, missing it stays
+        else:
+            data, reason = _read_original(item)
+        if self.certified and data is None and not item.missing_reason:
+            raise BuildFailed(
+                f"item {item.position} is in the order's certificate but its image cannot be "
+                f"read any more ({reason}); restore it before rebuilding"
+            )
         prepared = None
         if data is not None:
             try:

@@ -306,6 +306,30 @@ def test_an_unreachable_source_is_listed_as_missing_and_not_charged(
     assert "Not delivered" in client.get(f"/orders/{order_id}/package").get_data(as_text=True)
 
 
+def test_a_rebuild_delivers_what_the_certificate_vouches_for_even_when_a_source_returns(
+    client, db, login, tmp_path, run_jobs, museum, app
+):
+    server, base = museum
+    mixed = mixed_items(db, tmp_path, [f"{base}/ok/3.png", f"{base}/ok/4.png"])
+    buyer = make_buyer(db)
+    server.up = False  # the museum is down while the package is first built
+    order_id = checkout(db, buyer, [mixed.licensed, mixed.donated, *mixed.stock], run_jobs)
+    pay_without_card(db, order_id, run_jobs)
+    first = package_of(db, order_id)
+    assert first.status is PackageStatus.READY, first.error
+    assert first.items_missing == 2
+    before = {f.path: f.sha256 for f in first.files}
+
+    server.up = True  # it is back; a rebuild must not ship items the certificate calls missing
+    login(make_admin(db))
+    assert client.post(f"/orders/{order_id}/package/rebuild").status_code == 302
+    run_jobs()
+    db.expire_all()
+    again = package_of(db, order_id)
+    assert again.status is PackageStatus.READY, again.error
+    assert {f.path: f.sha256 for f in again.files} == before
+
+
 def test_a_failed_build_lists_nothing_and_says_why(client, db, login, paid, app, run_jobs):
     mixed, buyer = paid
     package = package_of(db, mixed.order_id)
