@@ -164,6 +164,37 @@ def test_a_paid_mixed_order_is_delivered_as_webdataset_shards_with_consent_xmp(
     assert "terms version" in text
 
 
+def test_the_delivered_package_is_read_by_datasets_and_validated_by_mlcroissant(
+    client, db, tmp_path, paid, monkeypatch
+):
+    """What the build job stored (not a package made in the test) loads as buyers load it."""
+    mixed, buyer = paid
+    body = api_manifest(client, db, buyer, mixed.order_id).get_json()
+    folder = tmp_path / "package"
+    folder.mkdir()
+    for file in body["files"]:
+        if file["path"] in ("metadata.parquet", "croissant.json"):
+            (folder / file["path"]).write_bytes(download(client, file["url"]).data)
+    rows = order_rows(db, mixed.order_id)
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    from datasets import load_dataset
+
+    table = load_dataset(
+        "parquet", data_files=str(folder / "metadata.parquet"), cache_dir=str(tmp_path / "hf")
+    )["train"]
+    assert table["sha256"] == [r.delivered_sha256 for r in rows]
+    assert table["ledger_seq"] == [r.ledger_seq for r in rows]
+
+    import mlcroissant as mlc
+
+    dataset = mlc.Dataset(jsonld=str(folder / "croissant.json"))  # ValidationError if invalid
+    assert not dataset.metadata.ctx.issues.errors
+    keys = [row["items/key"].decode() for row in dataset.records("items")]
+    assert keys == [f"{r.position:09d}" for r in rows]
+
+
 def test_range_requests_resume_a_download_and_out_of_range_is_416(client, db, paid):
     mixed, buyer = paid
     shard = api_manifest(client, db, buyer, mixed.order_id).get_json()["files"][0]
