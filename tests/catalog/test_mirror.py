@@ -6,7 +6,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
@@ -15,6 +15,7 @@ from marketplace.catalog import fetching, tasks
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from tests import images
 from tests.catalog.test_search import make_stock
+from tests.httpserver import serving
 
 PICTURE = images.png(7, (1500, 1000))
 
@@ -78,14 +79,8 @@ class ImageServer:
 @pytest.fixture
 def image_server() -> Iterator[tuple[ImageServer, str]]:
     state = ImageServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(state.handler()) as base:
+        yield state, base
 
 
 @pytest.fixture

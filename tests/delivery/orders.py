@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from marketplace.db import transaction
 from tests import images
 from tests.buyers.support import DONATE, bundle, licence, stock_items, work_item
 from tests.factories import make_artist
+from tests.httpserver import serving
 
 MUSEUM_PICTURE = images.png(77, (640, 480))
 
@@ -60,14 +60,8 @@ class Museum:
 @contextmanager
 def museum_server() -> Iterator[tuple[Museum, str]]:
     state = Museum()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(state.handler()) as base:
+        yield state, base
 
 
 def museum_stock(db: Session, tmp_path: Path, url: str) -> int:
