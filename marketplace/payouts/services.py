@@ -144,7 +144,12 @@ def sync_account(session: Session, stripe_account_id: str) -> PayoutAccount | No
     )
     if account is None:
         return None
-    _apply(account, payments.retrieve_connected_account(stripe_account_id))
+    try:
+        _apply(account, payments.retrieve_connected_account(stripe_account_id))
+    except payments.PaymentNotFound:  # closed or deleted at Stripe: nothing can be sent there
+        account.payouts_enabled = account.charges_enabled = False
+        account.disabled_reason = "account not found at Stripe"
+        account.synced_at = utcnow()
     return account
 
 
@@ -997,7 +1002,10 @@ def handle_event(session: Session, event: payments.WebhookEvent) -> str:
 
 
 def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
-    info = payments.retrieve_transfer(stripe_transfer_id)
+    try:
+        info = payments.retrieve_transfer(stripe_transfer_id)
+    except payments.PaymentNotFound:
+        return "unknown transfer"
     transfer = session.scalar(
         select(PayoutTransfer).where(PayoutTransfer.stripe_transfer_id == stripe_transfer_id)
     )
