@@ -710,7 +710,7 @@ def _send(payout_id: int) -> Payout:
         if created:
             _fault_point("payout.transfer_created")
         with transaction() as session:
-            if not _record_sent(session, transfer_id, found):
+            if _record_sent(session, transfer_id, found) == "mismatch":
                 break  # Stripe's answer does not match the row: left in transit, logged
     with transaction() as session:
         payout = session.get(Payout, payout_id)
@@ -721,15 +721,18 @@ def _send(payout_id: int) -> Payout:
     return payout
 
 
-def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo) -> bool:
-    """Stripe accepted the transfer: record it once, moving in transit to paid."""
+def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo) -> str:
+    """Stripe accepted the transfer: record it once, moving in transit to paid. Returns
+    "recorded", "already" (a webhook or another attempt did) or "mismatch" (not this row's)."""
     transfer = session.get(PayoutTransfer, transfer_id, with_for_update=True)
-    if transfer is None or transfer.status is not TransferStatus.PENDING:
-        return False
+    if transfer is None:
+        return "mismatch"
+    if transfer.status is not TransferStatus.PENDING:
+        return "already" if transfer.stripe_transfer_id == info.id else "mismatch"
     payout = transfer.payout
     if info.amount_minor != transfer.amount_minor or info.destination != payout.destination:
         log.error("transfer %s does not match payout transfer %s", info.id, transfer.id)
-        return False
+        return "mismatch"
     transfer.status = TransferStatus.SENT
     transfer.stripe_transfer_id = info.id
     transfer.sent_at = utcnow()
@@ -746,7 +749,7 @@ def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo
         memo=f"Payout {payout.id}: Stripe transfer {info.id}",
     )
     _settle_status(payout)
-    return True
+    return "recorded"
 
 
 def _fail_pending(session: Session, payout_id: int, exc: payments.PaymentsError) -> None:
@@ -1016,7 +1019,7 @@ def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
         transfer = session.get(PayoutTransfer, int(wanted))
         if transfer is None or transfer.status is not TransferStatus.PENDING:
             return "unknown transfer"
-        if not _record_sent(session, transfer.id, info):
+        if _record_sent(session, transfer.id, info) == "mismatch":
             return "transfer does not match"
         outcome = f"payout transfer {transfer.id}: sent"
     else:
