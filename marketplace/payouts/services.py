@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -474,7 +475,12 @@ def run_payouts(
                 if plan.restricted:
                     _record_restricted(outcome, plan)
                 elif not plan.blocked:
-                    payout_id = _record_intent(outcome.run_id, plan, now=now)
+                    try:
+                        sources = {order: _source_transaction(order) for order, _a in plan.parts}
+                    except payments.PaymentsUnavailable:
+                        log.warning("artist %s: Stripe unavailable; next run", plan.artist_id)
+                        continue
+                    payout_id = _record_intent(outcome.run_id, plan, sources, now=now)
                     if payout_id is not None:
                         _tally(outcome, _send(payout_id))
         except Exception as exc:
@@ -550,7 +556,9 @@ def _transit_posting_subject(artist_id: int, payout_id: int, order_id: int) -> d
     return {"artist": artist_id, "payout": payout_id, "order": order_id}
 
 
-def _record_intent(run_id: int, plan: PlannedPayout, *, now: datetime | None) -> int | None:
+def _record_intent(
+    run_id: int, plan: PlannedPayout, sources: dict[int, str | None], *, now: datetime | None
+) -> int | None:
     """Commit the payout and its transfers, and move their amounts to payouts in transit,
     before Stripe hears of them. Re-plans under the artist's lock; None if nothing is due."""
     with transaction() as session:
@@ -586,6 +594,7 @@ def _record_intent(run_id: int, plan: PlannedPayout, *, now: datetime | None) ->
                 order_id=order_id,
                 amount_minor=amount,
                 status=TransferStatus.PENDING,
+                source_transaction=sources.get(order_id),
             )
             session.add(transfer)
             session.flush()
@@ -631,10 +640,15 @@ def _source_transaction(order_id: int) -> str | None:
     session = get_session()
     intent = session.scalar(select(Order.payment_intent_id).where(Order.id == order_id))
     session.rollback()  # no read transaction held across the call
-    if not intent:
-        return None
+    return _charge_of(intent) if intent else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _charge_of(payment_intent_id: str) -> str | None:
+    """A succeeded PaymentIntent's charge never changes: ask Stripe once per process, not once
+    per artist of a large order."""
     try:
-        return payments.retrieve_payment_intent(intent).latest_charge
+        return payments.retrieve_payment_intent(payment_intent_id).latest_charge
     except payments.PaymentNotFound:  # not a Stripe payment (say, recorded by hand)
         return None
 
@@ -651,39 +665,28 @@ def _find_at_stripe(
     return None
 
 
-def _send(payout_id: int) -> Payout:
-    """Ask Stripe for each pending transfer of the payout and record each answer."""
-    while True:
-        with transaction() as session:
-            payout = session.get(Payout, payout_id)
-            assert payout is not None
-            transfer = session.scalar(
-                select(PayoutTransfer)
-                .where(
-                    PayoutTransfer.payout_id == payout_id,
-                    PayoutTransfer.status == TransferStatus.PENDING,
-                )
-                .order_by(PayoutTransfer.id)
-                .limit(1)
-                .with_for_update()
+def _send(payout_id: int, *, resuming: bool = False) -> Payout:
+    """Ask Stripe for each pending transfer of the payout and record each answer. Resuming a
+    payout an earlier run left in transit, look in Stripe's transfer list first."""
+    session = get_session()
+    payout = session.get(Payout, payout_id)
+    assert payout is not None
+    destination, currency = payout.destination, payout.currency
+    pending = [
+        (t.id, t.order_id, t.amount_minor, t.source_transaction, _transfer_metadata(t))
+        for t in session.scalars(
+            select(PayoutTransfer)
+            .where(
+                PayoutTransfer.payout_id == payout_id,
+                PayoutTransfer.status == TransferStatus.PENDING,
             )
-            if transfer is None:
-                break
-            retry = transfer.attempts > 0
-            transfer.attempts += 1
-            transfer_id, order_id = transfer.id, transfer.order_id
-            source = transfer.source_transaction
-            destination, currency = payout.destination, payout.currency
-            amount, metadata = transfer.amount_minor, _transfer_metadata(transfer)
+            .order_by(PayoutTransfer.id)
+        )
+    ]
+    session.rollback()  # no read transaction held across Stripe's calls
+    for transfer_id, order_id, amount, source, metadata in pending:
         try:
-            if source is None:
-                source = _source_transaction(order_id)
-                if source is not None:
-                    with transaction() as session:
-                        row = session.get(PayoutTransfer, transfer_id, with_for_update=True)
-                        assert row is not None
-                        row.source_transaction = source
-            found = _find_at_stripe(transfer_id, order_id, destination) if retry else None
+            found = _find_at_stripe(transfer_id, order_id, destination) if resuming else None
             created = found is None
             if found is None:
                 found = payments.create_transfer(
@@ -712,12 +715,12 @@ def _send(payout_id: int) -> Payout:
         with transaction() as session:
             if _record_sent(session, transfer_id, found) == "mismatch":
                 break  # Stripe's answer does not match the row: left in transit, logged
-    with transaction() as session:
-        payout = session.get(Payout, payout_id)
-        assert payout is not None
-        _settle_status(payout)
-        for transfer_row in payout.transfers:  # loaded for the caller's tally
-            session.refresh(transfer_row)
+    session = get_session()
+    session.expire_all()
+    payout = session.get(Payout, payout_id)
+    assert payout is not None
+    list(payout.transfers)  # loaded for the caller's tally
+    session.rollback()
     return payout
 
 
@@ -815,7 +818,7 @@ def _resume_unfinished(outcome: RunOutcome) -> None:
     session.rollback()  # end the read before the calls
     for payout_id in payout_ids:
         outcome.resumed += 1
-        _tally(outcome, _send(payout_id))
+        _tally(outcome, _send(payout_id, resuming=True))
     for reversal_id in reversal_ids:
         _send_reversal(reversal_id)
 
