@@ -376,6 +376,18 @@ class StripeEmulator:
         finally:
             connection.close()
 
+    def restrict_account(self, account_id: str) -> None:
+        """Stripe wants more information: transfers and payouts stop (account.updated)."""
+        self._call("POST", f"/_config/accounts/{account_id}/restrict", {})
+
+    def enable_account(self, account_id: str) -> None:
+        """Every requirement met: transfers and payouts work (account.updated)."""
+        self._call("POST", f"/_config/accounts/{account_id}/enable", {})
+
+    def set_balance(self, account_id: str, available: int) -> None:
+        """The connected account's available usd balance, in minor units."""
+        self._call("POST", f"/_config/accounts/{account_id}/balance", {"available": str(available)})
+
     def flush_webhooks(self) -> list[dict[str, Any]]:
         """Wait until every event so far was delivered; the deliveries since the last flush."""
         body = json.loads(self._call("POST", "/_config/webhook_deliveries/flush", {}))

@@ -12,14 +12,27 @@ emulator:
   4000 0000 0000 0002 is declined when charged.
 - `Idempotency-Key` is honoured on every POST: a replay answers the first response, the same
   key with other parameters answers 400 `idempotency_error`.
-- Connect: `/v1/accounts` and `/v1/transfers` (with `transfer_group` and `destination`).
+- Connect: `/v1/accounts` (with `requirements`), `/v1/account_links`,
+  `/v1/accounts/{id}/login_links` (the link opens `/_express/{id}`, a stand-in dashboard),
+  `/v1/transfers` (`transfer_group`, `destination`, `source_transaction` checked against its
+  charge; lists filter by `destination`, `transfer_group` and `created`, newest first) and
+  `/v1/transfers/{id}/reversals`. Each connected account has an available balance: transfers
+  raise it, reversals lower it, and a reversal it cannot cover fails (`insufficient_funds`).
+  Events: `account.updated`, `transfer.created`, `transfer.reversed`, `transfer.updated`.
+- Test hooks: `POST /_config/accounts/{id}/restrict` (Stripe wants more information: transfers
+  and payouts stop), `.../enable` (all requirements met), `.../balance` (`available`, minor
+  units of usd).
+- A second request with an `Idempotency-Key` whose first request is still running answers 409
+  `idempotency_key_in_use`, as Stripe does.
 - Refunds send `charge.refunded` and `refund.created` events; webhooks are signed as Stripe signs
   them (`/_config/webhooks/{id}` registers an endpoint) and go out without localstripe's delay;
   `POST /_config/webhook_deliveries/flush` waits for every pending delivery and reports them.
 - `/js.stripe.com/v3/` serves our Stripe.js stand-in with the Payment Element subset
   (`marketplace/payments/static/stripe-emulator.js`).
 
-This module is a test/development tool: it is never imported by the app's request path.
+Request and response shapes follow Stripe's API reference at API version 2026-10-28.endive (the
+installed `stripe` library's `stripe.api_version`). This module is a test/development tool: it is
+never imported by the app's request path.
 """
 
 from __future__ import annotations
@@ -66,6 +79,7 @@ _state: dict[str, Any] = {
     "pending": set(),  # delivery tasks not finished yet
     "deliveries": [],  # finished deliveries: {"event", "type", "url", "status"}
     "links": {},  # onboarding links not used yet
+    "in_flight": set(),  # idempotency cache keys whose first request is still running
     "base_url": "",  # where this emulator answers, for the links it hands out
 }
 
@@ -258,11 +272,42 @@ async def _retrieve_with_client_secret(request: web.Request) -> web.StreamRespon
 # --- Connect: accounts and transfers ------------------------------------------------------
 
 
+# What Stripe asks of a new Express account before it may receive transfers, and what it asks
+# again when it restricts one (https://docs.stripe.com/api/accounts/object#account_object-requirements).
+ONBOARDING_FIELDS = (
+    "business_profile.url",
+    "external_account",
+    "individual.dob.day",
+    "individual.dob.month",
+    "individual.dob.year",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+)
+RESTRICTED_FIELDS = ("individual.verification.document",)
+
+
+def _requirements(due: tuple[str, ...]) -> dict[str, Any]:
+    """Stripe's `requirements` hash: nothing due once enabled; past due (so disabled) otherwise."""
+    return {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": list(due),
+        "disabled_reason": "requirements.past_due" if due else None,
+        "errors": [],
+        "eventually_due": list(due),
+        "past_due": list(due),
+        "pending_verification": [],
+    }
+
+
 class Account(ls.StripeObject):  # type: ignore[misc]
-    """A connected account (https://docs.stripe.com/api/accounts/object), ready at once."""
+    """A connected account (https://docs.stripe.com/api/accounts/object): restricted until its
+    holder finishes onboarding, then able to receive transfers. `_available` is its available
+    balance per currency, which transfers raise and reversals lower."""
 
     object = "account"
     _id_prefix = "acct_"
+    requirements: dict[str, Any] | None = None  # accounts from older state files lack it
 
     def __init__(
         self,
@@ -299,12 +344,114 @@ class Account(ls.StripeObject):  # type: ignore[misc]
         self.charges_enabled = False
         self.payouts_enabled = False
         self.details_submitted = False
+        self.requirements = _requirements(ONBOARDING_FIELDS)
+        self._available: dict[str, int] = {}
 
-    def _complete_onboarding(self) -> None:
-        self.capabilities = {name: "active" for name in self.capabilities}
-        self.charges_enabled = self.payouts_enabled = self.details_submitted = True
+    def _set_enabled(self, enabled: bool, due: tuple[str, ...] = ()) -> None:
+        """Every capability, both flags and `requirements` move together; sends account.updated."""
+        self.capabilities = {
+            name: "active" if enabled else "inactive" for name in self.capabilities
+        }
+        self.charges_enabled = self.payouts_enabled = enabled
+        self.requirements = _requirements(() if enabled else due)
         ls.store["account:" + self.id] = self  # persist the change
         ls.schedule_webhook(ls.Event("account.updated", self))
+
+    def _complete_onboarding(self) -> None:
+        self.details_submitted = True
+        self._set_enabled(True)
+
+    def _available_balance(self, currency: str) -> int:
+        if "_available" not in vars(self):  # a state file from before balances: derive it
+            self._available = {}
+            for transfer in _transfers():
+                if transfer.destination == self.id:
+                    left = transfer.amount - transfer.amount_reversed
+                    self._available[transfer.currency] = (
+                        self._available.get(transfer.currency, 0) + left
+                    )
+        return int(self._available.get(currency, 0))
+
+    def _add_to_balance(self, currency: str, amount: int) -> None:
+        self._available[currency] = self._available_balance(currency) + amount
+        ls.store["account:" + self.id] = self
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        obj: dict[str, Any] = super()._export(expand=expand)
+        if not isinstance(obj.get("requirements"), dict):  # a state file from before requirements
+            enabled = bool(obj.get("payouts_enabled"))
+            obj["requirements"] = _requirements(() if enabled else ONBOARDING_FIELDS)
+        return obj
+
+
+async def _account_hook(request: web.Request) -> web.StreamResponse:
+    """Test hooks: `restrict` (Stripe wants more information: no transfers, no payouts),
+    `enable` (all requirements met), `balance` (set the available balance in usd)."""
+    account = Account._api_retrieve(request.match_info["id"])
+    action = request.match_info["action"]
+    if action == "restrict":
+        account._set_enabled(False, RESTRICTED_FIELDS)
+    elif action == "enable":
+        account.details_submitted = True
+        account._set_enabled(True)
+    else:
+        data = await ls_server.get_post_data(request) or {}
+        available = ls.try_convert_to_int(data.get("available"))
+        if not isinstance(available, int) or isinstance(available, bool):
+            raise UserError(400, "Invalid integer: available", {"param": "available"})
+        account._available_balance("usd")
+        account._available["usd"] = available
+        ls.store["account:" + account.id] = account
+    return _json(account._export())
+
+
+async def _create_login_link(request: web.Request) -> web.StreamResponse:
+    """POST /v1/accounts/{id}/login_links: only Express accounts that finished onboarding."""
+    account = _account_or_missing(request.match_info["id"], "account")
+    if account.type != "express":
+        raise UserError(
+            400,
+            "Login links can only be created for Express accounts connected to your platform.",
+            {"param": "account"},
+        )
+    if not account.details_submitted:
+        raise UserError(
+            400,
+            "Cannot create a login link for an account that has not completed onboarding.",
+            {"param": "account"},
+        )
+    return _json(
+        {
+            "object": "login_link",
+            "created": int(time.time()),
+            "url": f"{_state['base_url']}/_express/{account.id}",
+        }
+    )
+
+
+async def _express_dashboard(request: web.Request) -> web.StreamResponse:
+    """Where a login link leads: a page that says what it is, nothing to load from elsewhere."""
+    account = Account._api_retrieve(request.match_info["id"])
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<title>Express dashboard (emulated)</title>"
+        "<h1>Express dashboard (emulated)</h1>"
+        f"<p>This is the Stripe emulator's stand-in for the Express dashboard of {account.id}."
+        " No real Stripe account exists.</p></html>"
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+def _account_or_missing(account_id: Any, param: str) -> Any:
+    """An account by id, or Stripe's 400 `resource_missing` naming the parameter."""
+    found = ls.store.get("account:" + account_id) if isinstance(account_id, str) else None
+    if found is None:
+        raise UserError(
+            400 if param != "account" else 404,
+            f"No such {param}: '{account_id}'",
+            {"code": "resource_missing", "param": param},
+        )
+    return found
 
 
 class AccountLink(ls.StripeObject):  # type: ignore[misc]
@@ -360,11 +507,58 @@ async def _onboarding(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(link._return_url)
 
 
+def _transfers() -> list[Any]:
+    """Every transfer, newest first (Stripe's list order; the store keeps insertion order)."""
+    return [value for key, value in reversed(ls.store.items()) if key.startswith("transfer:")]
+
+
+def _created_filter(created: Any) -> Callable[[int], bool]:
+    """Stripe's `created` list filter: a timestamp, or a hash of gt/gte/lt/lte."""
+    if created is None:
+        return lambda _: True
+    exact = ls.try_convert_to_int(created)
+    if isinstance(exact, int):
+        return lambda value: value == exact
+    if not isinstance(created, dict) or set(created) - {"gt", "gte", "lt", "lte"}:
+        raise UserError(400, "Invalid created filter", {"param": "created"})
+    bounds = {op: ls.try_convert_to_int(v) for op, v in created.items()}
+    if not all(isinstance(v, int) for v in bounds.values()):
+        raise UserError(400, "Invalid integer", {"param": "created"})
+    checks: dict[str, Callable[[int, int], bool]] = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+    return lambda value: all(checks[op](value, bound) for op, bound in bounds.items())
+
+
+def _list_of(url: str, items: list[Any], limit: Any, starting_after: Any) -> Any:
+    """A Stripe list of `items` (already filtered and ordered), paged by limit/starting_after."""
+    listing = ls.List(url, limit=limit, starting_after=starting_after)
+    if listing._limit > 100:
+        raise UserError(400, "Invalid limit: must be at most 100", {"param": "limit"})
+    listing._list = items
+    if starting_after is not None and not any(i.id == starting_after for i in items):
+        raise UserError(
+            400,
+            f"No such object: '{starting_after}'",
+            {"code": "resource_missing", "param": "starting_after"},
+        )
+    return listing
+
+
 class Transfer(ls.StripeObject):  # type: ignore[misc]
-    """A transfer to a connected account (https://docs.stripe.com/api/transfers/object)."""
+    """A transfer to a connected account (https://docs.stripe.com/api/transfers/object).
+
+    With `source_transaction` the charge must have succeeded, be in the transfer's currency and
+    cover it: the transfers from one charge never add up to more than the charge. Stripe does not
+    require the transfer's `transfer_group` to match the charge's, so neither do we.
+    """
 
     object = "transfer"
     _id_prefix = "tr_"
+    _reversal_ids: tuple[str, ...] = ()  # newest first; transfers from older state files
 
     def __init__(
         self,
@@ -386,7 +580,8 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
             raise UserError(400, "Invalid currency", {"param": "currency"})
         if not isinstance(destination, str):
             raise UserError(400, "Missing required param: destination.", {"param": "destination"})
-        if Account._api_retrieve(destination).capabilities.get("transfers") != "active":
+        account = _account_or_missing(destination, "destination")
+        if account.capabilities.get("transfers") != "active":
             raise UserError(
                 400,
                 "Your destination account needs to have at least one of the following "
@@ -399,7 +594,7 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
         if metadata is not None and not isinstance(metadata, dict):
             raise UserError(400, "Bad request")
         if source_transaction is not None:
-            ls.Charge._api_retrieve(source_transaction)
+            _check_source_transaction(source_transaction, amount, currency)
         super().__init__()
         self.amount = amount
         self.amount_reversed = 0
@@ -413,7 +608,30 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
         self.source_transaction = source_transaction
         self.source_type = "card"
         self.balance_transaction = None
+        self._reversal_ids = ()
+        account._add_to_balance(currency, amount)
         ls.schedule_webhook(ls.Event("transfer.created", self))
+
+    def _update(self, **data: Any) -> None:
+        """Stripe lets only `description` and `metadata` change on a transfer."""
+        if set(data) - {"description", "metadata"}:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(sorted(data)))
+        super()._update(**data)
+
+    def _reversals(self) -> list[Any]:
+        return [ls.store["transfer_reversal:" + rid] for rid in self._reversal_ids]
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        obj: dict[str, Any] = super()._export(expand=expand)
+        reversals = self._reversals()
+        obj["reversals"] = {
+            "object": "list",
+            "data": [r._export() for r in reversals[:10]],
+            "has_more": len(reversals) > 10,
+            "total_count": len(reversals),
+            "url": f"/v1/transfers/{self.id}/reversals",
+        }
+        return obj
 
     @classmethod
     def _api_list_all(
@@ -421,18 +639,154 @@ class Transfer(ls.StripeObject):  # type: ignore[misc]
         url: str,
         destination: Any = None,
         transfer_group: Any = None,
+        created: Any = None,
         limit: Any = None,
         starting_after: Any = None,
         **kwargs: Any,
     ) -> Any:
-        listing = super()._api_list_all(url, limit=limit, starting_after=starting_after, **kwargs)
-        listing._list = [
+        """Filters first, then pages: `starting_after` is a position in the filtered list."""
+        if kwargs:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs.keys()))
+        for value in (destination, transfer_group):
+            if value is not None and not isinstance(value, str):
+                raise UserError(400, "Bad request")
+        in_range = _created_filter(created)
+        items = [
             t
-            for t in listing._list
+            for t in _transfers()
             if (destination is None or t.destination == destination)
             and (transfer_group is None or t.transfer_group == transfer_group)
+            and in_range(t.created)
         ]
-        return listing
+        return _list_of(url, items, limit, starting_after)
+
+
+def _check_source_transaction(charge_id: str, amount: int, currency: str) -> None:
+    charge = ls.store.get("charge:" + charge_id)
+    if charge is None:
+        raise UserError(
+            400,
+            f"No such charge: '{charge_id}'",
+            {"code": "resource_missing", "param": "source_transaction"},
+        )
+    if charge.status != "succeeded":
+        raise UserError(
+            400,
+            f"The source_transaction {charge_id} has not succeeded.",
+            {"param": "source_transaction"},
+        )
+    if charge.currency != currency:
+        raise UserError(
+            400,
+            f"The currency of source_transaction's balance transaction ({charge.currency}) "
+            f"must be the same as the transfer currency ({currency}).",
+            {"param": "currency"},
+        )
+    already = sum(t.amount for t in _transfers() if t.source_transaction == charge_id)
+    if already + amount > charge.amount:
+        raise UserError(
+            400,
+            f"Insufficient funds in source_transaction {charge_id}: {charge.amount - already} "
+            f"{currency} left to transfer, {amount} requested.",
+            {"code": "balance_insufficient", "param": "amount"},
+        )
+
+
+class TransferReversal(ls.StripeObject):  # type: ignore[misc]
+    """A reversal of (part of) a transfer (https://docs.stripe.com/api/transfer_reversals):
+    the connected account's available balance must cover it, as Stripe requires for transfers
+    that were not made by a destination charge."""
+
+    object = "transfer_reversal"
+    _id_prefix = "trr_"
+
+    def __init__(
+        self,
+        transfer: Any = None,
+        amount: Any = None,
+        description: Any = None,
+        metadata: Any = None,
+        refund_application_fee: Any = None,  # no application fees here: accepted, ignored
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs.keys()))
+        parent = Transfer._api_retrieve(transfer)
+        left = parent.amount - parent.amount_reversed
+        if amount is not None:
+            amount = ls.try_convert_to_int(amount)
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+                raise UserError(400, "Invalid positive integer", {"param": "amount"})
+        if description is not None and not isinstance(description, str):
+            raise UserError(400, "Bad request", {"param": "description"})
+        if metadata is not None and not isinstance(metadata, dict):
+            raise UserError(400, "Bad request", {"param": "metadata"})
+        if left == 0:
+            raise UserError(
+                400, f"Transfer {parent.id} is already fully reversed.", {"param": "amount"}
+            )
+        amount = left if amount is None else amount
+        if amount > left:
+            raise UserError(
+                400,
+                f"You have requested a reversal of {amount} {parent.currency}, but only {left} "
+                f"{parent.currency} of transfer {parent.id} remains.",
+                {"param": "amount"},
+            )
+        account = Account._api_retrieve(parent.destination)
+        if account._available_balance(parent.currency) < amount:
+            raise UserError(
+                400,
+                f"Insufficient funds in the connected account {account.id} to reverse "
+                f"{amount} {parent.currency}.",
+                {"code": "insufficient_funds", "param": "amount"},
+            )
+        super().__init__()
+        self.amount = amount
+        self.balance_transaction = None
+        self.currency = parent.currency
+        self.destination_payment_refund = "pyr_" + ls.random_id(14)
+        self.metadata = metadata or {}
+        self.source_refund = None
+        self.transfer = parent.id
+        self._description = description
+        parent.amount_reversed += amount
+        parent.reversed = parent.amount_reversed == parent.amount
+        parent._reversal_ids = (self.id, *parent._reversal_ids)
+        ls.store["transfer:" + parent.id] = parent  # persist the change
+        account._add_to_balance(parent.currency, -amount)
+        ls.schedule_webhook(ls.Event("transfer.reversed", parent))
+        ls.schedule_webhook(ls.Event("transfer.updated", parent))
+
+
+async def _create_reversal(request: web.Request) -> web.StreamResponse:
+    data = await ls_server.get_post_data(request) or {}
+    expand = data.pop("expand", None)
+    data.pop("transfer", None)  # the path names the transfer
+    reversal = TransferReversal(transfer=request.match_info["id"], **data)
+    return _json(reversal._export(expand=expand))
+
+
+async def _list_reversals(request: web.Request) -> web.StreamResponse:
+    transfer = Transfer._api_retrieve(request.match_info["id"])
+    query = ls_server.unflatten_data(request.query)
+    expand = query.pop("expand", None)
+    limit, starting_after = query.pop("limit", None), query.pop("starting_after", None)
+    if query:
+        raise UserError(400, "Received unknown parameter: " + ", ".join(query.keys()))
+    url = f"/v1/transfers/{transfer.id}/reversals"
+    return _json(_list_of(url, transfer._reversals(), limit, starting_after)._export(expand=expand))
+
+
+async def _retrieve_reversal(request: web.Request) -> web.StreamResponse:
+    transfer = Transfer._api_retrieve(request.match_info["id"])
+    reversal_id = request.match_info["reversal"]
+    if reversal_id not in transfer._reversal_ids:
+        raise UserError(
+            404, f"No such transfer reversal: '{reversal_id}'", {"code": "resource_missing"}
+        )
+    query = ls_server.unflatten_data(request.query)
+    return _json(ls.store["transfer_reversal:" + reversal_id]._export(expand=query.get("expand")))
 
 
 # --- Webhooks: Stripe's signature, no delay, flushable ------------------------------------
@@ -501,6 +855,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"^/_config/webhook_deliveries/flush$"), _flush_deliveries),
     ("DELETE", re.compile(r"^/_config/webhooks/(?P<id>[^/]+)$"), _delete_webhook),
     ("GET", re.compile(r"^/_onboarding/(?P<id>acctlink_\w+)$"), _onboarding),
+    ("GET", re.compile(r"^/_express/(?P<id>acct_\w+)$"), _express_dashboard),
 ]
 
 
@@ -546,6 +901,18 @@ async def _extensions_middleware(request: web.Request, handler: Handler) -> web.
     api_key = ls_server.get_api_key(request) or ""
     cache_key = (hashlib.sha256(api_key.encode()).hexdigest(), key)
     cached = _state["idempotency"].get(cache_key)
+    if cached is None and cache_key in _state["in_flight"]:
+        return _json(
+            {
+                "error": {
+                    "type": "idempotency_error",
+                    "code": "idempotency_key_in_use",
+                    "message": "There is currently another in-progress request using this "
+                    "idempotency key; try again later.",
+                }
+            },
+            status=409,
+        )
     if cached is not None:
         if cached[0] != digest:
             return _json(
@@ -564,10 +931,13 @@ async def _extensions_middleware(request: web.Request, handler: Handler) -> web.
             content_type="application/json",
             headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
         )
+    _state["in_flight"].add(cache_key)
     try:
         response = await target(request)
     except UserError as exc:
         response = exc.to_response()
+    finally:
+        _state["in_flight"].discard(cache_key)
     if response.status < 500 and isinstance(response, web.Response) and response.body is not None:
         body_bytes = response.body if isinstance(response.body, bytes) else b""
         _state["idempotency"][cache_key] = (digest, response.status, body_bytes)
@@ -585,6 +955,13 @@ def _register_connect_routes(app: web.Application) -> None:
         app.router.add_route("GET", url + "/{id}", ls_server.api_retrieve(cls, url))
         app.router.add_route("POST", url + "/{id}", ls_server.api_update(cls, url))
         app.router.add_route("GET", url, ls_server.api_list_all(cls, url))
+    app.router.add_route("POST", "/v1/accounts/{id}/login_links", _create_login_link)
+    app.router.add_route("POST", "/v1/transfers/{id}/reversals", _create_reversal)
+    app.router.add_route("GET", "/v1/transfers/{id}/reversals", _list_reversals)
+    app.router.add_route("GET", "/v1/transfers/{id}/reversals/{reversal}", _retrieve_reversal)
+    app.router.add_route(
+        "POST", "/_config/accounts/{id}/{action:restrict|enable|balance}", _account_hook
+    )
 
 
 def extend(state_file: str | None = None) -> web.Application:

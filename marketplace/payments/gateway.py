@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 
 import stripe
 from flask import Flask, current_app
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams, TransferCreateParams
+from stripe.params import (
+    PaymentIntentCreateParams,
+    RefundCreateParams,
+    TransferCreateParams,
+    TransferListParams,
+    TransferReversalCreateParams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,11 @@ class PaymentNotFound(PaymentsError):
 
 class PaymentsUnavailable(PaymentsError):
     """Stripe could not be reached or answered with a server error; retry later, same key."""
+
+
+class PaymentsConflict(PaymentsUnavailable):
+    """Another request with the same idempotency key is still running at Stripe (409): the
+    outcome is unknown, so retry later with the same key, as for PaymentsUnavailable."""
 
 
 class InvalidWebhook(PaymentsError):
@@ -112,6 +123,9 @@ class ConnectedAccountInfo:
     charges_enabled: bool
     payouts_enabled: bool
     metadata: dict[str, str]
+    details_submitted: bool  # the holder finished onboarding (even if restricted since)
+    requirements_due: tuple[str, ...]  # currently_due + past_due, deduplicated, sorted
+    disabled_reason: str | None  # e.g. "requirements.past_due"; None when not restricted
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,20 @@ class TransferInfo:
     destination: str | None
     transfer_group: str | None
     metadata: dict[str, str]
+    amount_reversed_minor: int
+    reversed: bool  # wholly reversed
+    created: int  # Unix seconds, Stripe's clock
+    source_transaction: str | None  # the charge id the transfer was funded from
+
+
+@dataclass(frozen=True)
+class TransferReversalInfo:
+    id: str
+    transfer: str
+    amount_minor: int
+    currency: str
+    metadata: dict[str, str]
+    created: int  # Unix seconds, Stripe's clock
 
 
 @dataclass(frozen=True)
@@ -289,7 +317,7 @@ def _calling(operation: str) -> Iterator[None]:
         ) from exc
     except stripe.InvalidRequestError as exc:
         logger.info("Stripe %s refused (%s): %s", operation, exc.http_status, exc.code)
-        if exc.http_status == 404:
+        if exc.http_status == 404 or exc.code == "resource_missing":
             raise PaymentNotFound(
                 "The payment provider has no such object.", code="resource_missing"
             ) from exc
@@ -301,28 +329,36 @@ def _calling(operation: str) -> Iterator[None]:
         raise PaymentsError(
             "This payment was already started with different details.", code="idempotency_error"
         ) from exc
+    except stripe.APIError as exc:
+        if exc.http_status != 409:
+            raise _unavailable(operation, exc) from exc
+        logger.warning("Stripe %s: idempotency key in use (request %s)", operation, exc.request_id)
+        raise PaymentsConflict(
+            "The same request is still being processed; please try again shortly.",
+            code="idempotency_key_in_use",
+        ) from exc
     except (
         stripe.APIConnectionError,
-        stripe.APIError,
         stripe.RateLimitError,
         stripe.AuthenticationError,
         stripe.PermissionError,
     ) as exc:
-        logger.warning(
-            "Stripe %s unavailable: %s (request %s)",
-            operation,
-            type(exc).__name__,
-            exc.request_id,
-        )
-        raise PaymentsUnavailable(
-            "Payments are unavailable right now; nothing was charged. Please try again shortly.",
-            code="payments_unavailable",
-        ) from exc
+        raise _unavailable(operation, exc) from exc
     except stripe.StripeError as exc:
         logger.warning("Stripe %s failed: %s", operation, type(exc).__name__)
         raise PaymentsError(
             "The payment provider refused the request.", code="payments_error"
         ) from exc
+
+
+def _unavailable(operation: str, exc: stripe.StripeError) -> PaymentsUnavailable:
+    logger.warning(
+        "Stripe %s unavailable: %s (request %s)", operation, type(exc).__name__, exc.request_id
+    )
+    return PaymentsUnavailable(
+        "Payments are unavailable right now; nothing was charged. Please try again shortly.",
+        code="payments_unavailable",
+    )
 
 
 def _id_of(value: object) -> str | None:
@@ -475,6 +511,13 @@ def refund_payment_intent(
 
 
 def _account_info(account: stripe.Account) -> ConnectedAccountInfo:
+    requirements = getattr(account, "requirements", None)  # absent from very old objects
+    due: set[str] = set()
+    disabled_reason: str | None = None
+    if requirements is not None:
+        due.update(getattr(requirements, "currently_due", None) or ())
+        due.update(getattr(requirements, "past_due", None) or ())
+        disabled_reason = getattr(requirements, "disabled_reason", None)
     return ConnectedAccountInfo(
         id=account.id,
         email=account.email,
@@ -482,6 +525,9 @@ def _account_info(account: stripe.Account) -> ConnectedAccountInfo:
         charges_enabled=bool(account.charges_enabled),
         payouts_enabled=bool(account.payouts_enabled),
         metadata=_metadata(account.metadata),
+        details_submitted=bool(getattr(account, "details_submitted", False)),
+        requirements_due=tuple(sorted(str(field) for field in due)),
+        disabled_reason=disabled_reason,
     )
 
 
@@ -528,6 +574,40 @@ def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -
     return link.url
 
 
+def create_login_link(account_id: str) -> str:
+    """A single-use URL to the artist's Express dashboard (onboarded Express accounts only);
+    a bearer credential: never log or store it."""
+    with _calling("accounts.login_links.create"):
+        link = _client().v1.accounts.login_links.create(account_id)
+    return link.url
+
+
+def _transfer_info(transfer: stripe.Transfer) -> TransferInfo:
+    return TransferInfo(
+        id=transfer.id,
+        amount_minor=transfer.amount,
+        currency=transfer.currency,
+        destination=_id_of(transfer.destination),
+        transfer_group=transfer.transfer_group,
+        metadata=_metadata(transfer.metadata),
+        amount_reversed_minor=int(transfer.amount_reversed or 0),
+        reversed=bool(transfer.reversed),
+        created=int(transfer.created),
+        source_transaction=_id_of(transfer.source_transaction),
+    )
+
+
+def _reversal_info(reversal: stripe.TransferReversal) -> TransferReversalInfo:
+    return TransferReversalInfo(
+        id=reversal.id,
+        transfer=_id_of(reversal.transfer) or "",
+        amount_minor=reversal.amount,
+        currency=reversal.currency,
+        metadata=_metadata(reversal.metadata),
+        created=int(reversal.created),
+    )
+
+
 def create_transfer(
     *,
     amount_minor: int,
@@ -536,8 +616,13 @@ def create_transfer(
     transfer_group: str | None,
     idempotency_key: str,
     metadata: Mapping[str, str] | None = None,
+    source_transaction: str | None = None,
 ) -> TransferInfo:
-    """Move money from the platform to a connected account; keyed on our payout id."""
+    """Move money from the platform to a connected account; keyed on our payout id.
+
+    With `source_transaction` (the buyer's charge id) Stripe funds the transfer from that charge
+    and refuses transfers that would add up to more than it.
+    """
     if amount_minor <= 0:
         raise PaymentsError("A transfer must be for a positive amount.", code="amount_too_small")
     params: TransferCreateParams = {
@@ -548,19 +633,74 @@ def create_transfer(
     }
     if transfer_group is not None:
         params["transfer_group"] = transfer_group
+    if source_transaction is not None:
+        params["source_transaction"] = source_transaction
     with _calling("transfers.create"):
         transfer = _client().v1.transfers.create(
             params=params, options={"idempotency_key": idempotency_key}
         )
     logger.info("Stripe transfer %s to %s (key %s)", transfer.id, destination, idempotency_key)
-    return TransferInfo(
-        id=transfer.id,
-        amount_minor=transfer.amount,
-        currency=transfer.currency,
-        destination=_id_of(transfer.destination),
-        transfer_group=transfer.transfer_group,
-        metadata=_metadata(transfer.metadata),
+    return _transfer_info(transfer)
+
+
+def retrieve_transfer(transfer_id: str) -> TransferInfo:
+    """The transfer as Stripe has it now, reversals included."""
+    with _calling("transfers.retrieve"):
+        transfer = _client().v1.transfers.retrieve(transfer_id)
+    return _transfer_info(transfer)
+
+
+def list_transfers(
+    *,
+    transfer_group: str | None = None,
+    destination: str | None = None,
+    created_gte: int | None = None,
+) -> Iterator[TransferInfo]:
+    """Every matching transfer, newest first, fetched a page at a time as the caller iterates
+    (so a PaymentsError may come from any step of the iteration)."""
+    params: TransferListParams = {"limit": 100}
+    if transfer_group is not None:
+        params["transfer_group"] = transfer_group
+    if destination is not None:
+        params["destination"] = destination
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    with _calling("transfers.list"):
+        for transfer in _client().v1.transfers.list(params=params).auto_paging_iter():
+            yield _transfer_info(transfer)
+
+
+def create_transfer_reversal(
+    transfer_id: str,
+    *,
+    amount_minor: int,
+    idempotency_key: str,
+    metadata: Mapping[str, str] | None = None,
+) -> TransferReversalInfo:
+    """Take (part of) a transfer back from the connected account; keyed on our id, so a retry
+    reverses once. Stripe refuses more than is left of the transfer, or more than the account's
+    available balance (PaymentsError, code `insufficient_funds`)."""
+    if amount_minor <= 0:
+        raise PaymentsError("A reversal must be for a positive amount.", code="amount_too_small")
+    params: TransferReversalCreateParams = {
+        "amount": amount_minor,
+        "metadata": dict(metadata or {}),
+    }
+    with _calling("transfers.reversals.create"):
+        reversal = _client().v1.transfers.reversals.create(
+            transfer_id, params=params, options={"idempotency_key": idempotency_key}
+        )
+    logger.info(
+        "Stripe transfer reversal %s of %s (key %s)", reversal.id, transfer_id, idempotency_key
     )
+    return _reversal_info(reversal)
+
+
+def list_transfer_reversals(transfer_id: str) -> list[TransferReversalInfo]:
+    """Every reversal of a transfer, newest first."""
+    with _calling("transfers.reversals.list"):
+        listing = _client().v1.transfers.reversals.list(transfer_id, params={"limit": 100})
+        return [_reversal_info(r) for r in listing.auto_paging_iter()]
 
 
 # --- Webhooks -----------------------------------------------------------------------------
