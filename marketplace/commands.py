@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from rq.cron import CronScheduler
 
 from marketplace import jobs, migrate
 from marketplace.accounts import services as accounts
@@ -16,6 +17,8 @@ from marketplace.db import get_engine, transaction
 from marketplace.demo import seed_demo
 from marketplace.ledger.cli import ledger_cli
 from marketplace.payments.cli import stripe_emulator_command
+from marketplace.payouts import tasks as payout_tasks
+from marketplace.payouts.cli import payouts_cli
 
 db_cli = AppGroup("db", help="Create and migrate the database schema (Alembic).")
 
@@ -67,6 +70,29 @@ def worker_command(burst: bool) -> None:
         maintenance_interval=jobs.WORKER_MAINTENANCE_SECONDS,
     )
     worker.work(burst=burst, with_scheduler=False)
+
+
+def build_scheduler(app: Flask) -> CronScheduler:
+    """RQ's cron scheduler with our periodic jobs: the payout run on PAYOUT_SCHEDULE."""
+    connection = jobs.redis_connection(app)
+    if connection is None:
+        raise click.ClickException("REDIS_URL is not set: there is no queue to schedule into.")
+    scheduler = CronScheduler(connection=connection, name=f"marketplace:{jobs.queue(app).name}")
+    scheduler.register(
+        payout_tasks.scheduled_run,
+        queue_name=jobs.queue(app).name,
+        cron=str(app.config["PAYOUT_SCHEDULE"]),
+        name="payouts-run",
+    )
+    return scheduler
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Queue periodic jobs (the payout run) for the workers; run one per deployment."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    build_scheduler(app).start()
 
 
 jobs_cli = AppGroup("jobs", help="Background jobs: send what the job outbox still holds.")
@@ -122,6 +148,7 @@ def demo_command() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(scheduler_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(create_admin_command)
     app.cli.add_command(suspend_user_command)
@@ -130,3 +157,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(ingest_command)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(stripe_emulator_command)
+    app.cli.add_command(payouts_cli)

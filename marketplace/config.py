@@ -78,9 +78,12 @@ def load_config(instance_path: str) -> dict[str, object]:
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or None,
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": env("STRIPE_CONNECT_WEBHOOK_SECRET") or None,
         # Stripe's own defaults (not read from the environment; tests override them).
         "STRIPE_WEBHOOK_TOLERANCE": 300,  # seconds a signed webhook stays acceptable
         "STRIPE_MAX_NETWORK_RETRIES": 2,  # safe: every POST carries our idempotency key
+        # Put in front of every idempotency key: set one per deployment sharing a Stripe account.
+        "STRIPE_IDEMPOTENCY_PREFIX": env("STRIPE_IDEMPOTENCY_PREFIX", ""),
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,  # unset: Stripe's, or the emulator's
         "STRIPE_JS_URL": env("STRIPE_JS_URL") or None,  # unset: Stripe's, or the emulator's
         "STRIPE_EMULATOR_PORT": int(env("STRIPE_EMULATOR_PORT", "8420")),
@@ -114,6 +117,15 @@ def load_config(instance_path: str) -> dict[str, object]:
         "PACKAGE_AUTO_BUILD": _flag(env("PACKAGE_AUTO_BUILD"), default=True),
         "PACKAGE_SHARD_MAX_BYTES": int(env("PACKAGE_SHARD_MAX_BYTES", str(1 << 30))),
         "PACKAGE_SHARD_MAX_ITEMS": int(env("PACKAGE_SHARD_MAX_ITEMS", "10000")),
+        # Payouts: days earnings wait before they can be paid (refunds come in that time), the
+        # smallest payout, when the scheduler starts a run (cron, UTC), and the country of a
+        # new connected account when the artist's profile names none.
+        "PAYOUT_HOLD_DAYS": int(env("PAYOUT_HOLD_DAYS", "14")),
+        "PAYOUT_MINIMUM_MINOR": int(env("PAYOUT_MINIMUM_MINOR", "1000")),
+        "PAYOUT_SCHEDULE": env("PAYOUT_SCHEDULE", "0 6 * * *"),
+        "PAYOUT_DEFAULT_COUNTRY": env("PAYOUT_DEFAULT_COUNTRY", "US").upper(),
+        # Crash tests only: kill the process at this named point (refused in production).
+        "FAULT_POINT": env("MARKETPLACE_FAULT_POINT") or None,
         # Ledger: the checkpoint origin line and the Ed25519 key that signs checkpoints.
         "LEDGER_ORIGIN": env("LEDGER_ORIGIN", "localhost/marketplace/ledger"),
         # Unset: a key is generated on first run into instance/; set: the file must exist.
@@ -169,6 +181,8 @@ _BOUNDS = (
     ("CERTIFICATE_ITEM_PROOFS_MAX", 0, 10_000_000),
     ("CERTIFICATE_PDF_ITEMS_MAX", 0, 100_000),
     ("VERIFY_UPLOAD_MAX_BYTES", 1024, 2**31),
+    ("PAYOUT_HOLD_DAYS", 0, 365),
+    ("PAYOUT_MINIMUM_MINOR", 1, 100_000_000),
 )
 
 
@@ -179,8 +193,11 @@ def check_config(config: Mapping[str, object]) -> None:
         if value is not None and not (isinstance(value, int) and low <= value <= high):
             raise ConfigError(f"{name} must be a whole number from {low} to {high}.")
     _check_stripe(config)
+    _check_payouts(config)
     if config.get("ENV_NAME") != "production":
         return
+    if config.get("FAULT_POINT"):
+        raise ConfigError("MARKETPLACE_FAULT_POINT is for crash tests; unset it in production.")
     secret = config.get("SECRET_KEY")
     if not isinstance(secret, str) or secret.lower() in KNOWN_WEAK_SECRETS:
         raise ConfigError("SECRET_KEY must be set to a random value in production.")
@@ -188,6 +205,19 @@ def check_config(config: Mapping[str, object]) -> None:
         raise ConfigError(
             f"SECRET_KEY is too short for production (at least {MIN_SECRET_LENGTH} characters)."
         )
+
+
+def _check_payouts(config: Mapping[str, object]) -> None:
+    from croniter import croniter  # RQ's own cron parser (rq depends on it)
+
+    schedule = config.get("PAYOUT_SCHEDULE")
+    if schedule is not None and not (isinstance(schedule, str) and croniter.is_valid(schedule)):
+        raise ConfigError("PAYOUT_SCHEDULE must be a cron expression such as '0 6 * * *'.")
+    country = config.get("PAYOUT_DEFAULT_COUNTRY")
+    if country is not None and not (
+        isinstance(country, str) and len(country) == 2 and country.isascii() and country.isalpha()
+    ):
+        raise ConfigError("PAYOUT_DEFAULT_COUNTRY must be a two-letter country code.")
 
 
 def _check_stripe(config: Mapping[str, object]) -> None:
@@ -214,5 +244,10 @@ def _check_stripe(config: Mapping[str, object]) -> None:
         )
     if webhook_secret is not None and not str(webhook_secret).startswith("whsec_"):
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_...).")
+    connect_secret = config.get("STRIPE_CONNECT_WEBHOOK_SECRET")
+    if connect_secret is not None and not str(connect_secret).startswith("whsec_"):
+        raise ConfigError(
+            "STRIPE_CONNECT_WEBHOOK_SECRET must be a webhook signing secret (whsec_...)."
+        )
     if mode == "live" and not webhook_secret:
         raise ConfigError("STRIPE_WEBHOOK_SECRET is required with a live Stripe key.")

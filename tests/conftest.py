@@ -446,6 +446,8 @@ def stripe_config(stripe_emulator: StripeEmulator) -> dict[str, Any]:
         "STRIPE_JS_URL": None,
         "STRIPE_WEBHOOK_SECRET": f"whsec_test_{uuid.uuid4().hex}",
         "STRIPE_MAX_NETWORK_RETRIES": 0,
+        # Every test's database counts from 1: keep its idempotency keys its own.
+        "STRIPE_IDEMPOTENCY_PREFIX": f"test-{uuid.uuid4().hex[:12]}:",
     }
 
 

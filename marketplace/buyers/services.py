@@ -54,6 +54,7 @@ from marketplace.ledger import money
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
 from marketplace.payments import gateway as payments
+from marketplace.payouts import services as payouts
 
 log = logging.getLogger(__name__)
 
@@ -1038,6 +1039,7 @@ def record_refund(
     if full:
         order.refunded_at = utcnow()
     session.flush()
+    payouts.order_refunded(session, order, refund)  # reverse shares already paid out
     log.info("order %s refunded %s (%s)", order.id, amount_minor, refund_id)
     return refund
 

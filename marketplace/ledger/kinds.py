@@ -28,8 +28,10 @@ class EntryKind(enum.StrEnum):
     # Money movements: each money transaction is also one of these log entries.
     PAYMENT_CAPTURED = "payment.captured"
     EARNINGS_ALLOCATED = "earnings.allocated"
-    PAYOUT_SENT = "payout.sent"
-    PAYOUT_FAILED = "payout.failed"
+    PAYOUT_INITIATED = "payout.initiated"  # payable -> payouts in transit, before Stripe
+    PAYOUT_SENT = "payout.sent"  # Stripe accepted the transfer: in transit -> paid
+    PAYOUT_FAILED = "payout.failed"  # Stripe refused it: in transit -> payable again
+    PAYOUT_REVERSED = "payout.reversed"  # a transfer reversal after a refund: back to payable
     REFUND_ISSUED = "refund.issued"
 
 
@@ -37,8 +39,10 @@ MONEY_KINDS = frozenset(
     {
         EntryKind.PAYMENT_CAPTURED,
         EntryKind.EARNINGS_ALLOCATED,
+        EntryKind.PAYOUT_INITIATED,
         EntryKind.PAYOUT_SENT,
         EntryKind.PAYOUT_FAILED,
+        EntryKind.PAYOUT_REVERSED,
         EntryKind.REFUND_ISSUED,
     }
 )
@@ -64,8 +68,10 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.DATASET_CERTIFIED: "Dataset certified",
     EntryKind.PAYMENT_CAPTURED: "Payment received",
     EntryKind.EARNINGS_ALLOCATED: "Earnings allocated",
+    EntryKind.PAYOUT_INITIATED: "Payout started",
     EntryKind.PAYOUT_SENT: "Payout sent",
     EntryKind.PAYOUT_FAILED: "Payout failed",
+    EntryKind.PAYOUT_REVERSED: "Payout reversed after a refund",
     EntryKind.REFUND_ISSUED: "Refund issued",
 }
 

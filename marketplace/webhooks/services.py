@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from marketplace.buyers import services as buyers
 from marketplace.db import transaction
 from marketplace.payments import gateway as payments
+from marketplace.payouts import services as payouts
 from marketplace.webhooks.models import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ def receive(payload: bytes, signature: str | None) -> str:
             outcome = _handle(session, event, intent_id)
             session.add(
                 StripeEvent(
-                    id=event.id, type=event.type, object_id=intent_id or "", outcome=outcome
+                    id=event.id,
+                    type=event.type,
+                    object_id=intent_id or str(event.object.get("id") or "")[:255],
+                    outcome=outcome,
                 )
             )
     except IntegrityError:  # the same event delivered twice at once: the other one handled it
@@ -58,6 +62,8 @@ def receive(payload: bytes, signature: str | None) -> str:
 
 
 def _handle(session: Session, event: payments.WebhookEvent, intent_id: str | None) -> str:
+    if event.type in payouts.EVENT_TYPES:
+        return payouts.handle_event(session, event)
     if event.type not in PAYMENT_EVENTS and event.type not in REFUND_EVENTS:
         return "ignored"
     if intent_id is None:

@@ -1,0 +1,1 @@
+"""Payouts: artists' connected accounts, payout runs, reversals after refunds, statements."""
