@@ -73,6 +73,39 @@ def test_a_refund_while_the_transfer_is_in_transit_is_reversed_once_stripe_answe
     assert (state.available_minor, state.paid_minor) == (0, 0)
 
 
+def test_a_refund_after_the_intent_but_before_stripe_is_asked_sends_nothing_for_it(
+    db, run_jobs, stripe_emulator, monkeypatch
+):
+    """_record_intent commits the transfer row; a refund recorded before _send asks Stripe
+    (or one committed between _record_intent's planning read and its ledger lock on
+    PostgreSQL) does not stop the transfer: the full share goes out, and (as above) is never
+    reversed. Either not sending it or reversing it afterwards makes this pass."""
+    ada, buyer = make_artist(db), make_buyer(db)
+    account = onboard(db, ada, stripe_emulator)
+    order_id = sell(db, buyer, ada, 2500, run_jobs)
+    ada_id = artist_id(db, ada)
+    real_send = services._send
+
+    def refund_first(payout_id):
+        with transaction() as session:
+            buyers.refund_order(
+                session, session.get(Order, order_id), amount_minor=None, reason="review"
+            )
+        return real_send(payout_id)
+
+    monkeypatch.setattr(services, "_send", refund_first)
+    run(db)
+    monkeypatch.undo()
+    run_jobs()
+    run(db)
+    run_jobs()
+    db.rollback()
+    kept = sum(t.amount_minor - t.amount_reversed_minor for t in transfers_to(db, account))
+    assert kept == 0, f"Ada keeps {kept} of a refunded order"
+    state = balances(db, ada_id)
+    assert (state.available_minor, state.in_transit_minor, state.paid_minor) == (0, 0, 0)
+
+
 def test_a_second_partial_refund_reverses_only_what_is_still_owed_after_netting(
     db, run_jobs, stripe_emulator
 ):
