@@ -86,12 +86,12 @@ def test_a_refund_after_the_intent_but_before_stripe_is_asked_sends_nothing_for_
     ada_id = artist_id(db, ada)
     real_send = services._send
 
-    def refund_first(payout_id):
+    def refund_first(payout_id, **kwargs):
         with transaction() as session:
             buyers.refund_order(
                 session, session.get(Order, order_id), amount_minor=None, reason="review"
             )
-        return real_send(payout_id)
+        return real_send(payout_id, **kwargs)
 
     monkeypatch.setattr(services, "_send", refund_first)
     run(db)
