@@ -257,10 +257,10 @@ def job_state(job_id: str) -> JobState | None:
                 reason = "The worker running the job stopped unexpectedly."
             else:
                 reason = "The job failed."
-            return JobState(str(status), given_up=True, reason=reason)
+            return JobState(_status_text(status), given_up=True, reason=reason)
         if status in _GIVEN_UP:
-            return JobState(str(status), given_up=True, reason=_GIVEN_UP[status])
-        return JobState(str(status))
+            return JobState(_status_text(status), given_up=True, reason=_GIVEN_UP[status])
+        return JobState(_status_text(status))
     except NoSuchJobError:
         return JobState("missing")
     except REDIS_DOWN as exc:
@@ -285,11 +285,17 @@ class MarketplaceWorker(Worker):
                 log.warning("outbox sweep failed (%s)", type(exc).__name__)
 
 
+def _status_text(status: JobStatus | str) -> str:
+    """RQ's status as its plain value ("queued"): `str()` of RQ 3's str-mixin enum gives
+    "JobStatus.QUEUED" on Python 3.11+, which no caller's set of names would match."""
+    return status.value if isinstance(status, JobStatus) else str(status)
+
+
 def job_status(job_id: str) -> str | None:
     connection = redis_connection()
     if connection is None:
         return None
     try:
-        return str(Job.fetch(job_id, connection=connection).get_status())
+        return _status_text(Job.fetch(job_id, connection=connection).get_status())
     except NoSuchJobError:
         return None
