@@ -78,8 +78,11 @@ def build_scheduler(app: Flask) -> CronScheduler:
     if connection is None:
         raise click.ClickException("REDIS_URL is not set: there is no queue to schedule into.")
     scheduler = CronScheduler(connection=connection, name=f"marketplace:{jobs.queue(app).name}")
+    # Through `jobs.run_job`, as every job we queue: it opens the app context the job needs
+    # (RQ would otherwise call the function bare, outside any app).
     scheduler.register(
-        payout_tasks.scheduled_run,
+        jobs.run_job,
+        args=(f"{payout_tasks.scheduled_run.__module__}.{payout_tasks.scheduled_run.__name__}",),
         queue_name=jobs.queue(app).name,
         cron=str(app.config["PAYOUT_SCHEDULE"]),
         name="payouts-run",
