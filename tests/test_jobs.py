@@ -54,13 +54,14 @@ def test_a_job_id_is_queued_once(database_url, tmp_path, redis_url):
 
 
 def test_job_status_names_rqs_plain_status(database_url, tmp_path, redis_url):
-    """"queued", not "JobStatus.QUEUED": callers compare it with plain names."""
+    """ "queued", not "JobStatus.QUEUED": callers compare it with plain names."""
     app = make_test_app(database_url, tmp_path, REDIS_URL=redis_url)
     with app.app_context():
         jobs.enqueue(append_line, str(tmp_path / "m"), "a", job_id="status-1")
         assert jobs.job_status("status-1") == "queued"
         state = jobs.job_state("status-1")
-        assert state is not None and state.status == "queued"
+        assert state is not None
+        assert state.status == "queued"
 
 
 def test_marketplace_worker_command_runs_queued_jobs(database_url, tmp_path, redis_url):
