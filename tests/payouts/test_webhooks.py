@@ -149,10 +149,14 @@ def test_a_reversal_made_at_stripe_is_recorded_once(server, db, run_jobs, stripe
     assert {d["type"] for d in deliveries} == {"transfer.reversed", "transfer.updated"}
     assert all(d["status"] == 200 for d in deliveries), deliveries
     row = db.scalar(select(PayoutTransfer))
-    assert sorted(outcome(db, d["event"]) for d in deliveries) == [
+    outcomes = [outcome(db, d["event"]) for d in deliveries]
+    assert outcomes.count(f"payout transfer {row.id}: sent, 1 reversal(s) recorded") == 1
+    # The other event finds it recorded, or (PostgreSQL, both handled at once) loses the race
+    # on the reversal's unique Stripe id and is acknowledged as a duplicate, unrecorded.
+    assert {o for o in outcomes if "reversal" not in (o or "")} <= {
         f"payout transfer {row.id}: sent",
-        f"payout transfer {row.id}: sent, 1 reversal(s) recorded",
-    ]
+        None,
+    }
     [event] = [d for d in deliveries if d["type"] == "transfer.reversed"]
     # The same fact again: the same event replayed, then under another id.
     assert post_event(server, "transfer.reversed", transfer.id, event["event"]) == "duplicate"
