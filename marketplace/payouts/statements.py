@@ -11,6 +11,7 @@ closing balance is `money.balance` of the account.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from marketplace.payouts.models import (
 )
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 class InvalidMonth(ValueError):
@@ -40,7 +42,7 @@ class InvalidMonth(ValueError):
 
 def parse_month(text: str, *, now: datetime | None = None) -> date:
     """The first day of the month `text` names, strictly YYYY-MM, 2000-01 up to this month."""
-    if len(text) != 7 or not text[:4].isdigit() or text[4] != "-" or not text[5:].isdigit():
+    if not _MONTH.fullmatch(text):  # ASCII digits only: str.isdigit and strptime take any
         raise InvalidMonth("A month is written YYYY-MM.")
     try:
         month = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC).date()
