@@ -17,7 +17,7 @@ from marketplace.db import transaction, utcnow
 from marketplace.ledger import money
 from marketplace.ledger.models import LedgerEntry, LedgerTransaction
 from marketplace.payouts import exports, statements
-from tests.factories import make_artist, make_buyer, make_user
+from tests.factories import make_api_token, make_artist, make_buyer, make_user
 from tests.payouts.support import artist_id, onboard, run, sell
 
 
@@ -268,3 +268,69 @@ def test_another_artist_gets_their_own_statement(client, db, login, run_jobs, st
     assert (
         client.get(f"/artists/payouts/statements/{THIS_MONTH}.csv?currency=eur").status_code == 404
     )
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_api_gives_balances_payouts_and_statements(client, db, run_jobs, stripe_emulator):
+    ada, ben, buyer = make_artist(db), make_artist(db), make_buyer(db)
+    onboard(db, ada, stripe_emulator)
+    order_id = sell(db, buyer, ada, 2500, run_jobs)
+    assert run(db).paid == 1
+    refund(db, order_id, 1250)
+    run_jobs()
+    db.rollback()
+    ada_id = artist_id(db, ada)
+    token = make_api_token(db, ada)
+
+    body = client.get("/api/v1/artist/payouts", headers=auth(token)).get_json()
+    assert body["account"]["payouts_enabled"] is True
+    [usd] = body["balances"]
+    assert (usd["paid_minor"], usd["reversed_minor"], usd["owed_back_minor"]) == (1000, 1000, 0)
+    [payout] = body["payouts"]
+    assert payout["status"] == "paid"
+    assert payout["transfers"][0]["stripe_transfer_id"].startswith("tr_")
+    assert payout["reversals"][0]["stripe_reversal_id"].startswith("trr_")
+    assert body["next_cursor"] is None
+
+    st = client.get(f"/api/v1/artist/statements/{THIS_MONTH}", headers=auth(token)).get_json()
+    assert st["account"] == f"artist_payable:{ada_id}:usd"
+    assert (
+        st["opening_minor"] + sum(line["amount_minor"] for line in st["lines"])
+        == (st["closing_minor"])
+    )
+    assert st["closing_minor"] == money.balance(db, money.artist_payable(ada_id, "usd"))
+    assert st["credits_minor"] - st["debits_minor"] == st["closing_minor"] - st["opening_minor"]
+    assert [t["order_id"] for t in st["transfers"]] == [order_id]
+    assert st["reversals"][0]["status"] == "reversed"
+
+    other = client.get(
+        f"/api/v1/artist/statements/{THIS_MONTH}", headers=auth(make_api_token(db, ben))
+    )
+    assert other.get_json()["lines"] == []
+    assert (
+        client.get("/api/v1/artist/payouts", headers=auth(make_api_token(db, ben))).get_json()[
+            "payouts"
+        ]
+        == []
+    )
+
+
+def test_the_api_refuses_buyers_bad_months_and_bad_cursors(client, db):
+    artist_token = make_api_token(db, make_artist(db))
+    buyer_token = make_api_token(db, make_buyer(db))
+    for url in ("/api/v1/artist/payouts", f"/api/v1/artist/statements/{THIS_MONTH}"):
+        assert client.get(url).status_code == 401
+        refused = client.get(url, headers=auth(buyer_token))
+        assert refused.status_code == 403
+        assert refused.get_json()["error"]["code"] == "artist_token_required"
+    for month in ("2026-13", "1999-01", "3000-01"):
+        response = client.get(f"/api/v1/artist/statements/{month}", headers=auth(artist_token))
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "statement_not_found"
+    malformed = client.get("/api/v1/artist/statements/2026-1", headers=auth(artist_token))
+    assert malformed.status_code == 400
+    forged = client.get("/api/v1/artist/payouts?cursor=abc", headers=auth(artist_token))
+    assert forged.status_code == 422
