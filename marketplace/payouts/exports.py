@@ -163,7 +163,8 @@ def statement_pdf(st: Statement, *, compress: bool = True) -> bytes:
         "Every line below is a posting on your account in the platform's double-entry ledger "
         "(times in UTC). Opening balance plus the lines equals the closing balance, which is "
         "what the ledger holds for you at the end of the month: earnings not yet paid out "
-        "(negative: money owed back after a refund).",
+        "(negative: money owed back after a refund). Long descriptions are shortened here; "
+        "the CSV statement has them in full.",
         new_x="LMARGIN",
         new_y="NEXT",
     )
@@ -185,7 +186,7 @@ def statement_pdf(st: Statement, *, compress: bool = True) -> bytes:
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Ledger lines", new_x="LMARGIN", new_y="NEXT")
-    widths = (27, 13, 32, 13, 13, 52, 20, 20)
+    widths = (27, 11, 40, 12, 12, 48, 20, 20)
     aligns = "LRLRRLRR"
     _row(
         pdf,
@@ -216,10 +217,10 @@ def statement_pdf(st: Statement, *, compress: bool = True) -> bytes:
             [
                 f"{line.created_at:%Y-%m-%d %H:%M}",
                 str(line.seq),
-                line.kind_label[:22],
+                line.kind_label[:30],
                 "" if line.order_id is None else str(line.order_id),
                 "" if line.payout_id is None else str(line.payout_id),
-                line.memo[:38],
+                line.memo[:34],
                 major_units(line.amount_minor, cur, grouped=True),
                 major_units(line.balance_minor, cur, grouped=True),
             ],

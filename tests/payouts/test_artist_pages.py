@@ -210,3 +210,31 @@ def test_posts_need_the_csrf_token(database_url, tmp_path, stripe_config, db):
     page = web.get("/artists/payouts").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert web.post("/artists/payouts/onboard", data={"csrf_token": token}).status_code == 303
+
+
+def test_long_lists_come_in_pages_newest_first(app, client, db, login, run_jobs, stripe_emulator):
+    from marketplace import cursors
+    from marketplace.payouts import earnings
+
+    ada, buyer = make_artist(db), make_buyer(db)
+    orders = [sell(db, buyer, ada, 1250, run_jobs) for _ in range(3)]
+    ada_id = artist_id(db, ada)
+    with app.app_context():
+        first = earnings.by_order(db, ada_id, limit=2)
+        second = earnings.by_order(db, ada_id, after=first.next_after, limit=2)
+        works = earnings.by_work(db, ada_id, limit=2)
+        more_works = earnings.by_work(db, ada_id, after=works.next_after, limit=2)
+        cursor = cursors.encode_after("payouts-orders", first.next_after)
+    db.rollback()
+    assert [o.order_id for o in first.items] == orders[:0:-1]
+    assert first.next_after == orders[1]
+    assert [o.order_id for o in second.items] == [orders[0]]
+    assert second.next_after is None
+    assert len(works.items) == 2
+    assert len(more_works.items) == 1
+    assert more_works.next_after is None
+    assert {w.share_minor for w in works.items + more_works.items} == {1000}
+    login(ada)
+    page = text(client.get(f"/artists/earnings/orders?cursor={cursor}"))
+    assert f"#{orders[0]}" in page
+    assert f"#{orders[2]}" not in page
