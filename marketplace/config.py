@@ -78,6 +78,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or None,
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": env("STRIPE_CONNECT_WEBHOOK_SECRET") or None,
         # Stripe's own defaults (not read from the environment; tests override them).
         "STRIPE_WEBHOOK_TOLERANCE": 300,  # seconds a signed webhook stays acceptable
         "STRIPE_MAX_NETWORK_RETRIES": 2,  # safe: every POST carries our idempotency key
@@ -243,5 +244,10 @@ def _check_stripe(config: Mapping[str, object]) -> None:
         )
     if webhook_secret is not None and not str(webhook_secret).startswith("whsec_"):
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_...).")
+    connect_secret = config.get("STRIPE_CONNECT_WEBHOOK_SECRET")
+    if connect_secret is not None and not str(connect_secret).startswith("whsec_"):
+        raise ConfigError(
+            "STRIPE_CONNECT_WEBHOOK_SECRET must be a webhook signing secret (whsec_...)."
+        )
     if mode == "live" and not webhook_secret:
         raise ConfigError("STRIPE_WEBHOOK_SECRET is required with a live Stripe key.")

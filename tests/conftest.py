@@ -15,6 +15,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -394,9 +395,10 @@ class StripeEmulator:
         return list(body["deliveries"])
 
 
-@pytest.fixture(scope="session")
-def stripe_emulator() -> Iterator[StripeEmulator]:
-    """The Stripe emulator on a free loopback port in a child process, for the whole session."""
+@contextmanager
+def running_emulator(*args: str) -> Iterator[StripeEmulator]:
+    """The Stripe emulator on a free loopback port in a child process (extra command-line
+    `args`, e.g. `--state-file`), stopped afterwards."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -405,6 +407,7 @@ def stripe_emulator() -> Iterator[StripeEmulator]:
             "--port",
             "0",
             "--exit-with-parent",
+            *args,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -421,6 +424,13 @@ def stripe_emulator() -> Iterator[StripeEmulator]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator() -> Iterator[StripeEmulator]:
+    """The Stripe emulator on a free loopback port in a child process, for the whole session."""
+    with running_emulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture

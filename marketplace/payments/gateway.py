@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
-from stripe import RequestOptions
 from flask import Flask, current_app
+from stripe import RequestOptions
 from stripe.params import (
     PaymentIntentCreateParams,
     RefundCreateParams,
@@ -173,6 +173,9 @@ class Settings:
     api_base: str | None  # None: Stripe's own
     js_url: str
     emulated: bool
+    # Stripe signs events of connected accounts (`account.updated`) for a Connect endpoint
+    # with that endpoint's own secret; both secrets are accepted at /webhooks/stripe.
+    connect_webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def test_mode(self) -> bool:
@@ -200,6 +203,7 @@ def settings_from_config(config: Mapping[str, object]) -> Settings:
     secret = config.get("STRIPE_SECRET_KEY")
     tolerance = int(str(config.get("STRIPE_WEBHOOK_TOLERANCE", 300)))
     js_url = config.get("STRIPE_JS_URL")
+    connect_secret = config.get("STRIPE_CONNECT_WEBHOOK_SECRET")
     if not secret:
         base = emulator_url(config)
         return Settings(
@@ -210,6 +214,7 @@ def settings_from_config(config: Mapping[str, object]) -> Settings:
             api_base=base,
             js_url=str(js_url) if js_url else base + EMULATOR_JS_PATH,
             emulated=True,
+            connect_webhook_secret=str(connect_secret) if connect_secret else None,
         )
     api_base = config.get("STRIPE_API_BASE")
     webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
@@ -221,6 +226,7 @@ def settings_from_config(config: Mapping[str, object]) -> Settings:
         api_base=str(api_base).rstrip("/") if api_base else None,
         js_url=str(js_url) if js_url else STRIPE_JS_URL,
         emulated=False,
+        connect_webhook_secret=str(connect_secret) if connect_secret else None,
     )
 
 
@@ -426,9 +432,7 @@ def create_payment_intent(
     if description is not None:
         params["description"] = description
     with _calling("payment_intents.create"):
-        pi = _client().v1.payment_intents.create(
-            params=params, options=_keyed(idempotency_key)
-        )
+        pi = _client().v1.payment_intents.create(params=params, options=_keyed(idempotency_key))
     logger.info("Stripe PaymentIntent %s created (key %s)", pi.id, idempotency_key)
     return _payment_intent_info(pi)
 
@@ -459,9 +463,7 @@ def confirm_payment_intent(
 def cancel_payment_intent(payment_intent_id: str, *, idempotency_key: str) -> PaymentIntentInfo:
     """Give up an unpaid PaymentIntent (an expired quote, a replaced order)."""
     with _calling("payment_intents.cancel"):
-        pi = _client().v1.payment_intents.cancel(
-            payment_intent_id, options=_keyed(idempotency_key)
-        )
+        pi = _client().v1.payment_intents.cancel(payment_intent_id, options=_keyed(idempotency_key))
     return _payment_intent_info(pi)
 
 
@@ -500,9 +502,7 @@ def refund_payment_intent(
     if metadata:
         params["metadata"] = dict(metadata)
     with _calling("refunds.create"):
-        refund = _client().v1.refunds.create(
-            params=params, options=_keyed(idempotency_key)
-        )
+        refund = _client().v1.refunds.create(params=params, options=_keyed(idempotency_key))
     logger.info("Stripe refund %s of %s (key %s)", refund.id, payment_intent_id, idempotency_key)
     return RefundInfo(
         id=refund.id,
@@ -644,9 +644,7 @@ def create_transfer(
     if source_transaction is not None:
         params["source_transaction"] = source_transaction
     with _calling("transfers.create"):
-        transfer = _client().v1.transfers.create(
-            params=params, options=_keyed(idempotency_key)
-        )
+        transfer = _client().v1.transfers.create(params=params, options=_keyed(idempotency_key))
     logger.info("Stripe transfer %s to %s (key %s)", transfer.id, destination, idempotency_key)
     return _transfer_info(transfer)
 
@@ -714,6 +712,24 @@ def list_transfer_reversals(transfer_id: str) -> list[TransferReversalInfo]:
 # --- Webhooks -----------------------------------------------------------------------------
 
 
+def _construct_event(
+    payload: bytes, header: str, secrets: list[str], current: Settings
+) -> stripe.Event:
+    """The event if any configured secret signed it (the platform's, then Connect's)."""
+    for secret in secrets[:-1]:
+        try:
+            event: stripe.Event = stripe.Webhook.construct_event(
+                payload, header, secret, tolerance=current.webhook_tolerance_seconds
+            )
+            return event
+        except stripe.SignatureVerificationError:
+            continue
+    last: stripe.Event = stripe.Webhook.construct_event(
+        payload, header, secrets[-1], tolerance=current.webhook_tolerance_seconds
+    )
+    return last
+
+
 def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent:
     """Check the Stripe-Signature of the raw body (stripe.Webhook.construct_event) and parse it.
 
@@ -721,15 +737,11 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent
     webhook secret is configured (an unverifiable event must never be acted on).
     """
     current = _state().settings
-    if not current.webhook_secret:
+    secrets = [s for s in (current.webhook_secret, current.connect_webhook_secret) if s]
+    if not secrets:
         raise InvalidWebhook("No webhook signing secret is configured.", code="no_webhook_secret")
     try:
-        event = stripe.Webhook.construct_event(
-            payload,
-            signature_header or "",
-            current.webhook_secret,
-            tolerance=current.webhook_tolerance_seconds,
-        )
+        event = _construct_event(payload, signature_header or "", secrets, current)
         body = json.loads(payload)
     except stripe.SignatureVerificationError as exc:
         logger.warning("Stripe webhook refused: bad signature")

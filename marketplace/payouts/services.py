@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -144,7 +145,12 @@ def sync_account(session: Session, stripe_account_id: str) -> PayoutAccount | No
     )
     if account is None:
         return None
-    _apply(account, payments.retrieve_connected_account(stripe_account_id))
+    try:
+        _apply(account, payments.retrieve_connected_account(stripe_account_id))
+    except payments.PaymentNotFound:  # closed or deleted at Stripe: nothing can be sent there
+        account.payouts_enabled = account.charges_enabled = False
+        account.disabled_reason = "account not found at Stripe"
+        account.synced_at = utcnow()
     return account
 
 
@@ -469,7 +475,12 @@ def run_payouts(
                 if plan.restricted:
                     _record_restricted(outcome, plan)
                 elif not plan.blocked:
-                    payout_id = _record_intent(outcome.run_id, plan, now=now)
+                    try:
+                        sources = {order: _source_transaction(order) for order, _a in plan.parts}
+                    except payments.PaymentsUnavailable:
+                        log.warning("artist %s: Stripe unavailable; next run", plan.artist_id)
+                        continue
+                    payout_id = _record_intent(outcome.run_id, plan, sources, now=now)
                     if payout_id is not None:
                         _tally(outcome, _send(payout_id))
         except Exception as exc:
@@ -545,7 +556,9 @@ def _transit_posting_subject(artist_id: int, payout_id: int, order_id: int) -> d
     return {"artist": artist_id, "payout": payout_id, "order": order_id}
 
 
-def _record_intent(run_id: int, plan: PlannedPayout, *, now: datetime | None) -> int | None:
+def _record_intent(
+    run_id: int, plan: PlannedPayout, sources: dict[int, str | None], *, now: datetime | None
+) -> int | None:
     """Commit the payout and its transfers, and move their amounts to payouts in transit,
     before Stripe hears of them. Re-plans under the artist's lock; None if nothing is due."""
     with transaction() as session:
@@ -581,6 +594,7 @@ def _record_intent(run_id: int, plan: PlannedPayout, *, now: datetime | None) ->
                 order_id=order_id,
                 amount_minor=amount,
                 status=TransferStatus.PENDING,
+                source_transaction=sources.get(order_id),
             )
             session.add(transfer)
             session.flush()
@@ -626,10 +640,15 @@ def _source_transaction(order_id: int) -> str | None:
     session = get_session()
     intent = session.scalar(select(Order.payment_intent_id).where(Order.id == order_id))
     session.rollback()  # no read transaction held across the call
-    if not intent:
-        return None
+    return _charge_of(intent) if intent else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _charge_of(payment_intent_id: str) -> str | None:
+    """A succeeded PaymentIntent's charge never changes: ask Stripe once per process, not once
+    per artist of a large order."""
     try:
-        return payments.retrieve_payment_intent(intent).latest_charge
+        return payments.retrieve_payment_intent(payment_intent_id).latest_charge
     except payments.PaymentNotFound:  # not a Stripe payment (say, recorded by hand)
         return None
 
@@ -646,39 +665,28 @@ def _find_at_stripe(
     return None
 
 
-def _send(payout_id: int) -> Payout:
-    """Ask Stripe for each pending transfer of the payout and record each answer."""
-    while True:
-        with transaction() as session:
-            payout = session.get(Payout, payout_id)
-            assert payout is not None
-            transfer = session.scalar(
-                select(PayoutTransfer)
-                .where(
-                    PayoutTransfer.payout_id == payout_id,
-                    PayoutTransfer.status == TransferStatus.PENDING,
-                )
-                .order_by(PayoutTransfer.id)
-                .limit(1)
-                .with_for_update()
+def _send(payout_id: int, *, resuming: bool = False) -> Payout:
+    """Ask Stripe for each pending transfer of the payout and record each answer. Resuming a
+    payout an earlier run left in transit, look in Stripe's transfer list first."""
+    session = get_session()
+    payout = session.get(Payout, payout_id)
+    assert payout is not None
+    destination, currency = payout.destination, payout.currency
+    pending = [
+        (t.id, t.order_id, t.amount_minor, t.source_transaction, _transfer_metadata(t))
+        for t in session.scalars(
+            select(PayoutTransfer)
+            .where(
+                PayoutTransfer.payout_id == payout_id,
+                PayoutTransfer.status == TransferStatus.PENDING,
             )
-            if transfer is None:
-                break
-            retry = transfer.attempts > 0
-            transfer.attempts += 1
-            transfer_id, order_id = transfer.id, transfer.order_id
-            source = transfer.source_transaction
-            destination, currency = payout.destination, payout.currency
-            amount, metadata = transfer.amount_minor, _transfer_metadata(transfer)
+            .order_by(PayoutTransfer.id)
+        )
+    ]
+    session.rollback()  # no read transaction held across Stripe's calls
+    for transfer_id, order_id, amount, source, metadata in pending:
         try:
-            if source is None:
-                source = _source_transaction(order_id)
-                if source is not None:
-                    with transaction() as session:
-                        row = session.get(PayoutTransfer, transfer_id, with_for_update=True)
-                        assert row is not None
-                        row.source_transaction = source
-            found = _find_at_stripe(transfer_id, order_id, destination) if retry else None
+            found = _find_at_stripe(transfer_id, order_id, destination) if resuming else None
             created = found is None
             if found is None:
                 found = payments.create_transfer(
@@ -705,26 +713,29 @@ def _send(payout_id: int) -> Payout:
         if created:
             _fault_point("payout.transfer_created")
         with transaction() as session:
-            if not _record_sent(session, transfer_id, found):
+            if _record_sent(session, transfer_id, found) == "mismatch":
                 break  # Stripe's answer does not match the row: left in transit, logged
-    with transaction() as session:
-        payout = session.get(Payout, payout_id)
-        assert payout is not None
-        _settle_status(payout)
-        for transfer_row in payout.transfers:  # loaded for the caller's tally
-            session.refresh(transfer_row)
+    session = get_session()
+    session.expire_all()
+    payout = session.get(Payout, payout_id)
+    assert payout is not None
+    list(payout.transfers)  # loaded for the caller's tally
+    session.rollback()
     return payout
 
 
-def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo) -> bool:
-    """Stripe accepted the transfer: record it once, moving in transit to paid."""
+def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo) -> str:
+    """Stripe accepted the transfer: record it once, moving in transit to paid. Returns
+    "recorded", "already" (a webhook or another attempt did) or "mismatch" (not this row's)."""
     transfer = session.get(PayoutTransfer, transfer_id, with_for_update=True)
-    if transfer is None or transfer.status is not TransferStatus.PENDING:
-        return False
+    if transfer is None:
+        return "mismatch"
+    if transfer.status is not TransferStatus.PENDING:
+        return "already" if transfer.stripe_transfer_id == info.id else "mismatch"
     payout = transfer.payout
     if info.amount_minor != transfer.amount_minor or info.destination != payout.destination:
         log.error("transfer %s does not match payout transfer %s", info.id, transfer.id)
-        return False
+        return "mismatch"
     transfer.status = TransferStatus.SENT
     transfer.stripe_transfer_id = info.id
     transfer.sent_at = utcnow()
@@ -741,7 +752,7 @@ def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo
         memo=f"Payout {payout.id}: Stripe transfer {info.id}",
     )
     _settle_status(payout)
-    return True
+    return "recorded"
 
 
 def _fail_pending(session: Session, payout_id: int, exc: payments.PaymentsError) -> None:
@@ -807,7 +818,7 @@ def _resume_unfinished(outcome: RunOutcome) -> None:
     session.rollback()  # end the read before the calls
     for payout_id in payout_ids:
         outcome.resumed += 1
-        _tally(outcome, _send(payout_id))
+        _tally(outcome, _send(payout_id, resuming=True))
     for reversal_id in reversal_ids:
         _send_reversal(reversal_id)
 
@@ -997,7 +1008,10 @@ def handle_event(session: Session, event: payments.WebhookEvent) -> str:
 
 
 def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
-    info = payments.retrieve_transfer(stripe_transfer_id)
+    try:
+        info = payments.retrieve_transfer(stripe_transfer_id)
+    except payments.PaymentNotFound:
+        return "unknown transfer"
     transfer = session.scalar(
         select(PayoutTransfer).where(PayoutTransfer.stripe_transfer_id == stripe_transfer_id)
     )
@@ -1008,7 +1022,7 @@ def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
         transfer = session.get(PayoutTransfer, int(wanted))
         if transfer is None or transfer.status is not TransferStatus.PENDING:
             return "unknown transfer"
-        if not _record_sent(session, transfer.id, info):
+        if _record_sent(session, transfer.id, info) == "mismatch":
             return "transfer does not match"
         outcome = f"payout transfer {transfer.id}: sent"
     else:

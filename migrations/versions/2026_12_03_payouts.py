@@ -113,7 +113,6 @@ def upgrade() -> None:
         sa.Column("stripe_transfer_id", sa.String(length=64), nullable=True),
         sa.Column("failure_code", sa.String(length=64), nullable=False),
         sa.Column("failure_message", sa.Text(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", marketplace.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", marketplace.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from marketplace.payments import gateway
 from marketplace.payments.signing import stripe_signature
@@ -223,31 +221,6 @@ def test_transfer_to_unknown_account_is_refused(stripe_app):
 
 
 # --- Webhooks -----------------------------------------------------------------------------
-
-
-class Receiver:
-    """A loopback HTTP endpoint that keeps what it is sent, as the app's webhook view would."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str | None]] = []
-        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)  # type: ignore[arg-type]
-        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/stripe"
-
-    def _app(self, environ: Any, start_response: Any) -> Any:
-        request = Request(environ)
-        self.received.append((request.get_data(), request.headers.get("Stripe-Signature")))
-        return Response("ok")(environ, start_response)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    thread.join(timeout=10)
-    receiver.server.server_close()
 
 
 def test_payment_webhook_arrives_signed_and_verifies(

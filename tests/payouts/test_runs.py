@@ -155,3 +155,30 @@ def test_each_run_is_recorded_with_its_results(db, run_jobs, stripe_emulator):
     record = db.get(PayoutRun, outcome.run_id)
     assert record.status.value == "finished"
     assert (record.trigger, record.paid_count, record.paid_minor) == ("admin", 2, 3000)
+
+
+def test_a_transfer_webhook_recorded_first_does_not_stop_the_payout(
+    db, run_jobs, stripe_emulator, monkeypatch
+):
+    """Stripe's `transfer.created` may be handled before the run records the answer itself."""
+    from marketplace.db import transaction
+    from marketplace.payments import gateway
+    from marketplace.payouts import services
+
+    ada, buyer = make_artist(db), make_buyer(db)
+    account = onboard(db, ada, stripe_emulator)
+    sell(db, buyer, ada, 1250, run_jobs)
+    sell(db, buyer, ada, 2500, run_jobs)
+
+    def webhook_first(name):
+        with transaction() as session:
+            for made in gateway.list_transfers(destination=account):
+                services._sync_transfer(session, made.id)
+
+    monkeypatch.setattr(services, "_fault_point", webhook_first)
+    outcome = run(db)
+    assert (outcome.paid, outcome.paid_minor) == (1, 3000)
+    rows = db.scalars(select(PayoutTransfer)).all()
+    assert [r.status for r in rows] == [TransferStatus.SENT, TransferStatus.SENT]
+    assert db.scalar(select(Payout)).status is PayoutStatus.PAID
+    assert ledger_ok(db)
