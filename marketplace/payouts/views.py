@@ -29,6 +29,7 @@ from marketplace.artists.models import Artist
 from marketplace.db import get_session, transaction
 from marketplace.payments import gateway as payments
 from marketplace.payouts import earnings, exports, services, statements
+from marketplace.payouts.models import PayoutAccount
 from marketplace.security import role_required
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,12 @@ def _next(purpose: str, page: earnings.Page[Any]) -> str | None:
     return cursors.encode_after(purpose, page.next_after) if page.next_after else None
 
 
-def _account_state(account: object | None) -> str:
+def _account_state(account: PayoutAccount | None) -> str:
     if account is None:
         return "none"
-    if getattr(account, "payouts_enabled", False):
+    if account.payouts_enabled:
         return "enabled"
-    if getattr(account, "restricted", False):
-        return "restricted"
-    return "incomplete"
+    return "restricted" if account.restricted else "incomplete"
 
 
 @bp.route("/artists/payouts")

@@ -71,7 +71,6 @@ def test_an_expired_link_brings_a_fresh_one(client, db, login, stripe_emulator):
     assert fresh.status_code == 303
     assert fresh.headers["Location"] != first
     assert "/_onboarding/acctlink_" in fresh.headers["Location"]
-    assert db.scalar(select(PayoutAccount)) is not None  # one account, not two
     assert len(db.scalars(select(PayoutAccount)).all()) == 1
 
 
@@ -151,6 +150,9 @@ def test_a_failed_payout_is_shown_with_stripes_message(
     assert 'data-testid="payout-failure"' in page
     assert "Your balance is intact" in page
     assert re.search(r'data-testid="available">\$10\.00<', page)
+    synced = text(client.get("/artists/payouts/return", follow_redirects=True))
+    assert "Stripe still needs" in synced
+    assert "Stripe has restricted payouts to your account" in synced
 
 
 def test_an_artist_sees_only_their_own_money(client, db, login, run_jobs, stripe_emulator):
@@ -238,3 +240,17 @@ def test_long_lists_come_in_pages_newest_first(app, client, db, login, run_jobs,
     page = text(client.get(f"/artists/earnings/orders?cursor={cursor}"))
     assert f"#{orders[0]}" in page
     assert f"#{orders[2]}" not in page
+
+
+def test_stripe_out_of_reach_is_a_message_not_a_500(database_url, tmp_path, stripe_config, db):
+    from tests.conftest import PASSWORD, make_test_app
+
+    dead = {**stripe_config, "STRIPE_API_BASE": "http://127.0.0.1:9"}  # nothing listens there
+    app = make_test_app(database_url, tmp_path, **dead)
+    ada = make_artist(db)
+    web = app.test_client()
+    web.post("/accounts/login", data={"email": ada.email, "password": PASSWORD})
+    response = web.post("/artists/payouts/onboard", follow_redirects=True)
+    assert response.status_code == 200
+    assert "Stripe cannot be reached right now" in response.get_data(as_text=True)
+    assert db.scalar(select(PayoutAccount)) is None
