@@ -32,6 +32,7 @@ class EntryKind(enum.StrEnum):
     PAYOUT_SENT = "payout.sent"  # Stripe accepted the transfer: in transit -> paid
     PAYOUT_FAILED = "payout.failed"  # Stripe refused it: in transit -> payable again
     PAYOUT_REVERSED = "payout.reversed"  # a transfer reversal after a refund: back to payable
+    PAYOUT_NETTED = "payout.netted"  # what is owed back on one order, deducted from another
     REFUND_ISSUED = "refund.issued"
 
 
@@ -43,6 +44,7 @@ MONEY_KINDS = frozenset(
         EntryKind.PAYOUT_SENT,
         EntryKind.PAYOUT_FAILED,
         EntryKind.PAYOUT_REVERSED,
+        EntryKind.PAYOUT_NETTED,
         EntryKind.REFUND_ISSUED,
     }
 )
@@ -72,6 +74,7 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.PAYOUT_SENT: "Payout sent",
     EntryKind.PAYOUT_FAILED: "Payout failed",
     EntryKind.PAYOUT_REVERSED: "Payout reversed after a refund",
+    EntryKind.PAYOUT_NETTED: "Owed amount deducted",
     EntryKind.REFUND_ISSUED: "Refund issued",
 }
 

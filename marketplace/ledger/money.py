@@ -91,6 +91,12 @@ def payouts_in_transit(currency: str) -> str:
     return f"payouts_in_transit:{currency}"
 
 
+def payout_netting(currency: str) -> str:
+    """Where a payout moves what an artist owes back on one order (a refund whose transfer
+    could not be reversed) onto another order it pays for; it nets to zero in each payout."""
+    return f"payout_netting:{currency}"
+
+
 def refunds(currency: str) -> str:
     """Money returned to buyers (contra-revenue, kept as an expense account)."""
     return f"refunds:{currency}"
@@ -101,6 +107,7 @@ _FIXED_KINDS = {
     "platform_revenue": AccountKind.REVENUE,
     "processor_fees": AccountKind.EXPENSE,
     "payouts_in_transit": AccountKind.LIABILITY,
+    "payout_netting": AccountKind.LIABILITY,
     "refunds": AccountKind.EXPENSE,
 }
 

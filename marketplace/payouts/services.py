@@ -25,6 +25,7 @@ import fcntl
 import functools
 import logging
 import os
+import re
 import signal
 import time
 from collections import defaultdict
@@ -65,9 +66,10 @@ from marketplace.payouts.models import (
 
 log = logging.getLogger(__name__)
 
-REVERSAL_JOB = "marketplace.payouts.tasks.reverse_for_refund"
+REVERSAL_JOB = "marketplace.payouts.tasks.reverse_overpaid"
 RUN_JOB = "marketplace.payouts.tasks.scheduled_run"
 _ADVISORY_LOCK_ID = 0x7061796F7574  # "payout"
+_ROW_ID = re.compile(r"[1-9][0-9]{0,17}")  # our ids in Stripe metadata: ASCII, within BIGINT
 
 
 class PayoutsError(Exception):
@@ -189,6 +191,7 @@ def order_nets(
         .join(LedgerEntry, LedgerEntry.seq == LedgerTransaction.entry_seq)
         .where(LedgerAccount.artist_id.is_not(None))
         .group_by(LedgerAccount.artist_id, LedgerAccount.currency, LedgerEntry.order_id)
+        .having(func.sum(_signed_credit()) != 0)  # settled orders are history, not work
     )
     if artist_id is not None:
         stmt = stmt.where(LedgerAccount.artist_id == artist_id)
@@ -303,6 +306,8 @@ class PlannedPayout:
     currency: str
     available_minor: int
     parts: tuple[tuple[int, int], ...] = field(default=())  # (order id, amount) per transfer
+    # (order owed back on, order it is deducted from, amount): recorded in the ledger
+    nettings: tuple[tuple[int, int, int], ...] = field(default=())
     blocked: str = ""  # empty: will be paid
     restricted: bool = False  # blocked because Stripe restricted the account (a failure)
 
@@ -311,20 +316,30 @@ class PlannedPayout:
         return sum(amount for _order, amount in self.parts)
 
 
-def _split(available: dict[int, int]) -> tuple[tuple[int, int], ...]:
-    """One transfer per order with money owed; what is owed back on other orders (refunds
-    after a payout that could not be reversed) is taken off the oldest orders first."""
-    debt = -sum(net for net in available.values() if net < 0)
+def _split(
+    available: dict[int, int],
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int, int], ...]]:
+    """One transfer per order with money owed, and the nettings: what is owed back on other
+    orders (refunds after a payout that could not be reversed) is deducted from the oldest
+    orders first, each deduction naming both orders so that per-order nets stay true."""
+    debts = [[order, -net] for order, net in sorted(available.items()) if net < 0]
     parts: list[tuple[int, int]] = []
+    nettings: list[tuple[int, int, int]] = []
     for order_id in sorted(available):
-        net = available[order_id]
-        if net <= 0:
+        left = available[order_id]
+        if left <= 0:
             continue
-        taken = min(net, debt)
-        debt -= taken
-        if net - taken > 0:
-            parts.append((order_id, net - taken))
-    return tuple(parts)
+        while left > 0 and debts:
+            debt = debts[0]
+            taken = min(left, debt[1])
+            nettings.append((debt[0], order_id, taken))
+            left -= taken
+            debt[1] -= taken
+            if debt[1] == 0:
+                debts.pop(0)
+        if left > 0:
+            parts.append((order_id, left))
+    return tuple(parts), tuple(nettings)
 
 
 def _in_transit_artists(session: Session) -> set[int]:
@@ -374,7 +389,7 @@ def upcoming(
             continue
         account = accounts.get(artist)
         blocked, restricted = "", False
-        parts = _split(available)
+        parts, nettings = _split(available)
         if total < minimum:
             blocked = "below the minimum payout"
         elif account is None or not account.details_submitted:
@@ -393,6 +408,7 @@ def upcoming(
                 currency=currency,
                 available_minor=total,
                 parts=parts,
+                nettings=nettings,
                 blocked=blocked,
                 restricted=restricted,
             )
@@ -587,6 +603,8 @@ def _record_intent(
         )
         session.add(payout)
         session.flush()
+        for owed_on, deducted_from, amount in current.nettings:
+            _record_netting(session, payout, owed_on, deducted_from, amount)
         for order_id, amount in current.parts:
             transfer = PayoutTransfer(
                 payout_id=payout.id,
@@ -611,6 +629,35 @@ def _record_intent(
                 memo=f"Payout {payout.id}: order {order_id} share on its way",
             )
         return payout.id
+
+
+def _record_netting(
+    session: Session, payout: Payout, owed_on: int, deducted_from: int, amount: int
+) -> None:
+    """Move `amount` owed back on order `owed_on` onto order `deducted_from`, whose transfer
+    is that much smaller: two transactions, each naming its order, through payout netting."""
+    payable = money.artist_payable(payout.artist_id, payout.currency)
+    netting = money.payout_netting(payout.currency)
+    base = f"payout:{payout.id}:net:{owed_on}:{deducted_from}"
+    memo = f"Payout {payout.id}: {amount} owed back on order {owed_on} deducted"
+    money.record_transaction(
+        session,
+        key=f"{base}:from",
+        kind=EntryKind.PAYOUT_NETTED,
+        currency=payout.currency,
+        postings=[money.debit(payable, amount), money.credit(netting, amount)],
+        subject=_transit_posting_subject(payout.artist_id, payout.id, deducted_from),
+        memo=memo + f" from order {deducted_from}",
+    )
+    money.record_transaction(
+        session,
+        key=f"{base}:onto",
+        kind=EntryKind.PAYOUT_NETTED,
+        currency=payout.currency,
+        postings=[money.debit(netting, amount), money.credit(payable, amount)],
+        subject=_transit_posting_subject(payout.artist_id, payout.id, owed_on),
+        memo=memo + f" (settles order {owed_on})",
+    )
 
 
 def _definitive(exc: payments.PaymentsError) -> bool:
@@ -671,7 +718,7 @@ def _send(payout_id: int, *, resuming: bool = False) -> Payout:
     session = get_session()
     payout = session.get(Payout, payout_id)
     assert payout is not None
-    destination, currency = payout.destination, payout.currency
+    destination, currency, artist_id = payout.destination, payout.currency, payout.artist_id
     pending = [
         (t.id, t.order_id, t.amount_minor, t.source_transaction, _transfer_metadata(t))
         for t in session.scalars(
@@ -687,8 +734,23 @@ def _send(payout_id: int, *, resuming: bool = False) -> Payout:
     for transfer_id, order_id, amount, source, metadata in pending:
         try:
             found = _find_at_stripe(transfer_id, order_id, destination) if resuming else None
-            created = found is None
-            if found is None:
+        except payments.PaymentsError as exc:  # cannot tell whether it exists: ask next run
+            log.warning("payout %s: Stripe's transfer list unavailable (%s)", payout_id, exc.code)
+            break
+        created = found is None
+        if found is None:
+            if _refunded_since(artist_id, order_id):
+                with transaction() as session:
+                    _fail_transfers(
+                        session,
+                        payout_id,
+                        [transfer_id],
+                        code="order_refunded",
+                        message="The order was refunded before this transfer was sent; what "
+                        "is still owed is paid by the next run.",
+                    )
+                continue
+            try:
                 found = payments.create_transfer(
                     amount_minor=amount,
                     currency=currency,
@@ -698,18 +760,24 @@ def _send(payout_id: int, *, resuming: bool = False) -> Payout:
                     metadata=metadata,
                     idempotency_key=f"payout-{payout_id}-transfer-{transfer_id}",
                 )
-        except payments.PaymentsError as exc:
-            if not _definitive(exc):
-                log.warning(
-                    "payout %s transfer %s: outcome unknown (%s); left in transit",
-                    payout_id,
-                    transfer_id,
-                    exc.code,
-                )
+            except payments.PaymentsError as exc:
+                if not _definitive(exc):
+                    log.warning(
+                        "payout %s transfer %s: outcome unknown (%s); left in transit",
+                        payout_id,
+                        transfer_id,
+                        exc.code,
+                    )
+                    break
+                with transaction() as session:
+                    _fail_transfers(
+                        session,
+                        payout_id,
+                        None,
+                        code=exc.code or "refused",
+                        message=exc.message,
+                    )
                 break
-            with transaction() as session:
-                _fail_pending(session, payout_id, exc)
-            break
         if created:
             _fault_point("payout.transfer_created")
         with transaction() as session:
@@ -752,19 +820,44 @@ def _record_sent(session: Session, transfer_id: int, info: payments.TransferInfo
         memo=f"Payout {payout.id}: Stripe transfer {info.id}",
     )
     _settle_status(payout)
+    if (
+        sum(order_nets(session, artist_id=transfer.artist_id, order_id=transfer.order_id).values())
+        < 0
+    ):
+        # A refund came while this transfer was on its way: take the share back now.
+        _queue_reversal(session, transfer.order_id, transfer.artist_id, None)
     return "recorded"
 
 
-def _fail_pending(session: Session, payout_id: int, exc: payments.PaymentsError) -> None:
-    """Stripe refused: every transfer of the payout not sent yet returns to payable."""
+def _refunded_since(artist_id: int, order_id: int) -> bool:
+    """A refund took back part of this order's share after the transfer was planned: its net
+    is below zero now that the transfer's amount is in transit."""
+    session = get_session()
+    nets = order_nets(session, artist_id=artist_id, order_id=order_id)
+    session.rollback()
+    return sum(nets.values()) < 0
+
+
+def _fail_transfers(
+    session: Session,
+    payout_id: int,
+    transfer_ids: Sequence[int] | None,
+    *,
+    code: str,
+    message: str,
+) -> None:
+    """These transfers (None: every one not sent yet) will not be sent: their amounts return
+    to payable, for the next run to pay what is still owed."""
     payout = session.get(Payout, payout_id)
     assert payout is not None
     for transfer in payout.transfers:
         if transfer.status is not TransferStatus.PENDING:
             continue
+        if transfer_ids is not None and transfer.id not in transfer_ids:
+            continue
         transfer.status = TransferStatus.FAILED
-        transfer.failure_code = (exc.code or "refused")[:64]
-        transfer.failure_message = exc.message[:2000]
+        transfer.failure_code = code[:64]
+        transfer.failure_message = message[:2000]
         money.record_transaction(
             session,
             key=f"payout:{payout.id}:transfer:{transfer.id}:failed",
@@ -778,10 +871,11 @@ def _fail_pending(session: Session, payout_id: int, exc: payments.PaymentsError)
                 ),
             ],
             subject=_transit_posting_subject(transfer.artist_id, payout.id, transfer.order_id),
-            memo=f"Payout {payout.id}: Stripe refused the transfer ({transfer.failure_code})",
+            memo=f"Payout {payout.id}: transfer not sent ({transfer.failure_code})",
         )
-    payout.failure_code = (exc.code or "refused")[:64]
-    payout.failure_message = exc.message[:2000]
+    if transfer_ids is None or not any(t.status is TransferStatus.SENT for t in payout.transfers):
+        payout.failure_code = code[:64]
+        payout.failure_message = message[:2000]
     _settle_status(payout)
 
 
@@ -820,40 +914,47 @@ def _resume_unfinished(outcome: RunOutcome) -> None:
         outcome.resumed += 1
         _tally(outcome, _send(payout_id, resuming=True))
     for reversal_id in reversal_ids:
-        _send_reversal(reversal_id)
+        try:
+            _send_reversal(reversal_id)
+        except payments.PaymentsError as exc:  # one reversal must not stop everyone's payout
+            log.warning("reversal %s left pending (%s)", reversal_id, exc.code)
 
 
 # --- Refunds after a payout ----------------------------------------------------------------
 
 
-def order_refunded(session: Session, order: Order, refund: OrderRefund) -> None:
-    """Called with each recorded refund: queue the reversal of shares already transferred."""
-    if not any(int(amount) > 0 for amount in refund.artists.values()):
-        return
-    sent = session.scalar(
-        select(func.count())
-        .select_from(PayoutTransfer)
-        .where(PayoutTransfer.order_id == order.id, PayoutTransfer.status == TransferStatus.SENT)
+def _queue_reversal(session: Session, order_id: int, artist_id: int, refund_id: int | None) -> None:
+    jobs.enqueue_after_commit(
+        session,
+        REVERSAL_JOB,
+        order_id,
+        artist_id,
+        refund_id,
+        job_id=f"payout-reversal-{order_id}-{artist_id}-{refund_id or 'transfer'}",
     )
-    if sent:
-        jobs.enqueue_after_commit(
-            session, REVERSAL_JOB, refund.id, job_id=f"payout-reversal-{refund.id}"
+
+
+def order_refunded(session: Session, order: Order, refund: OrderRefund) -> None:
+    """Called with each recorded refund: queue the reversal of shares already transferred.
+    (A share still in transit is reversed once its transfer is recorded.)"""
+    sent = set(
+        session.scalars(
+            select(PayoutTransfer.artist_id).where(
+                PayoutTransfer.order_id == order.id, PayoutTransfer.status == TransferStatus.SENT
+            )
         )
+    )
+    for artist_key, amount in sorted(refund.artists.items()):
+        if int(amount) > 0 and int(artist_key) in sent:
+            _queue_reversal(session, order.id, int(artist_key), refund.id)
 
 
-def reverse_for_refund(refund_id: int) -> list[int]:
-    """Take back, by transfer reversal, the shares a refund removed from orders that were
-    already paid out; whatever cannot be reversed stays owed (a negative balance that the
-    next payout deducts). Safe to rerun. Returns the reversal ids it sent."""
-    created: list[int] = []
+def reverse_overpaid(order_id: int, artist_id: int, refund_id: int | None = None) -> list[int]:
+    """Take back, by transfer reversal, what the artist was paid for the order beyond its net
+    (refunds after the transfer); whatever cannot be reversed stays owed (a negative balance
+    that the next payout deducts). Safe to rerun. Returns the reversal ids it sent."""
     with transaction() as session:
-        refund = session.get(OrderRefund, refund_id)
-        if refund is None:
-            return []
-        for artist_key, part in sorted(refund.artists.items()):
-            if int(part) <= 0:
-                continue
-            created += _plan_reversals(session, int(artist_key), refund.order_id, refund.id)
+        created = _plan_reversals(session, artist_id, order_id, refund_id)
     for reversal_id in created:
         _send_reversal(reversal_id)
     return created
@@ -871,9 +972,9 @@ def _reversed_or_pending(session: Session, transfer_id: int) -> int:
     )
 
 
-def _plan_reversals(session: Session, artist_id: int, order_id: int, refund_id: int) -> list[int]:
-    nets = order_nets(session, artist_id=artist_id, order_id=order_id)
-    owed_back = -sum(nets.values())
+def _plan_reversals(
+    session: Session, artist_id: int, order_id: int, refund_id: int | None
+) -> list[int]:
     transfers = session.scalars(
         select(PayoutTransfer)
         .where(
@@ -883,7 +984,8 @@ def _plan_reversals(session: Session, artist_id: int, order_id: int, refund_id: 
         )
         .order_by(PayoutTransfer.id.desc())
         .with_for_update()
-    ).all()
+    ).all()  # locked before the nets are read: one planner at a time per order and artist
+    owed_back = -sum(order_nets(session, artist_id=artist_id, order_id=order_id).values())
     pending = sum(
         r.amount_minor
         for t in transfers
@@ -931,9 +1033,13 @@ def _send_reversal(reversal_id: int) -> None:
         }
     assert stripe_transfer is not None
     found = None
-    for existing in payments.list_transfer_reversals(stripe_transfer):
-        if existing.metadata.get("payout_reversal") == str(reversal_id):
-            found = existing
+    try:
+        for existing in payments.list_transfer_reversals(stripe_transfer):
+            if existing.metadata.get("payout_reversal") == str(reversal_id):
+                found = existing
+    except payments.PaymentsError as exc:  # cannot tell whether it exists: ask next run
+        log.warning("reversal %s: Stripe's reversal list unavailable (%s)", reversal_id, exc.code)
+        return
     if found is None:
         try:
             found = payments.create_transfer_reversal(
@@ -1017,7 +1123,7 @@ def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
     )
     if transfer is None:
         wanted = info.metadata.get("payout_transfer", "")
-        if not wanted.isdigit():
+        if not _ROW_ID.fullmatch(wanted):
             return "unknown transfer"
         transfer = session.get(PayoutTransfer, int(wanted))
         if transfer is None or transfer.status is not TransferStatus.PENDING:
@@ -1045,7 +1151,7 @@ def _sync_reversals(session: Session, transfer: PayoutTransfer, stripe_transfer_
         if info.id in known:
             continue
         ours = info.metadata.get("payout_reversal", "")
-        row = session.get(PayoutReversal, int(ours)) if ours.isdigit() else None
+        row = session.get(PayoutReversal, int(ours)) if _ROW_ID.fullmatch(ours) else None
         if row is None or row.transfer_id != transfer.id or row.amount_minor != info.amount_minor:
             row = PayoutReversal(
                 transfer_id=transfer.id,
@@ -1093,17 +1199,20 @@ def reconcile() -> list[Difference]:
     found: list[Difference] = []
     transfers = session.scalars(select(PayoutTransfer).order_by(PayoutTransfer.id)).all()
     payouts_by_id = {p.id: p for p in session.scalars(select(Payout))}
-    keys = _ledger_keys(session, "payout:")
+    steps: dict[tuple[int, int], set[str]] = defaultdict(set)  # (payout, transfer) -> steps
+    for key in _ledger_keys(session, "payout:"):
+        parts = key.split(":")
+        if len(parts) == 5 and parts[2] == "transfer" and parts[1].isdigit() and parts[3].isdigit():
+            steps[(int(parts[1]), int(parts[3]))].add(parts[4])
     in_transit: dict[str, int] = defaultdict(int)
     for t in transfers:
         payout = payouts_by_id[t.payout_id]
-        base = f"payout:{payout.id}:transfer:{t.id}:"
         expected = {
             TransferStatus.PENDING: {"initiated"},
             TransferStatus.SENT: {"initiated", "sent"},
         }
         want = expected.get(t.status, {"initiated", "failed"})
-        have = {k[len(base) :] for k in keys if k.startswith(base)}
+        have = steps.get((payout.id, t.id), set())
         if have != want:
             found.append(
                 Difference(
@@ -1153,7 +1262,9 @@ def reconcile() -> list[Difference]:
             continue
         seen.add(info.id)
         mark = info.metadata.get("payout_transfer", "")
-        row = by_stripe_id.get(info.id) or (ours.get(int(mark)) if mark.isdigit() else None)
+        row = by_stripe_id.get(info.id) or (
+            ours.get(int(mark)) if _ROW_ID.fullmatch(mark) else None
+        )
         if row is None:
             found.append(
                 Difference(

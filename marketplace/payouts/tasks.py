@@ -24,5 +24,5 @@ def admin_run() -> None:
         log.info("payout run skipped: another run is in progress")
 
 
-def reverse_for_refund(refund_id: int) -> None:
-    services.reverse_for_refund(refund_id)
+def reverse_overpaid(order_id: int, artist_id: int, refund_id: int | None = None) -> None:
+    services.reverse_overpaid(order_id, artist_id, refund_id)
