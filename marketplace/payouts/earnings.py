@@ -132,11 +132,9 @@ def _order_status(
         if frees_at is not None:
             return f"pending until {frees_at:%Y-%m-%d}"
         return "partly paid, rest available" if paid > 0 else "available"
-    if paid > 0:
-        return "paid"
     if share > 0 and refunded >= share:
         return "refunded"
-    return "settled"
+    return "paid" if paid > 0 else "settled"
 
 
 def by_order(

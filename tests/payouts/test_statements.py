@@ -75,9 +75,10 @@ def test_the_statement_reconciles_exactly_with_the_ledger(
     refund(db, first, 1250)  # -10.00, then +10.00 back by reversal
     run_jobs()
     stripe_emulator.set_balance(account, 0)
-    third = sell(db, buyer, ada, 1875, run_jobs)  # +15.00
+    third = sell(db, buyer, ada, 2500, run_jobs)  # +20.00
     refund(db, first)  # the rest: -10.00, reversal fails: owed back
     run_jobs()
+    assert run(db).paid == 1  # pays 10.00: order 3's 20.00 less the 10.00 owed on order 1
     db.rollback()
     ada_id = artist_id(db, ada)
     login(ada)
@@ -93,7 +94,7 @@ def test_the_statement_reconciles_exactly_with_the_ledger(
     opening, closing = minor(head["Opening balance"]), minor(head["Closing balance"])
     ledger = money.balance(db, money.artist_payable(ada_id, "usd"))
     assert opening == 0
-    assert opening + sum(amounts) == closing == ledger == 500  # 15.00 less 10.00 owed back
+    assert opening + sum(amounts) == closing == ledger == 0
     assert minor(lines[-1][7]) == closing  # the running balance ends at the closing balance
     running = opening
     for row, amount in zip(lines, amounts, strict=True):
@@ -109,9 +110,12 @@ def test_the_statement_reconciles_exactly_with_the_ledger(
     assert seqs == sorted(seqs)
 
     transfers = section(rows, "Date (UTC)", after=rows.index(["Transfers sent"]))
-    assert len(transfers) == 2
+    assert len(transfers) == 3
     assert all(r[4].startswith("tr_") for r in transfers)
-    assert sum(minor(r[3]) for r in transfers) == 3500
+    assert sum(minor(r[3]) for r in transfers) == 4500
+    netted = [r for r in lines if r[2] == "Owed amount deducted"]
+    assert sorted(minor(r[6]) for r in netted) == [-1000, 1000]
+    assert {int(r[3]) for r in netted} == {first, third}
     reversals = section(rows, "Date (UTC)", after=rows.index(["Transfer reversals"]))
     assert sorted(r[6] for r in reversals) == ["failed", "reversed"]
     assert any(r[4].startswith("trr_") for r in reversals)
