@@ -31,6 +31,7 @@ from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
 from marketplace.payouts import admin_views as payouts_admin_views
+from marketplace.payouts import views as payouts_views
 from marketplace.provenance import views as provenance_views
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
@@ -155,6 +156,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         delivery_views.bp,
         optout_views.bp,
         payouts_admin_views.bp,
+        payouts_views.bp,
         provenance_views.bp,
         storage_views.bp,
         webhooks_views.bp,

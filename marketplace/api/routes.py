@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marketplace.api import (
+    artist_payouts,
     artist_works,
     bundles,
     catalog,
@@ -15,6 +16,7 @@ from marketplace.api import (
 from marketplace.api.blueprint import bp
 
 __all__ = [
+    "artist_payouts",
     "artist_works",
     "bp",
     "bundles",
