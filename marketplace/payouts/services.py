@@ -1119,7 +1119,9 @@ def _sync_transfer(session: Session, stripe_transfer_id: str) -> str:
     except payments.PaymentNotFound:
         return "unknown transfer"
     transfer = session.scalar(
-        select(PayoutTransfer).where(PayoutTransfer.stripe_transfer_id == stripe_transfer_id)
+        select(PayoutTransfer)
+        .where(PayoutTransfer.stripe_transfer_id == stripe_transfer_id)
+        .with_for_update()  # transfer.reversed and transfer.updated arrive together
     )
     if transfer is None:
         wanted = info.metadata.get("payout_transfer", "")
