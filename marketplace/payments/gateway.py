@@ -41,6 +41,9 @@ _STRIPE_CSP: dict[str, tuple[str, ...]] = {
     "script-src": ("https://js.stripe.com",),
     "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com"),
     "connect-src": ("https://api.stripe.com",),
+    # Connect onboarding (Account Links) and Express dashboard login links: our POST forms
+    # answer with a redirect there, which `form-action` must admit.
+    "form-action": ("https://connect.stripe.com",),
 }
 
 
@@ -306,6 +309,7 @@ def csp_sources(config: Mapping[str, object] | None = None) -> dict[str, list[st
         add("script-src", js_origin)
         add("connect-src", _origin(current.api_base or ""))
         add("connect-src", js_origin)
+        add("form-action", _origin(current.api_base or ""))  # its onboarding and Express pages
     else:
         for directive, origins in _STRIPE_CSP.items():
             for origin in origins:

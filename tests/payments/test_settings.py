@@ -69,10 +69,13 @@ def test_csp_admits_stripe_js_origins():
     assert "https://js.stripe.com" in live["script-src"]
     assert "https://js.stripe.com" in live["frame-src"]
     assert "https://api.stripe.com" in live["connect-src"]
+    # Connect onboarding and Express dashboard links are reached by a POST's redirect.
+    assert live["form-action"] == ["https://connect.stripe.com"]
 
     emulated = gateway.csp_sources({"STRIPE_EMULATOR_PORT": 9123})
     assert emulated["script-src"] == ["http://127.0.0.1:9123"]
     assert emulated["connect-src"] == ["http://127.0.0.1:9123"]
+    assert emulated["form-action"] == ["http://127.0.0.1:9123"]
     assert "frame-src" not in emulated
 
 
