@@ -273,6 +273,10 @@ def pay(order_id: int) -> ResponseReturnValue:
     try:
         with transaction() as session:
             payment = buyers.payment_session(session, session.merge(order))
+    except buyers.ConsentLost as exc:
+        buyers.cancel_unpayable(order_id)
+        flash(str(exc), "error")
+        return redirect(url_for("buyers.order_page", order_id=order_id))
     except buyers.OrderStateError:
         return redirect(url_for("buyers.order_page", order_id=order_id))
     except payments.PaymentsError:
