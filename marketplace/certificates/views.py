@@ -35,6 +35,8 @@ def _certificate_bytes(order_id: int) -> bytes:
         return services.certificate_bytes(session, order_id)
     except (buyers.NotFound, services.CertificateNotFound):
         abort(404)
+    except services.LicenceRevoked as exc:
+        abort(410, str(exc))
 
 
 def json_response(data: bytes, order_id: int) -> Response:
