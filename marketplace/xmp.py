@@ -362,7 +362,8 @@ def _png_writable(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         wide = image if image.mode in ("I", "F") else image.convert("I")
-        low, high = wide.getextrema()
+        extrema = wide.getextrema()  # one band: (low, high)
+        low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
         if wide.mode == "I" and low >= 0 and high <= 0xFFFF:
             return wide.convert("I;16")
         scale = 0xFFFF / (high - low) if high > low else 0.0
