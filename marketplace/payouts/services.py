@@ -37,6 +37,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace import jobs
@@ -116,7 +117,12 @@ def start_onboarding(
     session: Session, artist: Artist, *, email: str, refresh_url: str, return_url: str
 ) -> str:
     """The Stripe-hosted onboarding URL for the artist, opening their Express account first
-    (once: keyed on the artist). Payments errors propagate; the caller owns the transaction."""
+    (once: keyed on the artist). Payments errors propagate; the caller owns the transaction.
+
+    Two requests at once (a double click) queue on the artist's row, so the second finds the
+    first's account; where no row lock exists (SQLite), a lost race on the unique artist id
+    takes the winner's account (Stripe's idempotency key made it the same one)."""
+    session.get(Artist, artist.id, with_for_update=True, populate_existing=True)
     account = payout_account(session, artist.id)
     if account is None:
         country = (artist.country or _config("PAYOUT_DEFAULT_COUNTRY")).upper()
@@ -130,8 +136,15 @@ def start_onboarding(
             artist_id=artist.id, stripe_account_id=info.id, country=info.country or country
         )
         _apply(account, info)
-        session.add(account)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(account)
+                session.flush()
+        except IntegrityError:
+            log.info("artist %s: account opened by a concurrent request", artist.id)
+            account = payout_account(session, artist.id)
+            if account is None:
+                raise
     return payments.create_account_link(
         account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
     )
