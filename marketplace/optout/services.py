@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -226,8 +226,7 @@ def sync_work_rules(
 # --- Checking ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):  # a tuple: thousands of them per bulk check
     kind: str
     distance: int
     registered_at: datetime
@@ -293,32 +292,32 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
     )
     prefixes = rules.prefixes_on(hosts)
 
-    moments: dict[int, datetime] = {}
+    moments: dict[int, datetime] = {}  # one datetime per registration time
 
-    def match(kind: str, micros: int) -> Match:
-        moment = moments.get(micros)
-        if moment is None:
-            moment = moments[micros] = snapshot.from_micros(micros)
-        return Match(kind, 0, moment)
+    def moment(micros: int) -> datetime:
+        found = moments.get(micros)
+        if found is None:
+            found = moments[micros] = snapshot.from_micros(micros)
+        return found
 
+    crc = snapshot.crc
     for result, host, key in normalized:
+        matches = result.matches
         found = exact.get(key)
         if found:
-            result.matches.extend(match("url", when) for _, when in sorted(found))
+            matches.extend(Match("url", 0, moment(when)) for _, when in sorted(found))
         candidates = prefixes.get(host)
         if candidates:
             hits = [
                 (rule_id, when)
                 for length, value_hash, check, rule_id, when in candidates
-                if len(key) >= length
-                and hash(key[:length]) == value_hash
-                and snapshot.crc(key[:length]) == check
+                if hash(key[:length]) == value_hash and crc(key[:length]) == check
             ]
-            result.matches.extend(match("prefix", when) for _, when in sorted(hits))
+            matches.extend(Match("prefix", 0, moment(when)) for _, when in sorted(hits))
         for suffix in suffixes_of[host]:
             found = domains.get(suffix)
             if found:
-                result.matches.extend(match("domain", when) for _, when in sorted(found))
+                matches.extend(Match("domain", 0, moment(when)) for _, when in sorted(found))
     return results
 
 
