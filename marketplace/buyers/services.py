@@ -815,6 +815,7 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
             order,
             amount_minor=None,
             reason=f"{len(lost)} items lost consent before the payment arrived",
+            purpose="consent-lost",
         )
         return
     jobs.enqueue_after_commit(session, FULFIL_JOB, order.id, job_id=f"fulfil-{order.id}")
@@ -1133,6 +1134,8 @@ def sync_refunds(session: Session, order: Order) -> OrderRefund | None:
     if not intent.latest_charge:
         return None
     charge = payments.retrieve_charge(intent.latest_charge)
+    session.flush()
+    session.refresh(order, with_for_update=True)  # what is recorded now, not a stale copy
     delta = charge.amount_refunded_minor - order.refunded_minor
     if delta <= 0:
         return None
@@ -1146,9 +1149,19 @@ def sync_refunds(session: Session, order: Order) -> OrderRefund | None:
 
 
 def refund_order(
-    session: Session, order: Order, *, amount_minor: int | None, reason: str
+    session: Session,
+    order: Order,
+    *,
+    amount_minor: int | None,
+    reason: str,
+    purpose: str = "admin",
 ) -> OrderRefund | None:
-    """An administrator refunds an order (whole, or `amount_minor` of it) through Stripe."""
+    """Refund an order (whole, or `amount_minor` of it) through Stripe.
+
+    The processor's idempotency key names the refund's `purpose` ("admin", "missing-items",
+    "consent-lost") beside the amounts, so a retry of one refund is the same refund, while two
+    different refunds of the same amount from the same base (an administrator's and the
+    package build's) stay two."""
     if order.status not in (*_FULFILLABLE, OrderStatus.FULFILLED) or not order.payment_intent_id:
         raise OrderStateError("Only a paid card order can be refunded.")
     left = order.total_minor - order.refunded_minor
@@ -1159,7 +1172,7 @@ def refund_order(
         )
     payments.refund_payment_intent(
         order.payment_intent_id,
-        idempotency_key=f"order:{order.id}:refund:{order.refunded_minor}:{amount}",
+        idempotency_key=f"order:{order.id}:refund:{purpose}:{order.refunded_minor}:{amount}",
         amount_minor=amount,
         metadata={"order_id": str(order.id), "reason": reason[:200]},
     )
