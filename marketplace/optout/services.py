@@ -9,12 +9,14 @@ its own transaction. Images are looked up in SQL by pHash bands
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from publicsuffixlist import PublicSuffixList
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -125,6 +127,11 @@ def register_image(
     return [by_hash, by_look]
 
 
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list bundled with the package, private domains included
+
+
 def register_address(
     session: Session, owner: User, kind: RuleKind, address: str, *, label: str = ""
 ) -> OptOutRule:
@@ -139,6 +146,11 @@ def register_address(
             host = normalize_host(text.split(":", 1)[0])
             if "." not in host:
                 raise BadUrl("give a domain such as example.com")
+            if _public_suffixes().is_public(host):
+                raise BadUrl(
+                    f"{host} is a public suffix shared by many owners' sites; "
+                    "give your own domain, such as example." + host
+                )
             value = host
         elif kind in (RuleKind.URL, RuleKind.PREFIX):
             normalized = normalize_url(address)
