@@ -112,6 +112,26 @@ def entry_bytes(
     )
 
 
+def _int_object(value: Mapping[str, int]) -> bytes:
+    """`canonical_json` of a subject (plain names to safe integers) without the general walk.
+
+    Anything else (odd keys, non-integers) goes the general way, which accepts or refuses it.
+    """
+    parts = []
+    for key, item in value.items():
+        if not (
+            type(key) is str
+            and key.isascii()
+            and key.isidentifier()
+            and type(item) is int
+            and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER
+        ):
+            return canonical_json(dict(value))
+        parts.append(b'"%b":%d' % (key.encode(), item))
+    parts.sort()  # ASCII names: byte order is JCS (UTF-16) order, and '"' sorts first
+    return b"{%b}" % b",".join(parts)
+
+
 EntryEncoder = Callable[[int, str, Mapping[str, int], Mapping[str, Any]], bytes]
 
 
@@ -142,7 +162,7 @@ def entry_encoder(*, log: str, timestamp: datetime | str) -> EntryEncoder:
             log_json,
             canonical_json(dict(payload)),
             seq,
-            canonical_json(dict(subject)) if subject else b"{}",
+            _int_object(subject),
             end,
         )
 
