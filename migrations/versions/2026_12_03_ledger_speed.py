@@ -5,16 +5,16 @@ organization, yet every append wrote a NULL into each of the four subject indexe
 indexes (`WHERE col IS NOT NULL`) skip those rows, which halves the cost of an append on SQLite;
 lookups by `col = ?` and `col IS NOT NULL` use them as before. Index names are unchanged.
 
-Revision ID: 0010_ledger_speed
-Revises: 0009_payouts
+Revision ID: 0011_ledger_speed
+Revises: 0010_optout_speed
 Create Date: 2026-12-03 13:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_ledger_speed"
-down_revision = "0009_payouts"
+revision = "0011_ledger_speed"
+down_revision = "0010_optout_speed"
 branch_labels = None
 depends_on = None
 

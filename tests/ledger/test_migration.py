@@ -1,4 +1,4 @@
-"""0010_ledger_speed on a populated ledger: entries written under the full indexes stay
+"""0011_ledger_speed on a populated ledger: entries written under the full indexes stay
 findable through the partial ones, and the log still verifies."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_partial_subject_indexes_on_a_populated_ledger(backend, tmp_path, reques
         instance_path=str(tmp_path / "instance"),
     )
     engine = get_database(app).engine
-    upgrade(engine, "0009_payouts")
+    upgrade(engine, "0010_optout_speed")
     session = get_database(app).sessions()
     try:
         with app.app_context():
