@@ -248,10 +248,13 @@ def login(client: Client) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def run_jobs(app: Flask) -> Callable[[], int]:
+def run_jobs(app: Flask, db: Session) -> Callable[[], int]:
     """Run the queued jobs now (an RQ burst worker in this process); inline apps have none.
 
-    Returns how many jobs ran; a failed job fails the test with its traceback.
+    Returns how many jobs ran; a failed job fails the test with its traceback. Afterwards the
+    test's session leaves its read transaction (when it holds nothing unsaved), as the test
+    client does after each request: on SQLite a read transaction keeps the snapshot it began
+    with, so without this a test could read an order as the jobs found it, not as they left it.
     """
     from rq import SimpleWorker
     from rq.registry import FailedJobRegistry
@@ -270,6 +273,8 @@ def run_jobs(app: Flask) -> Callable[[], int]:
         for job_id in failed.get_job_ids():
             job = queue.fetch_job(job_id)
             pytest.fail(f"job {job_id} failed:\n{job.latest_result().exc_string if job else ''}")
+        if not (db.new or db.dirty or db.deleted):
+            db.rollback()
         return pending
 
     return run
