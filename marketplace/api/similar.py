@@ -16,10 +16,6 @@ from marketplace.db import MAX_ROW_ID, get_session
 from marketplace.errors import APIError
 from marketplace.extensions import limiter
 
-# Decoding an upload costs far more than a text search: a per-client budget, as for the
-# public opt-out image check.
-SIMILAR_RATE_LIMIT = "60 per minute"
-
 
 class SimilarItemOut(ItemOut):
     distance: int = Field(description="Hamming distance between the 64-bit pHashes (0: alike)")
@@ -57,6 +53,8 @@ _SIMILAR_BODY = {
                     "work_id": _WORK_ID,
                     **_OPTIONS,
                 },
+                # An image or a work, never both.
+                "oneOf": [{"required": ["image"]}, {"required": ["work_id"]}],
             }
         },
         "application/json": {
@@ -97,7 +95,7 @@ def _int_option(raw: object, name: str, low: int, high: int, default: int) -> in
     },
     openapi_extensions={"requestBody": _SIMILAR_BODY},
 )
-@limiter.limit(SIMILAR_RATE_LIMIT)
+@limiter.limit(similar.RATE_LIMIT)
 def similar_works() -> dict[str, Any]:
     """Available works that look like an image (multipart `image`) or like a catalog work
     (`work_id`, as JSON or a form field), nearest first by pHash Hamming distance, within
@@ -151,22 +149,14 @@ def similar_works() -> dict[str, Any]:
             )
         work_id = _int_option(fields["work_id"], "work_id", 1, MAX_ROW_ID, 0)
         try:
-            item = services.get_item(session, work_id)
-            phash_or_none = similar.item_phash(session, item)
-            if phash_or_none is None:
-                raise similar.NoImageHash(f"Work {work_id} has no image to compare yet.")
-            phash = phash_or_none
-            found = similar.similar_items(
-                session,
-                phash,
-                max_distance=max_distance,
-                limit=limit,
-                exclude_item_id=item.id,
-            )
+            item, phash = similar.item_query(session, work_id)
         except services.ItemNotFound as exc:
             raise APIError(404, "work_not_found", str(exc)) from exc
         except similar.NoImageHash as exc:
             raise APIError(422, "no_image", str(exc)) from exc
+        found = similar.similar_items(
+            session, phash, max_distance=max_distance, limit=limit, exclude_item_id=item.id
+        )
     return SimilarOut(
         items=[
             SimilarItemOut(**ItemOut.of(hit.item).model_dump(), distance=hit.distance)

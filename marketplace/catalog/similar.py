@@ -1,12 +1,16 @@
 """Similar works: available catalog items whose image pHash is near a query's.
 
 The search runs on `marketplace.similarity.index.PHashIndex`, built from every available item
-with a pHash and cached per app in each process. Before using it, a query reads the catalog's
-state (max item id and max `updated_at`: two index seeks) and rebuilds the index when that has
-moved, and in any case every REBUILD_AFTER_SECONDS (a transaction that commits after a later
-one can carry an older timestamp). Consent never depends on that freshness: every hit is checked
-against the database (available now) before it is returned, so a stale index can hide a new
-work for a while but can never show a withdrawn or opted-out one.
+with a pHash and cached per app in each process. A query also reads the items changed since
+the index was built (`updated_at` at or after the newest one it holds: one seek on that
+column's index, and no rows while nothing changes) and scans those few by brute force, their
+fresh hashes overriding the index's; past DELTA_MAX changed items, or REBUILD_AFTER_SECONDS
+(a transaction that commits after a later one can carry an older timestamp), the index is
+rebuilt. So new works show up at once without rebuilding a million entries per change.
+
+Consent never depends on that freshness: every hit is checked against the database (available
+now) before it is returned, so a stale index can hide a work but never show a withdrawn or
+opted-out one.
 """
 
 from __future__ import annotations
@@ -14,24 +18,28 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from marketplace import imaging
 from marketplace.artists.models import Work
 from marketplace.catalog.models import CatalogItem, StockRecord
 from marketplace.catalog.services import CatalogError, get_item
-from marketplace.similarity.index import PHashIndex
+from marketplace.similarity.index import PHashIndex, brute_force
 
 DEFAULT_MAX_DISTANCE = 12  # of 64 bits; unrelated pictures sit near 32 (a chance hit: ~1e-6)
 MAX_DISTANCE = 20  # beyond this pHash says little, and the index falls back to a scan
 STRIP_SIZE = 8  # the item page's "similar works"
 MAX_LIMIT = 48  # one search page
 REBUILD_AFTER_SECONDS = 600
+DELTA_MAX = 2_000  # changed items scanned beside the index before it is rebuilt
+# Decoding an upload costs far more than a text search: a per-client budget (API and page).
+RATE_LIMIT = "60 per minute"
 
 
 class NoImageHash(CatalogError):
@@ -46,8 +54,8 @@ class SimilarItem:
 
 @dataclass(frozen=True)
 class _Built:
-    state: tuple[Any, ...]
     index: PHashIndex
+    newest: datetime | None  # the largest updated_at when it was built
     built_at: float  # time.monotonic()
 
 
@@ -59,50 +67,64 @@ class _Holder:
         self.built: _Built | None = None
 
 
-def _catalog_state(session: Session) -> tuple[Any, ...]:
-    """What changes whenever an item is added or changed. Two statements, not one: SQLite
-    answers a lone max() from the index, but scans the table for two in one SELECT."""
-    return (
-        session.scalar(select(func.max(CatalogItem.id))),
-        session.scalar(select(func.max(CatalogItem.updated_at))),
-    )
-
-
-def build_index(session: Session) -> PHashIndex:
-    """The index of every available catalog item with a pHash (artists' works and stock)."""
+def _phash_rows() -> Select[int, int]:
+    """(item id, signed pHash) of every available item with an image hash."""
     phash = func.coalesce(Work.phash, StockRecord.phash)
-    rows = session.execute(
+    return (
         select(CatalogItem.id, phash)
         .outerjoin(Work, Work.id == CatalogItem.work_id)
         .outerjoin(StockRecord, StockRecord.id == CatalogItem.stock_id)
         .where(CatalogItem.available.is_(True), phash.is_not(None))
-    ).all()
+    )
+
+
+def _arrays(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, unsigned hashes) from (id, signed pHash) rows."""
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    hashes = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
-    return PHashIndex.from_signed(ids, hashes)
+    signed = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
+    return ids, signed.view(np.uint64)
+
+
+def build_index(session: Session) -> PHashIndex:
+    """The index of every available catalog item with a pHash (artists' works and stock)."""
+    ids, hashes = _arrays(list(session.execute(_phash_rows()).all()))
+    return PHashIndex(ids, hashes)
+
+
+def _changed_since(session: Session, newest: datetime | None) -> list[Any] | None:
+    """(id, signed pHash) of available items changed at or after `newest` (all of them when
+    None: built from an empty catalog); None past DELTA_MAX, to rebuild instead. The ids come
+    first on their own, so that the planner takes the updated_at index rather than a scan of
+    every available item. Withdrawn items need no row: the database check drops them."""
+    changed = select(CatalogItem.id)
+    if newest is not None:
+        changed = changed.where(CatalogItem.updated_at >= newest)
+    ids = list(session.scalars(changed.limit(DELTA_MAX + 1)))
+    if len(ids) > DELTA_MAX:
+        return None
+    return list(session.execute(_phash_rows().where(CatalogItem.id.in_(ids))).all()) if ids else []
+
+
+def _current(session: Session) -> tuple[PHashIndex, np.ndarray, np.ndarray]:
+    """This app's index and the (ids, hashes) changed since it was built."""
+    holder: _Holder = current_app.extensions.setdefault("similar_works", _Holder())
+    built = holder.built
+    if built is not None and time.monotonic() - built.built_at < REBUILD_AFTER_SECONDS:
+        delta = _changed_since(session, built.newest)
+        if delta is not None:
+            return built.index, *_arrays(delta)
+    with holder.lock:
+        if holder.built is built:  # nobody rebuilt it while we waited
+            # Read first: a change committed during the load is at or after it, so in a delta.
+            newest = session.scalar(select(func.max(CatalogItem.updated_at)))
+            holder.built = _Built(build_index(session), newest, time.monotonic())
+        assert holder.built is not None
+        return holder.built.index, *_arrays([])
 
 
 def current_index(session: Session) -> PHashIndex:
-    """This app's index, rebuilt first if the catalog has changed since it was built."""
-    holder = current_app.extensions.setdefault("similar_works", _Holder())
-    state = _catalog_state(session)
-
-    def fresh(built: _Built | None) -> bool:
-        return (
-            built is not None
-            and built.state == state
-            and time.monotonic() - built.built_at < REBUILD_AFTER_SECONDS
-        )
-
-    if fresh(holder.built):
-        assert holder.built is not None
-        return holder.built.index
-    with holder.lock:
-        if not fresh(holder.built):
-            # The state read before the load: a change made meanwhile triggers the next rebuild.
-            holder.built = _Built(state, build_index(session), time.monotonic())
-        assert holder.built is not None
-        return holder.built.index
+    """This app's cached index (rebuilt first if too old or too far behind)."""
+    return _current(session)[0]
 
 
 def similar_items(
@@ -115,24 +137,25 @@ def similar_items(
 ) -> list[SimilarItem]:
     """Available items within `max_distance` of the unsigned `phash`, nearest first (ties by
     id). Each hit is re-checked in the database, so only items available now come back."""
-    index = current_index(session)
-    wanted = limit + (1 if exclude_item_id is not None else 0)
-    fetch = wanted * 2 + 8  # room for hits withdrawn since the index was built
+    index, changed_ids, changed_hashes = _current(session)
+    changed = set(changed_ids.tolist())
+    recent = brute_force(changed_ids, changed_hashes, phash, max_distance)
+    fetch = limit * 2 + 8  # room for hits withdrawn since the index was built
     while True:
         hits = index.query(phash, max_distance, fetch)
-        ids = [item_id for _, item_id in hits if item_id != exclude_item_id]
+        truncated = len(hits) == fetch
+        merged = sorted([hit for hit in hits if hit[1] not in changed] + recent)
+        if truncated:  # past the index's last hit, its unfetched entries could come first
+            merged = [hit for hit in merged if hit <= hits[-1]]
+        ids = [item_id for _, item_id in merged if item_id != exclude_item_id]
         available = {
             item.id: item
             for item in session.scalars(
                 select(CatalogItem).where(CatalogItem.id.in_(ids), CatalogItem.available.is_(True))
             )
         }
-        found = [
-            SimilarItem(available[item_id], distance)
-            for distance, item_id in hits
-            if item_id in available
-        ]
-        if len(found) >= limit or len(hits) < fetch:
+        found = [SimilarItem(available[i], distance) for distance, i in merged if i in available]
+        if len(found) >= limit or not truncated:
             return found[:limit]
         fetch *= 4
 
@@ -148,6 +171,16 @@ def item_phash(session: Session, item: CatalogItem) -> int | None:
     return imaging.from_signed64(int(value)) if value is not None else None
 
 
+def item_query(session: Session, item_id: int) -> tuple[CatalogItem, int]:
+    """An available item and its unsigned pHash, to search from. ItemNotFound if it is not
+    available, NoImageHash if it has no image yet."""
+    item = get_item(session, item_id)
+    phash = item_phash(session, item)
+    if phash is None:
+        raise NoImageHash(f"Work {item_id} has no image to compare yet.")
+    return item, phash
+
+
 def similar_to_item(
     session: Session,
     item_id: int,
@@ -155,12 +188,8 @@ def similar_to_item(
     max_distance: int = DEFAULT_MAX_DISTANCE,
     limit: int = STRIP_SIZE,
 ) -> list[SimilarItem]:
-    """Items like an available item, itself excluded. ItemNotFound if it is not available,
-    NoImageHash if it has no image yet."""
-    item = get_item(session, item_id)
-    phash = item_phash(session, item)
-    if phash is None:
-        raise NoImageHash(f"Work {item_id} has no image to compare yet.")
+    """Items like an available item, itself excluded (errors as `item_query`)."""
+    item, phash = item_query(session, item_id)
     return similar_items(
         session, phash, max_distance=max_distance, limit=limit, exclude_item_id=item.id
     )

@@ -34,6 +34,7 @@ from marketplace.catalog import search, services, similar
 from marketplace.catalog.forms import CollectionForm, SimilarImageForm
 from marketplace.catalog.models import CatalogItem, Collection
 from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.extensions import limiter
 from marketplace.forms import ConfirmForm
 from marketplace.security import login_required_any
 
@@ -136,6 +137,7 @@ def search_page() -> ResponseReturnValue:
 
 
 @bp.route("/catalog/similar", methods=["POST"])
+@limiter.limit(similar.RATE_LIMIT)
 def similar_by_image() -> ResponseReturnValue:
     """Public, like the search it sits beside: works that look like an uploaded image. The
     image is hashed and dropped, never stored."""

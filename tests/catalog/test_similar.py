@@ -252,3 +252,32 @@ def test_openapi_documents_the_route(client):
     body = operation["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
     assert {"200", "400", "404", "422"} <= set(operation["responses"])
+
+
+def test_changed_items_override_the_index_until_it_is_rebuilt(client, db, app, monkeypatch):
+    first = stock_with_image(db, "Dawn", images.png(400))
+    dawn = _upload(images.png(400), "dawn.png")
+    assert [h["id"] for h in client.post("/api/v1/works/similar", data=dawn).get_json()["items"]]
+    built = app.extensions["similar_works"].built
+    # The museum replaces the image: the index still holds the old hash, the delta the new one.
+    with app.app_context(), transaction() as session:
+        record = session.get(StockRecord, first.stock_id)
+        picture = images.png(401)
+        inspected = imaging.inspect_image(picture, max_bytes=10**8, max_pixels=10**8)
+        store_stock_image(session, record, picture, inspected)
+    assert client.post("/api/v1/works/similar", data=_upload(images.png(400))).get_json() == {
+        "items": [],
+        "phash": imaging.format_phash(
+            imaging.inspect_image(images.png(400), max_bytes=10**8, max_pixels=10**8).phash
+        ),
+        "max_distance": similar.DEFAULT_MAX_DISTANCE,
+    }
+    resp = client.post("/api/v1/works/similar", data=_upload(images.png(401)))
+    assert [h["id"] for h in resp.get_json()["items"]] == [first.id]
+    assert app.extensions["similar_works"].built is built  # served from the delta
+
+    monkeypatch.setattr(similar, "DELTA_MAX", 1)
+    second = stock_with_image(db, "Dawn again", images.jpeg(401))
+    resp = client.post("/api/v1/works/similar", data=_upload(images.png(401)))
+    assert [h["id"] for h in resp.get_json()["items"]] == [first.id, second.id]
+    assert app.extensions["similar_works"].built is not built  # too far behind: rebuilt
