@@ -42,6 +42,20 @@ _OPTIONS = {
     },
 }
 _WORK_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID, "description": "From /works"}
+# Multipart fields are text: the same options as digit strings.
+_FORM_OPTIONS = {
+    "max_distance": {
+        "type": "string",
+        "enum": [str(n) for n in range(similar.MAX_DISTANCE + 1)],
+        "default": str(similar.DEFAULT_MAX_DISTANCE),
+    },
+    "limit": {
+        "type": "string",
+        "enum": [str(n) for n in range(1, similar.MAX_LIMIT + 1)],
+        "default": str(similar.STRIP_SIZE),
+    },
+}
+_FORM_WORK_ID = {"type": "string", "pattern": "^[1-9][0-9]{0,17}$", "description": "From /works"}
 _SIMILAR_BODY = {
     "required": True,
     "content": {
@@ -50,11 +64,12 @@ _SIMILAR_BODY = {
                 "type": "object",
                 "properties": {
                     "image": {"type": "string", "format": "binary"},
-                    "work_id": _WORK_ID,
-                    **_OPTIONS,
+                    "work_id": _FORM_WORK_ID,
+                    **_FORM_OPTIONS,
                 },
                 # An image or a work, never both.
                 "oneOf": [{"required": ["image"]}, {"required": ["work_id"]}],
+                "additionalProperties": False,
             }
         },
         "application/json": {
@@ -70,12 +85,14 @@ _SIMILAR_BODY = {
 
 
 def _int_option(raw: object, name: str, low: int, high: int, default: int) -> int:
-    """A bounded integer from JSON (an int) or a form field (its digits); 400 otherwise."""
+    """A bounded integer from JSON (26 or 26.0) or a form field (its digits); 400 otherwise."""
     if raw is None or raw == "":
         return default
     value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
+    elif isinstance(raw, float) and raw.is_integer():  # JSON Schema: 26.0 is an integer
+        value = int(raw)
     elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         value = int(raw.strip())
     if value is None or not low <= value <= high:
@@ -103,13 +120,12 @@ def similar_works() -> dict[str, Any]:
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         fields: dict[str, object] = dict(request.form.items())
         upload = request.files.get("image")
+        unknown = (set(request.form) | set(request.files)) - {"image", "work_id", *_OPTIONS}
     elif request.mimetype == "application/json":
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise APIError(400, "invalid_request", "Send a JSON object with 'work_id'.")
         unknown = set(body) - {"work_id", *_OPTIONS}
-        if unknown:
-            raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
         fields, upload = body, None
     else:
         raise APIError(
@@ -117,6 +133,8 @@ def similar_works() -> dict[str, Any]:
             "invalid_request",
             "Send an image as the multipart field 'image', or JSON with 'work_id'.",
         )
+    if unknown:
+        raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
     if upload is not None and fields.get("work_id") not in (None, ""):
         raise APIError(400, "invalid_request", "Send an image or a work_id, not both.")
     max_distance = _int_option(
@@ -147,8 +165,10 @@ def similar_works() -> dict[str, Any]:
                 "invalid_request",
                 "Send an image as the multipart field 'image', or a 'work_id'.",
             )
-        work_id = _int_option(fields["work_id"], "work_id", 1, MAX_ROW_ID, 0)
+        work_id = _int_option(fields["work_id"], "work_id", 1, 10**18, 0)
         try:
+            if work_id > MAX_ROW_ID:  # well-formed, and no work has it
+                raise services.ItemNotFound(f"No work {work_id} in the catalog.")
             item, phash = similar.item_query(session, work_id)
         except services.ItemNotFound as exc:
             raise APIError(404, "work_not_found", str(exc)) from exc
