@@ -2,11 +2,13 @@
 
 The search runs on `marketplace.similarity.index.PHashIndex`, built from every available item
 with a pHash and cached per app in each process. A query also reads the items changed since
-the index was built (`updated_at` at or after the newest one it holds: one seek on that
-column's index, and no rows while nothing changes) and scans those few by brute force, their
-fresh hashes overriding the index's; past DELTA_MAX changed items, or REBUILD_AFTER_SECONDS
-(a transaction that commits after a later one can carry an older timestamp), the index is
-rebuilt. So new works show up at once without rebuilding a million entries per change.
+the index was built (`updated_at` after the newest one it holds: one seek on that column's
+index, and no rows while nothing changes) and scans those few by brute force, their fresh
+hashes overriding the index's; past DELTA_MAX changed items the index is rebuilt. So new works
+show up at once without rebuilding a million entries per change. A transaction that commits
+after a later one can carry an older timestamp than the index's newest; such a change waits
+for the rebuild every REBUILD_AFTER_SECONDS (hidden for a while, never wrongly shown). Strictly
+after, not at or after: a bulk load gives thousands of rows one timestamp.
 
 Consent never depends on that freshness: every hit is checked against the database (available
 now) before it is returned, so a stale index can hide a work but never show a withdrawn or
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from marketplace import imaging
@@ -67,15 +69,21 @@ class _Holder:
         self.built: _Built | None = None
 
 
-def _phash_rows() -> Select[int, int]:
-    """(item id, signed pHash) of every available item with an image hash."""
-    phash = func.coalesce(Work.phash, StockRecord.phash)
-    return (
-        select(CatalogItem.id, phash)
-        .outerjoin(Work, Work.id == CatalogItem.work_id)
-        .outerjoin(StockRecord, StockRecord.id == CatalogItem.stock_id)
-        .where(CatalogItem.available.is_(True), phash.is_not(None))
-    )
+_PHASH = func.coalesce(Work.phash, StockRecord.phash)
+# (item id, signed pHash) of every available item with an image hash. Built once: composing
+# the statement per query cost more than running it.
+_PHASH_ROWS = (
+    select(CatalogItem.id, _PHASH)
+    .outerjoin(Work, Work.id == CatalogItem.work_id)
+    .outerjoin(StockRecord, StockRecord.id == CatalogItem.stock_id)
+    .where(CatalogItem.available.is_(True), _PHASH.is_not(None))
+)
+_ALL_IDS = select(CatalogItem.id)
+_IDS_SINCE = select(CatalogItem.id).where(CatalogItem.updated_at > bindparam("newest"))
+_AVAILABLE_AMONG = select(CatalogItem).where(
+    CatalogItem.id.in_(bindparam("ids", expanding=True)), CatalogItem.available.is_(True)
+)
+_PHASH_ROWS_AMONG = _PHASH_ROWS.where(CatalogItem.id.in_(bindparam("ids", expanding=True)))
 
 
 def _arrays(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -87,22 +95,23 @@ def _arrays(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def build_index(session: Session) -> PHashIndex:
     """The index of every available catalog item with a pHash (artists' works and stock)."""
-    ids, hashes = _arrays(list(session.execute(_phash_rows()).all()))
+    # On the Core connection: ORM result handling would cost more than the query itself.
+    ids, hashes = _arrays(list(session.connection().execute(_PHASH_ROWS).fetchall()))
     return PHashIndex(ids, hashes)
 
 
 def _changed_since(session: Session, newest: datetime | None) -> list[Any] | None:
-    """(id, signed pHash) of available items changed at or after `newest` (all of them when
+    """(id, signed pHash) of available items changed after `newest` (all of them when
     None: built from an empty catalog); None past DELTA_MAX, to rebuild instead. The ids come
     first on their own, so that the planner takes the updated_at index rather than a scan of
     every available item. Withdrawn items need no row: the database check drops them."""
-    changed = select(CatalogItem.id)
-    if newest is not None:
-        changed = changed.where(CatalogItem.updated_at >= newest)
-    ids = list(session.scalars(changed.limit(DELTA_MAX + 1)))
+    if newest is None:
+        ids = list(session.scalars(_ALL_IDS.limit(DELTA_MAX + 1)))
+    else:
+        ids = list(session.scalars(_IDS_SINCE.limit(DELTA_MAX + 1), {"newest": newest}))
     if len(ids) > DELTA_MAX:
         return None
-    return list(session.execute(_phash_rows().where(CatalogItem.id.in_(ids))).all()) if ids else []
+    return list(session.execute(_PHASH_ROWS_AMONG, {"ids": ids}).all()) if ids else []
 
 
 def _current(session: Session) -> tuple[PHashIndex, np.ndarray, np.ndarray]:
@@ -115,7 +124,7 @@ def _current(session: Session) -> tuple[PHashIndex, np.ndarray, np.ndarray]:
             return built.index, *_arrays(delta)
     with holder.lock:
         if holder.built is built:  # nobody rebuilt it while we waited
-            # Read first: a change committed during the load is at or after it, so in a delta.
+            # Read first: a change committed during the load is newer, so in a delta.
             newest = session.scalar(select(func.max(CatalogItem.updated_at)))
             holder.built = _Built(build_index(session), newest, time.monotonic())
         assert holder.built is not None
@@ -148,12 +157,7 @@ def similar_items(
         if truncated:  # past the index's last hit, its unfetched entries could come first
             merged = [hit for hit in merged if hit <= hits[-1]]
         ids = [item_id for _, item_id in merged if item_id != exclude_item_id]
-        available = {
-            item.id: item
-            for item in session.scalars(
-                select(CatalogItem).where(CatalogItem.id.in_(ids), CatalogItem.available.is_(True))
-            )
-        }
+        available = {item.id: item for item in session.scalars(_AVAILABLE_AMONG, {"ids": ids})}
         found = [SimilarItem(available[i], distance) for distance, i in merged if i in available]
         if len(found) >= limit or not truncated:
             return found[:limit]
