@@ -86,15 +86,15 @@ _SIMILAR_BODY = {
 
 def _int_option(raw: object, name: str, low: int, high: int, default: int) -> int:
     """A bounded integer from JSON (26 or 26.0) or a form field (its digits); 400 otherwise."""
-    if raw is None or raw == "":
+    if raw is None:
         return default
     value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     elif isinstance(raw, float) and raw.is_integer():  # JSON Schema: 26.0 is an integer
         value = int(raw)
-    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
-        value = int(raw.strip())
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit() and raw == str(int(raw)):
+        value = int(raw)  # digits as the schema writes them: no sign, space or leading zero
     if value is None or not low <= value <= high:
         raise APIError(400, "invalid_request", f"{name} is a whole number from {low} to {high}.")
     return value
@@ -135,7 +135,7 @@ def similar_works() -> dict[str, Any]:
         )
     if unknown:
         raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
-    if upload is not None and fields.get("work_id") not in (None, ""):
+    if upload is not None and "work_id" in fields:
         raise APIError(400, "invalid_request", "Send an image or a work_id, not both.")
     max_distance = _int_option(
         fields.get("max_distance"),
@@ -159,7 +159,7 @@ def similar_works() -> dict[str, Any]:
         phash = image.phash
         found = similar.similar_items(session, phash, max_distance=max_distance, limit=limit)
     else:
-        if fields.get("work_id") in (None, ""):
+        if fields.get("work_id") is None:
             raise APIError(
                 400,
                 "invalid_request",
