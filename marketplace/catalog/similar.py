@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from marketplace import imaging
 from marketplace.artists.models import Work
 from marketplace.catalog.models import CatalogItem, StockRecord
 from marketplace.catalog.services import CatalogError, get_item
+from marketplace.db import get_database
 from marketplace.similarity.index import PHashIndex, brute_force
 
 DEFAULT_MAX_DISTANCE = 12  # of 64 bits; unrelated pictures sit near 32 (a chance hit: ~1e-6)
@@ -62,11 +63,16 @@ class _Built:
 
 
 class _Holder:
-    """One app's cached index; the lock keeps concurrent requests from building it twice."""
+    """One app's cached index, and the thread rebuilding it, if one is."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.built: _Built | None = None
+        self.rebuilding: threading.Thread | None = None
+
+
+class IndexNotReady(CatalogError):
+    """This process's first index is still being built (the item page shows no strip)."""
 
 
 _PHASH = func.coalesce(Work.phash, StockRecord.phash)
@@ -114,26 +120,58 @@ def _changed_since(session: Session, newest: datetime | None) -> list[Any] | Non
     return list(session.execute(_PHASH_ROWS_AMONG, {"ids": ids}).all()) if ids else []
 
 
-def _current(session: Session) -> tuple[PHashIndex, np.ndarray, np.ndarray]:
-    """This app's index and the (ids, hashes) changed since it was built."""
-    holder: _Holder = current_app.extensions.setdefault("similar_works", _Holder())
-    built = holder.built
-    if built is not None and time.monotonic() - built.built_at < REBUILD_AFTER_SECONDS:
-        delta = _changed_since(session, built.newest)
-        if delta is not None:
-            return built.index, *_arrays(delta)
+def _build(session: Session) -> _Built:
+    # Read first: a change committed during the load is newer, so in a later delta.
+    newest = session.scalar(select(func.max(CatalogItem.updated_at)))
+    return _Built(build_index(session), newest, time.monotonic())
+
+
+def _rebuild_in_background(app: Flask, holder: _Holder) -> None:
+    """Replace the index from a thread with its own session: loading a million rows takes
+    seconds, and queries meanwhile keep the old index (hiding at worst, never showing)."""
     with holder.lock:
-        if holder.built is built:  # nobody rebuilt it while we waited
-            # Read first: a change committed during the load is newer, so in a delta.
-            newest = session.scalar(select(func.max(CatalogItem.updated_at)))
-            holder.built = _Built(build_index(session), newest, time.monotonic())
-        assert holder.built is not None
-        return holder.built.index, *_arrays([])
+        if holder.rebuilding is not None and holder.rebuilding.is_alive():
+            return
+
+        def run() -> None:
+            with app.app_context():
+                session = get_database(app).sessions()
+                try:
+                    holder.built = _build(session)
+                finally:
+                    session.close()
+
+        holder.rebuilding = threading.Thread(target=run, name="similar-works-index", daemon=True)
+        holder.rebuilding.start()
+
+
+def _current(session: Session, *, wait: bool) -> tuple[PHashIndex, np.ndarray, np.ndarray]:
+    """This app's index and the (ids, hashes) changed since it was built. Without an index
+    yet, build one now (`wait`) or start building it and raise IndexNotReady; an old or far
+    behind index is rebuilt in the background while this query uses it."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    holder: _Holder = app.extensions.setdefault("similar_works", _Holder())
+    built = holder.built
+    if built is None:
+        if not wait:
+            _rebuild_in_background(app, holder)
+            raise IndexNotReady("The similar-works index is being built.")
+        rebuilding = holder.rebuilding
+        if rebuilding is not None:
+            rebuilding.join()
+        with holder.lock:
+            if holder.built is None:
+                holder.built = _build(session)
+            return holder.built.index, *_arrays([])
+    delta = _changed_since(session, built.newest)
+    if delta is None or time.monotonic() - built.built_at >= REBUILD_AFTER_SECONDS:
+        _rebuild_in_background(app, holder)
+    return built.index, *_arrays(delta or [])
 
 
 def current_index(session: Session) -> PHashIndex:
-    """This app's cached index (rebuilt first if too old or too far behind)."""
-    return _current(session)[0]
+    """This app's cached index (built first if there is none yet)."""
+    return _current(session, wait=True)[0]
 
 
 def similar_items(
@@ -143,10 +181,12 @@ def similar_items(
     max_distance: int = DEFAULT_MAX_DISTANCE,
     limit: int = STRIP_SIZE,
     exclude_item_id: int | None = None,
+    wait: bool = True,
 ) -> list[SimilarItem]:
     """Available items within `max_distance` of the unsigned `phash`, nearest first (ties by
-    id). Each hit is re-checked in the database, so only items available now come back."""
-    index, changed_ids, changed_hashes = _current(session)
+    id). Each hit is re-checked in the database, so only items available now come back.
+    IndexNotReady without `wait` while the first index is built."""
+    index, changed_ids, changed_hashes = _current(session, wait=wait)
     changed = set(changed_ids.tolist())
     recent = brute_force(changed_ids, changed_hashes, phash, max_distance)
     fetch = limit * 2 + 8  # room for hits withdrawn since the index was built
@@ -191,9 +231,11 @@ def similar_to_item(
     *,
     max_distance: int = DEFAULT_MAX_DISTANCE,
     limit: int = STRIP_SIZE,
+    wait: bool = True,
 ) -> list[SimilarItem]:
-    """Items like an available item, itself excluded (errors as `item_query`)."""
+    """Items like an available item, itself excluded (errors as `item_query` and
+    `similar_items`)."""
     item, phash = item_query(session, item_id)
     return similar_items(
-        session, phash, max_distance=max_distance, limit=limit, exclude_item_id=item.id
+        session, phash, max_distance=max_distance, limit=limit, exclude_item_id=item.id, wait=wait
     )

@@ -189,8 +189,9 @@ def item_page(item_id: int) -> ResponseReturnValue:
     if current_user.is_authenticated:
         collections = [c for c, _ in services.list_collections(session, current_user)]
     try:
-        alike = similar.similar_to_item(session, item.id)
-    except similar.NoImageHash:
+        # Never wait for a first index here: the page shows no strip until it is ready.
+        alike = similar.similar_to_item(session, item.id, wait=False)
+    except (similar.NoImageHash, similar.IndexNotReady):
         alike = []
     return render_template(
         "catalog/item.html",
