@@ -135,6 +135,10 @@ def similar_works() -> dict[str, Any]:
         )
     if unknown:
         raise APIError(400, "invalid_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if upload is None and "image" in fields:  # a text field, which the schema cannot tell apart
+        raise APIError(
+            422, "image_rejected", "Send the image as a file: a multipart part with a filename."
+        )
     if upload is not None and "work_id" in fields:
         raise APIError(400, "invalid_request", "Send an image or a work_id, not both.")
     max_distance = _int_option(

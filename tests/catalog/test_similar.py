@@ -289,3 +289,9 @@ def test_changed_items_override_the_index_until_it_is_rebuilt(client, db, app, m
     assert app.extensions["similar_works"].built is not built
     resp = client.post("/api/v1/works/similar", data=_upload(images.png(401)))
     assert [h["id"] for h in resp.get_json()["items"]] == [first.id, second.id]
+
+
+def test_image_sent_as_text_is_refused_as_not_a_file(client):
+    resp = client.post("/api/v1/works/similar", data={"image": "not a file"})
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["code"] == "image_rejected"
