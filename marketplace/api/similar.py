@@ -140,7 +140,7 @@ def similar_works() -> dict[str, Any]:
             422, "image_rejected", "Send the image as a file: a multipart part with a filename."
         )
     if upload is not None and "work_id" in fields:
-        raise APIError(400, "invalid_request", "Send an image or a work_id, not both.")
+        raise APIError(422, "invalid_request", "Send an image or a work_id, not both.")
     max_distance = _int_option(
         fields.get("max_distance"),
         "max_distance",
@@ -165,7 +165,7 @@ def similar_works() -> dict[str, Any]:
     else:
         if fields.get("work_id") is None:
             raise APIError(
-                400,
+                422,
                 "invalid_request",
                 "Send an image as the multipart field 'image', or a 'work_id'.",
             )
