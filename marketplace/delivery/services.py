@@ -766,7 +766,11 @@ def _refund_missing(order_id: int, package_id: int, amount_minor: int) -> None:
         if amount <= 0:
             return
         buyers.refund_order(
-            session, order, amount_minor=amount, reason="items that could not be delivered"
+            session,
+            order,
+            amount_minor=amount,
+            reason="items that could not be delivered",
+            purpose="missing-items",
         )
         package.missing_refunded_minor = amount
     log.info("order %s: refunded %s for undelivered items", order_id, amount)

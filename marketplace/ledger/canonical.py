@@ -7,7 +7,7 @@ bytes from the parsed JSON. We also refuse floats outright: amounts are integers
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +58,12 @@ def _check(value: Any) -> bool:
     raise NotCanonical(f"{type(value).__name__} is not a JSON value")
 
 
+# One encoder for every call: `json.dumps` with options builds a new one each time.
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+).encode
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of `value`; NotCanonical for floats, huge ints and non-JSON types.
 
@@ -69,9 +75,7 @@ def canonical_json(value: Any) -> bytes:
     simple = _check(value)
     try:
         if simple:
-            return json.dumps(
-                value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-            ).encode("utf-8")
+            return _ENCODE(value).encode("utf-8")
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise NotCanonical(f"no canonical form: {exc}") from exc
@@ -106,3 +110,60 @@ def entry_bytes(
             "payload": dict(payload),
         }
     )
+
+
+def _int_object(value: Mapping[str, int]) -> bytes:
+    """`canonical_json` of a subject (plain names to safe integers) without the general walk.
+
+    Anything else (odd keys, non-integers) goes the general way, which accepts or refuses it.
+    """
+    parts = []
+    for key, item in value.items():
+        if not (
+            type(key) is str
+            and key.isascii()
+            and key.isidentifier()
+            and type(item) is int
+            and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER
+        ):
+            return canonical_json(dict(value))
+        parts.append(b'"%b":%d' % (key.encode(), item))
+    parts.sort()  # ASCII names: byte order is JCS (UTF-16) order, and '"' sorts first
+    return b"{%b}" % b",".join(parts)
+
+
+EntryEncoder = Callable[[int, str, Mapping[str, int], Mapping[str, Any]], bytes]
+
+
+def entry_encoder(*, log: str, timestamp: datetime | str) -> EntryEncoder:
+    """`entry_bytes` for a batch sharing one log and timestamp: (seq, kind, subject, payload).
+
+    The envelope's keys are fixed ASCII names, so its JCS form is a template: the shared parts
+    are encoded once and only `subject` and `payload` go through `canonical_json` per entry (JCS
+    is compositional: a member's canonical bytes do not depend on where it sits). The tests hold
+    it equal to `entry_bytes`.
+    """
+    stamp = timestamp if isinstance(timestamp, str) else format_timestamp(timestamp)
+    log_json = canonical_json(log)
+    end = b',"timestamp":%b,"v":%d}' % (canonical_json(stamp), ENTRY_VERSION)
+    kinds: dict[str, bytes] = {}
+    template = b'{"kind":%b,"log":%b,"payload":%b,"seq":%d,"subject":%b%b'
+
+    def encode(
+        seq: int, kind: str, subject: Mapping[str, int], payload: Mapping[str, Any]
+    ) -> bytes:
+        if type(seq) is not int or not 0 <= seq <= MAX_SAFE_INTEGER:
+            raise NotCanonical("seq must be an integer in the JSON-safe range")
+        kind_json = kinds.get(kind)
+        if kind_json is None:
+            kind_json = kinds[kind] = canonical_json(kind)
+        return template % (
+            kind_json,
+            log_json,
+            canonical_json(dict(payload)),
+            seq,
+            _int_object(subject),
+            end,
+        )
+
+    return encode

@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,16 +43,27 @@ LEDGER_TABLES = (
 )
 
 
+def _subject_index(column: str) -> Index:
+    """Most entries concern no work, order or organization: partial indexes skip their NULLs,
+    which halves the cost of an append; `column = ?` and `IS NOT NULL` queries still use them."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_ledger_entries_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
+SUBJECT_COLUMNS = ("work_id", "artist_id", "order_id", "organization_id")
+
+
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
+    __table_args__ = tuple(_subject_index(column) for column in SUBJECT_COLUMNS)
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(48), index=True)
-    work_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    artist_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    organization_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    work_id: Mapped[int | None] = mapped_column(BigInteger)
+    artist_id: Mapped[int | None] = mapped_column(BigInteger)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    organization_id: Mapped[int | None] = mapped_column(BigInteger)
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 

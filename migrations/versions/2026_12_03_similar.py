@@ -1,14 +1,14 @@
 """Index catalog_items.updated_at: the similar-works index checks max(updated_at) per query
 
-Revision ID: 0010_similar
-Revises: 0009_payouts
+Revision ID: 0012_similar
+Revises: 0011_ledger_speed
 Create Date: 2026-12-03 12:45:00
 """
 
 from alembic import op
 
-revision = "0010_similar"
-down_revision = "0009_payouts"
+revision = "0012_similar"
+down_revision = "0011_ledger_speed"
 branch_labels = None
 depends_on = None
 

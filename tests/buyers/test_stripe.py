@@ -226,3 +226,37 @@ def test_the_return_from_stripe_and_the_webhook_record_one_payment_between_them(
     )
     assert paid_entries == 1
     assert money.balance(db, money.processor_clearing("usd")) == 1250
+
+
+def test_two_different_refunds_of_the_same_amount_are_two_refunds(
+    client, db, app, order_awaiting_payment, run_jobs
+):
+    """An administrator's refund and the package build's refund of undelivered items, both of
+    the same amount and started from the same refunded total, must not collapse into one at
+    Stripe (their idempotency keys name their purpose)."""
+    from marketplace.db import get_database
+
+    order, payment = order_awaiting_payment
+    pay(db, payment)
+    intent = {"id": payment.payment_intent_id, "object": "payment_intent"}
+    post_event(client, app.config["STRIPE_WEBHOOK_SECRET"], "payment_intent.succeeded", intent)
+    run_jobs()
+    with app.app_context():
+        build = get_database().sessions()  # the package build's session, as a worker has it
+        stale = build.get(Order, order.id)
+        build.commit()  # its copy still says nothing was refunded
+        with transaction() as session:
+            buyers.refund_order(
+                session, session.get(Order, order.id), amount_minor=100, reason="goodwill"
+            )
+        buyers.refund_order(
+            build, stale, amount_minor=100, reason="undelivered", purpose="missing-items"
+        )
+        build.commit()
+        build.close()
+    db.rollback()
+    db.expire_all()
+    assert db.get(Order, order.id).refunded_minor == 200
+    with app.app_context():
+        charge = gateway.retrieve_payment_intent(payment.payment_intent_id).latest_charge
+        assert gateway.retrieve_charge(charge).amount_refunded_minor == 200

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketplace.ledger.canonical import MAX_SAFE_INTEGER, NotCanonical, canonical_json
+from marketplace.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    NotCanonical,
+    canonical_json,
+    entry_bytes,
+    entry_encoder,
+)
 
 scalars = (
     st.none()
@@ -49,3 +57,42 @@ def test_control_characters_are_escaped_like_es6():
 def test_values_without_a_canonical_form_are_refused(value):
     with pytest.raises(NotCanonical):
         canonical_json(value)
+
+
+subjects = st.dictionaries(
+    st.sampled_from(["work", "artist", "order", "organization", "a", "a_b", "ab", "Z"])
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    st.integers(min_value=-(2**60), max_value=2**60),
+)
+payloads = st.dictionaries(st.text(alphabet=st.characters(exclude_categories=["Cs"])), json_values)
+
+
+@given(
+    seq=st.integers(min_value=0, max_value=MAX_SAFE_INTEGER),
+    kind=st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    log=st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    subject=subjects,
+    payload=payloads,
+)
+def test_batch_encoder_writes_entry_bytes(seq, kind, log, subject, payload):
+    stamp = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
+    encode = entry_encoder(log=log, timestamp=stamp)
+
+    def outcome(write):
+        try:
+            return write()
+        except NotCanonical:
+            return NotCanonical
+
+    assert outcome(lambda: encode(seq, kind, subject, payload)) == outcome(
+        lambda: entry_bytes(
+            log=log, seq=seq, timestamp=stamp, kind=kind, subject=subject, payload=payload
+        )
+    )
+
+
+@pytest.mark.parametrize("payload", [{"amount": 1.5}, {"n": 2**53}, {"s": "\ud800"}])
+def test_batch_encoder_refuses_what_entry_bytes_refuses(payload):
+    encode = entry_encoder(log="log", timestamp="2026-12-03T12:00:00.000000Z")
+    with pytest.raises(NotCanonical):
+        encode(0, "kind", {}, payload)

@@ -804,3 +804,15 @@ def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client, monkeypatc
     response = client.post(BULK, data=urls, content_type="text/plain", **crawler)
     assert response.status_code == 429
     assert response.get_json()["error"]["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("suffix", ["co.uk", "github.io", "https://s3.amazonaws.com/", "com.au"])
+def test_a_whole_public_suffix_cannot_be_opted_out(client, db, login, suffix):
+    """A rule for co.uk or github.io would take every owner's site out of the catalog."""
+    login(make_artist(db))
+    response = client.post("/optout/address", data={"kind": "domain", "address": suffix})
+    assert response.status_code == 422
+    assert "public suffix" in response.get_data(as_text=True)
+    assert rules(db) == []
+    add_address(client, "domain", "my-studio.github.io")  # one's own site under it is fine
+    assert [r.value for r in rules(db)] == ["my-studio.github.io"]
