@@ -12,6 +12,7 @@ from marketplace.api import (
     me,
     optout,
     packages,
+    similar,
 )
 from marketplace.api.blueprint import bp
 
@@ -26,4 +27,5 @@ __all__ = [
     "me",
     "optout",
     "packages",
+    "similar",
 ]

@@ -134,7 +134,9 @@ class CatalogItem(Base):
     # Bit i set: PERMITTED_USES[i] (artists.terms) is allowed. Public domain and CC0: all bits.
     permitted_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by every write that changes an item; indexed so max() is one seek (similar works
+    # rebuild their pHash index when it moves).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Collection(Base):

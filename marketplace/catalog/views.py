@@ -19,7 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from marketplace import cursors, storage
+from marketplace import cursors, imaging, storage
 from marketplace.amounts import format_number
 from marketplace.artists.terms import (
     LICENCE_LOCALE,
@@ -30,10 +30,11 @@ from marketplace.artists.terms import (
     summary,
     uses_mask,
 )
-from marketplace.catalog import search, services
-from marketplace.catalog.forms import CollectionForm
+from marketplace.catalog import search, services, similar
+from marketplace.catalog.forms import CollectionForm, SimilarImageForm
 from marketplace.catalog.models import CatalogItem, Collection
 from marketplace.db import get_session, parse_row_id, transaction
+from marketplace.extensions import limiter
 from marketplace.forms import ConfirmForm
 from marketplace.security import login_required_any
 
@@ -131,7 +132,32 @@ def search_page() -> ResponseReturnValue:
         field_errors={k: v for k, v in errors.items() if k in FIELD_LABELS},
         other_errors=[v for k, v in errors.items() if k not in FIELD_LABELS],
         typed={name: (args.get(name) or [""])[0] for name in errors},
+        similar_form=SimilarImageForm(),
     ), (400 if errors else 200)
+
+
+@bp.route("/catalog/similar", methods=["POST"])
+@limiter.limit(similar.RATE_LIMIT)
+def similar_by_image() -> ResponseReturnValue:
+    """Public, like the search it sits beside: works that look like an uploaded image. The
+    image is hashed and dropped, never stored."""
+    form = SimilarImageForm()
+    found: list[similar.SimilarItem] | None = None
+    if form.validate_on_submit():
+        upload = form.image.data
+        config = current_app.config
+        try:
+            image = imaging.inspect_image(
+                upload.read(),
+                max_bytes=int(config["MAX_UPLOAD_BYTES"]),
+                max_pixels=int(config["MAX_IMAGE_PIXELS"]),
+            )
+        except imaging.ImageRejected as exc:
+            form.image.errors.append(imaging.rejection(upload.filename, exc))
+        else:
+            found = similar.similar_items(get_session(), image.phash, limit=similar.MAX_LIMIT)
+    status = 200 if found is not None else 400
+    return render_template("catalog/similar.html", form=form, found=found, price=_price), status
 
 
 def _amount_text(amount_minor: int) -> str:
@@ -162,8 +188,15 @@ def item_page(item_id: int) -> ResponseReturnValue:
     collections = []
     if current_user.is_authenticated:
         collections = [c for c, _ in services.list_collections(session, current_user)]
+    try:
+        # Never wait for a first index here: the page shows no strip until it is ready.
+        alike = similar.similar_to_item(session, item.id, wait=False)
+    except (similar.NoImageHash, similar.IndexNotReady):
+        alike = []
     return render_template(
         "catalog/item.html",
+        similar=alike,
+        price_of=_price,
         item=item,
         work=work,
         record=record,
