@@ -120,7 +120,8 @@ def test_withdrawn_works_vanish_at_once_though_the_index_lags(client, db, monkey
     assert found(client, sort="newest") == ["Harbour at noon"]
     assert found(client, q="harbour", limit=1) == ["Harbour at noon"]  # the page is refilled
     html = client.get("/catalog", query_string={"q": "harbour"}).get_data(as_text=True)
-    assert "Harbour at dawn" not in html and "Harbour view" not in html
+    assert "Harbour at dawn" not in html
+    assert "Harbour view" not in html
 
 
 def test_a_price_changed_in_the_database_is_filtered_as_the_database_says(client, db, monkeypatch):
@@ -148,7 +149,8 @@ def test_reindex_rebuilds_in_a_new_generation_and_swaps(app, client, db, museum)
     assert result.exit_code == 0, result.output
     assert "10 works indexed" in result.output
     after = (root / "current").resolve()
-    assert after != before and not before.exists()
+    assert after != before
+    assert not before.exists()
     assert found(client, q="cats") == ["Cat on a cushion"]
 
 
@@ -200,5 +202,6 @@ def test_one_writer_waits_for_another_and_readers_reload(app):
         holder.commit()
         del holder  # releases the lock
         out, _ = other.communicate(timeout=60)
-        assert other.returncode == 0 and "committed" in out
+        assert other.returncode == 0
+        assert "committed" in out
         assert search_index.reader().searcher().num_docs == 2  # reloaded, no restart
