@@ -1,9 +1,12 @@
 """One search over every available work: full text, filters, facets, keyset pages.
 
-Full text is SQLite FTS5 (`catalog_fts`, kept in sync by triggers) or a PostgreSQL `tsvector`
-column with a GIN index, both made by the migration. User text is only ever turned into quoted
-word tokens, so quotes and FTS operators in it are plain text. Pages continue from an opaque
-cursor (the sort key and id of the last row), never OFFSET, so deep pages cost what page one does.
+This module is the one interface (`parse_query` -> `SearchQuery`, `search` -> `SearchResult`,
+`count_matches`, `iter_matching_ids`, `items_changed`) over two engines, chosen by
+SEARCH_ENGINE: "tantivy" (`search_index`: an embedded index beside the database, which stays
+the source of truth and checks every page) and "database", below: SQLite FTS5 (`catalog_fts`,
+kept in sync by triggers) or a PostgreSQL `tsvector` column with a GIN index, both made by the
+migration. User text is only ever turned into words, so quotes and operators in it are plain
+text. Pages continue from an opaque signed cursor, never a number the client chose.
 """
 
 from __future__ import annotations

@@ -205,6 +205,7 @@ class _Reader:
 
 _readers: dict[tuple[int, str], _Reader] = {}
 _readers_lock = threading.Lock()
+_MAX_READERS = 8
 
 
 def _stamp(generation: Path) -> tuple[int, int]:
@@ -226,7 +227,10 @@ def reader(app: Flask | None = None) -> Any:
         held = _readers.get(key)
         if held is None or held.generation != generation:
             held = _Reader(generation, stamp, _open(generation))
+            _readers.pop(key, None)
             _readers[key] = held
+            while len(_readers) > _MAX_READERS:  # many apps in one process (tests): keep a few
+                _readers.pop(next(iter(_readers)))
         elif held.stamp != stamp:
             held.index.reload()
             held.stamp = stamp
