@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/certificate_bench.py --items 5000
 	$(BIN)/python bench/package_bench.py
 	$(BIN)/python bench/payouts_bench.py
+	$(BIN)/python bench/search_quality.py --backend sqlite postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

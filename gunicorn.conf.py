@@ -23,3 +23,15 @@ limit_request_field_size = 8190
 # (marketplace/logredact.py), which is installed on the "gunicorn.access" logger.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Load the opt-out registry copy (seconds at a million rules) in the background as each
+    worker starts, so that the first bulk check does not wait for all of it."""
+    import threading
+
+    from marketplace.db import get_database
+    from marketplace.optout import snapshot
+
+    engine = get_database(worker.wsgi).engine
+    threading.Thread(target=snapshot.warm, args=(engine,), daemon=True, name="optout").start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -134,6 +135,9 @@ def _decimal_upto(limit: int) -> str:
     return "(?:" + "|".join(options) + ")"
 
 
+_VERSION = re.compile(r"[0-9]{1,9}")  # a session version in a login cookie
+
+
 class IdConverter(IntegerConverter):
     """`<id:...>`: a positive row id that fits a 32-bit INTEGER column. Anything else does not
     match the route at all, so it is a 404 for every method (a converter that matched and then
@@ -171,9 +175,10 @@ def _register_blueprints(app: OpenAPI) -> None:
 def _load_user(login_id: str) -> User | None:
     """The user of a session or remember cookie, if its session version is still current."""
     user_id, _, version = login_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()) or int(user_id) > MAX_ROW_ID:
+    row_id = db.parse_row_id(user_id)
+    if row_id is None or not _VERSION.fullmatch(version):
         return None
-    user = db.get_session().get(User, int(user_id))
+    user = db.get_session().get(User, row_id)
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

@@ -7,6 +7,7 @@ only place that commits. Services flush when they need ids and never commit.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,17 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MAX_ROW_ID = 2**31 - 1  # ids of INTEGER primary keys; larger ones cannot exist
+_ASCII_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_row_id(text: str | None) -> int | None:
+    """The row id `text` spells in ASCII digits, or None: `str.isdigit` also admits "²" and
+    other Unicode digits that `int()` then refuses, and an id past MAX_ROW_ID cannot exist."""
+    if text is None or not _ASCII_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ROW_ID else None
+
 
 NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",

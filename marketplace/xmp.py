@@ -165,8 +165,8 @@ def embed_xmp(data: bytes, packet: bytes) -> tuple[bytes, str]:
     (a simple VP8/VP8L file becomes the extended format, its VP8X canvas read from the
     bitstream). Any XMP already there is removed first, so the result never carries two.
     Any other format Pillow reads (TIFF, GIF, BMP, ...) is decoded and re-encoded losslessly
-    as PNG through `encode_with_xmp` (the only case that re-encodes; modes PNG cannot hold,
-    such as CMYK, become RGB). Deterministic: the same
+    as PNG through `encode_with_xmp` (the only case that re-encodes; modes PNG cannot hold
+    become the nearest it can, see `_png_writable`). Deterministic: the same
     input gives the same bytes. Raises ValueError for truncated or malformed input.
     """
     try:
@@ -350,6 +350,29 @@ def _u24(value: int) -> bytes:
     return value.to_bytes(3, "little")
 
 
+_PNG_MODES = frozenset(("1", "L", "LA", "P", "RGB", "RGBA", "I;16"))
+_ALPHA_MODES = frozenset(("LA", "La", "PA", "RGBA", "RGBa"))
+
+
+def _png_writable(image: Image.Image) -> Image.Image:
+    """The image in a mode PNG can hold, keeping what it can: 16-bit and wider greyscale
+    (32-bit integer, float) as 16-bit, scaled only when the values do not fit; alpha only
+    where the source had it (LAB's "A" is a colour axis, not alpha); the rest as RGB."""
+    if image.mode in _PNG_MODES:
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        wide = image if image.mode in ("I", "F") else image.convert("I")
+        extrema = wide.getextrema()  # one band: (low, high)
+        low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
+        if wide.mode == "I" and low >= 0 and high <= 0xFFFF:
+            return wide.convert("I;16")
+        scale = 0xFFFF / (high - low) if high > low else 0.0
+        return wide.point(lambda v: (v - low) * scale + 0.5).convert("I").convert("I;16")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        return image.convert("RGBA")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
 def _reencoded_png_with_xmp(data: bytes, packet: bytes) -> bytes:
     """The one lossy-container path: decode whatever Pillow reads, keep every pixel (PNG is
     lossless), drop the source's own metadata but ICC profile, transparency and DPI."""
@@ -359,9 +382,7 @@ def _reencoded_png_with_xmp(data: bytes, packet: bytes) -> bytes:
             with Image.open(io.BytesIO(data)) as opened:
                 opened.load()
                 image: Image.Image = opened
-                if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
-                    image = image.convert("RGBA" if "A" in image.mode else "RGB")  # CMYK &c.
-                return encode_with_xmp(image, "PNG", packet)
+                return encode_with_xmp(_png_writable(image), "PNG", packet)
     except (OSError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
     except (Image.DecompressionBombWarning, struct.error, IndexError, KeyError) as exc:

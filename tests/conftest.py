@@ -388,9 +388,13 @@ class StripeEmulator:
         """Every requirement met: transfers and payouts work (account.updated)."""
         self._call("POST", f"/_config/accounts/{account_id}/enable", {})
 
-    def set_balance(self, account_id: str, available: int) -> None:
-        """The connected account's available usd balance, in minor units."""
-        self._call("POST", f"/_config/accounts/{account_id}/balance", {"available": str(available)})
+    def set_balance(self, account_id: str, available: int, currency: str = "usd") -> None:
+        """The connected account's available balance in `currency`, in minor units."""
+        self._call(
+            "POST",
+            f"/_config/accounts/{account_id}/balance",
+            {"available": str(available), "currency": currency},
+        )
 
     def flush_webhooks(self) -> list[dict[str, Any]]:
         """Wait until every event so far was delivered; the deliveries since the last flush."""

@@ -200,3 +200,40 @@ def test_mutated_files_give_a_valid_image_or_value_error(
 def test_random_bytes_give_value_error(data: bytes) -> None:
     with pytest.raises(ValueError, match=REFUSED):
         embed_xmp(data, PACKET)
+
+
+def _tiff(mode: str, values: list[float]) -> bytes:
+    image = Image.new(mode, (len(values), 1))
+    for x, value in enumerate(values):
+        image.putpixel((x, 0), value)
+    return images.encode(image, "TIFF")
+
+
+@pytest.mark.parametrize(
+    ("mode", "values", "expected_mode", "expected"),
+    [
+        ("I", [0, 300, 65535], "I;16", [0, 300, 65535]),  # fits 16 bits: kept exactly
+        ("I", [0, 250_000, 1_000_000], "I;16", [0, 16384, 65535]),  # wider: scaled
+        ("I", [-10, 0, 10], "I;16", [0, 32768, 65535]),
+        ("F", [0.0, 0.5, 1.0], "I;16", [0, 32768, 65535]),
+        ("F", [2.0, 2.0], "I;16", [0, 0]),
+        ("I;16B", [0, 4097, 65535], "I;16", [0, 4097, 65535]),
+    ],
+)
+def test_wide_greyscale_tiffs_become_16_bit_pngs(mode, values, expected_mode, expected) -> None:
+    out, ext = embed_xmp(_tiff(mode, values), PACKET)
+    assert ext == "png"
+    with Image.open(io.BytesIO(out)) as picture:
+        assert picture.mode == expected_mode
+        assert [picture.getpixel((x, 0)) for x in range(len(values))] == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected_mode"),
+    [("LAB", "RGB"), ("CMYK", "RGB"), ("YCbCr", "RGB"), ("RGBX", "RGB"), ("PA", "RGBA")],
+)
+def test_other_modes_keep_alpha_only_where_the_source_had_it(mode, expected_mode) -> None:
+    out, _ext = embed_xmp(images.encode(Image.new(mode, (4, 4)), "TIFF"), PACKET)
+    with Image.open(io.BytesIO(out)) as picture:
+        assert picture.mode == expected_mode
+        assert xmp_of(out) == PACKET

@@ -377,6 +377,8 @@ def user_for_reset_token(session: Session, token: str) -> User:
     user = session.get(User, uid) if isinstance(uid, int) else None
     if user is None or payload.get("pw") != fingerprint(user.password_hash):
         raise BadToken("This link has already been used or is not valid.")
+    if not user.is_active:  # a link mailed before the suspension must not reopen the account
+        raise BadToken("This link is not valid.")
     return user
 
 
@@ -500,10 +502,14 @@ def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
 
 
 def find_active_api_token(session: Session, plaintext: str) -> ApiToken | None:
+    """The token if it is unrevoked and its creator's account is not suspended: suspending a
+    user stops every token they made, as it stops their sessions."""
     if not plaintext.startswith(API_TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     token = session.scalar(
-        select(ApiToken).where(ApiToken.token_sha256 == _token_digest(plaintext))
+        select(ApiToken)
+        .join(User, User.id == ApiToken.created_by_id)
+        .where(ApiToken.token_sha256 == _token_digest(plaintext), User.is_active.is_(True))
     )
     if token is None or token.revoked_at is not None:
         return None

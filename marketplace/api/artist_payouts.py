@@ -234,7 +234,9 @@ def my_payouts(query: PayoutsQuery) -> dict[str, Any]:
     responses={200: StatementResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse},
 )
 @token_required
-def my_statement(path: StatementPath, query: StatementQuery) -> dict[str, Any]:
+def my_statement(
+    path: StatementPath, query: StatementQuery
+) -> tuple[dict[str, Any], int, dict[str, str]]:
     """The calling artist's statement of a month: their payable account's ledger lines, with
     opening and closing balances that reconcile exactly with the ledger."""
     artist = current_artist()
@@ -248,49 +250,53 @@ def my_statement(path: StatementPath, query: StatementQuery) -> dict[str, Any]:
     if currency not in available:
         raise APIError(404, "statement_not_found", f"You have no earnings in {currency.upper()}.")
     st = statements.statement(session, artist.id, artist.display_name, month, currency)
-    return StatementResponse(
-        month=st.label,
-        currency=st.currency,
-        account=st.account_code,
-        opening_minor=st.opening_minor,
-        closing_minor=st.closing_minor,
-        credits_minor=st.credits_minor,
-        debits_minor=st.debits_minor,
-        lines=[
-            StatementLineOut(
-                seq=line.seq,
-                created_at=format_timestamp(line.created_at),
-                kind=line.kind,
-                kind_label=line.kind_label,
-                order_id=line.order_id,
-                payout_id=line.payout_id,
-                memo=line.memo,
-                amount_minor=line.amount_minor,
-                balance_minor=line.balance_minor,
-            )
-            for line in st.lines
-        ],
-        transfers=[
-            StatementTransferOut(
-                sent_at=format_timestamp(t.sent_at),
-                payout_id=t.payout_id,
-                order_id=t.order_id,
-                amount_minor=t.amount_minor,
-                stripe_transfer_id=t.stripe_transfer_id,
-            )
-            for t in st.transfers
-        ],
-        reversals=[
-            StatementReversalOut(
-                at=format_timestamp(r.at),
-                payout_id=r.payout_id,
-                order_id=r.order_id,
-                stripe_transfer_id=r.stripe_transfer_id,
-                stripe_reversal_id=r.stripe_reversal_id,
-                amount_minor=r.amount_minor,
-                status=r.status,
-                failure_message=r.failure_message,
-            )
-            for r in st.reversals
-        ],
-    ).model_dump()
+    return (
+        StatementResponse(
+            month=st.label,
+            currency=st.currency,
+            account=st.account_code,
+            opening_minor=st.opening_minor,
+            closing_minor=st.closing_minor,
+            credits_minor=st.credits_minor,
+            debits_minor=st.debits_minor,
+            lines=[
+                StatementLineOut(
+                    seq=line.seq,
+                    created_at=format_timestamp(line.created_at),
+                    kind=line.kind,
+                    kind_label=line.kind_label,
+                    order_id=line.order_id,
+                    payout_id=line.payout_id,
+                    memo=line.memo,
+                    amount_minor=line.amount_minor,
+                    balance_minor=line.balance_minor,
+                )
+                for line in st.lines
+            ],
+            transfers=[
+                StatementTransferOut(
+                    sent_at=format_timestamp(t.sent_at),
+                    payout_id=t.payout_id,
+                    order_id=t.order_id,
+                    amount_minor=t.amount_minor,
+                    stripe_transfer_id=t.stripe_transfer_id,
+                )
+                for t in st.transfers
+            ],
+            reversals=[
+                StatementReversalOut(
+                    at=format_timestamp(r.at),
+                    payout_id=r.payout_id,
+                    order_id=r.order_id,
+                    stripe_transfer_id=r.stripe_transfer_id,
+                    stripe_reversal_id=r.stripe_reversal_id,
+                    amount_minor=r.amount_minor,
+                    status=r.status,
+                    failure_message=r.failure_message,
+                )
+                for r in st.reversals
+            ],
+        ).model_dump(),
+        200,
+        {"Cache-Control": "private, no-store"},
+    )  # a personal financial record

@@ -418,6 +418,9 @@ def _payment_or_none(order_id: int) -> dict[str, Any] | None:
         with transaction() as session:
             order = buyers.get_order(session, _buyer(), order_id)
             return _payment_json(buyers.payment_session(session, order))
+    except buyers.ConsentLost:
+        buyers.cancel_unpayable(order_id)
+        return None
     except buyers.OrderStateError:
         return None
     except payments.PaymentsError:
@@ -436,6 +439,9 @@ def order_payment(path: OrderPath) -> dict[str, Any]:
     try:
         with transaction() as session:
             return _payment_json(buyers.payment_session(session, session.merge(order)))
+    except buyers.ConsentLost as exc:
+        buyers.cancel_unpayable(order.id)
+        raise APIError(409, "consent_lost", str(exc)) from exc
     except buyers.BuyersError as exc:
         raise _raise(exc) from exc
     except payments.PaymentsError as exc:

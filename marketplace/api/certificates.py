@@ -22,7 +22,12 @@ from marketplace.ledger.verify import SIGNATURE_CONTEXT
 
 tag = Tag(name="certificates", description="Provenance certificates of orders, and their key.")
 _AUTH: dict[str, Any] = {"security": BEARER_SECURITY, "tags": [tag]}
-_ERRORS: dict[str | int, Any] = {401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse}
+_ERRORS: dict[str | int, Any] = {
+    401: ErrorResponse,
+    403: ErrorResponse,
+    404: ErrorResponse,
+    410: ErrorResponse,
+}
 
 
 class CertificatePath(ApiIn):
@@ -52,6 +57,8 @@ def _certificate(order_id: int) -> bytes:
         raise APIError(404, "not_found", "No such order.") from exc
     except certificates.CertificateNotFound as exc:
         raise APIError(404, "certificate_not_issued", str(exc)) from exc
+    except certificates.LicenceRevoked as exc:
+        raise APIError(410, "licence_revoked", str(exc)) from exc
 
 
 @bp.get("/orders/<id:order_id>/certificate", responses={200: None, **_ERRORS}, **_AUTH)

@@ -38,7 +38,7 @@ from marketplace.artists.forms import (
 from marketplace.artists.models import Artist, Work, WorkStatus, WorkTerms
 from marketplace.artists.serializers import terms_json
 from marketplace.artists.terms import TermsInvalid, TermsSpec, licence_text, summary
-from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.db import get_session, parse_row_id, transaction
 from marketplace.forms import ConfirmForm, request_locale
 from marketplace.security import role_required
 from marketplace.storage import keys
@@ -245,11 +245,7 @@ def set_work_terms(work_id: int) -> ResponseReturnValue:
 def set_batch_terms() -> ResponseReturnValue:
     artist = _artist()
     form = BatchTermsForm()
-    ids = [
-        int(v)
-        for v in request.form.getlist("work_ids")
-        if v.isdigit() and len(v) < 11 and int(v) <= MAX_ROW_ID
-    ]
+    ids = [i for i in map(parse_row_id, request.form.getlist("work_ids")) if i is not None]
     spec = form.terms_spec() if form.validate_on_submit() else None
     if spec is None:
         return _dashboard(form, ids, 200 if form.awaiting_confirmation else 422)

@@ -17,7 +17,18 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from marketplace import amounts
 from marketplace.buyers.eligibility import INTENDED_USE_LABELS
 from marketplace.buyers.services import OrderStateError
+from marketplace.db import parse_row_id
 from marketplace.forms import Form
+
+
+def _row_id(value: object) -> int:
+    """A collection id as the form posts it; WTForms reports the ValueError as a bad choice."""
+    if isinstance(value, int):
+        return value
+    row_id = parse_row_id(str(value))
+    if row_id is None:
+        raise ValueError("not a collection id")
+    return row_id
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -40,7 +51,7 @@ class BundleForm(Form):
         ],
         default="collection",
     )
-    collection_id = SelectField("Collection", coerce=int, choices=[], validate_choice=False)
+    collection_id = SelectField("Collection", coerce=_row_id, choices=[], validate_choice=False)
     query = StringField(
         "Search (as in the catalog's address, e.g. q=harbour&license=public_domain)",
         validators=[Length(max=2000)],

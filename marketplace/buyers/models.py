@@ -135,6 +135,9 @@ class OrderStatus(enum.StrEnum):
     PAYMENT_FAILED = "payment_failed"
     REFUNDED = "refunded"
     PARTIALLY_REFUNDED = "partially_refunded"
+    CANCELLED = (
+        "cancelled"  # unpaid, given up: its items lost consent, or a newer order replaced it
+    )
 
 
 class Order(Base):

@@ -94,6 +94,12 @@ class QuoteNotCurrent(BuyersError):
     code = "quote_not_current"
 
 
+class ConsentLost(BuyersError):
+    """Some of an unpaid order's items lost consent since checkout: it must not be paid as it
+    stands. Nothing was written; the caller cancels the order (`cancel_order`) in its own
+    transaction and tells the buyer to ask for a new quote."""
+
+
 class OrderStateError(BuyersError):
     code = "order_state"
 
@@ -518,32 +524,46 @@ def previous_quote(session: Session, quote: Quote) -> Quote | None:
 
 def _consent_lost(session: Session, quote: Quote) -> dict[int, str]:
     """position -> reason for quote items whose consent or open access ended since the quote."""
-    lost: dict[int, str] = {}
     rows = session.execute(
         select(QuoteItem.position, QuoteItem.item_id).where(QuoteItem.quote_id == quote.id)
     ).all()
     positions = {int(item_id): int(position) for position, item_id in rows}
-    ids = list(positions)
+    lost = _items_lost(session, list(positions), registry_mark=quote.registry_mark)
+    return {positions[item_id]: reason for item_id, reason in lost.items()}
+
+
+def _items_lost(session: Session, ids: list[int], *, registry_mark: int) -> dict[int, str]:
+    """item id -> reason for the items that left the catalog, lost their artist's consent or
+    match an opt-out rule registered after `registry_mark`."""
+    lost: dict[int, str] = {}
     registry = eligibility.RegistryCheck.load(
         session,
         max_distance=_config("OPTOUT_PHASH_DISTANCE"),
-        above=quote.registry_mark,
+        above=registry_mark,
     )
     for start in range(0, len(ids), 10_000):
         part = list(eligibility.candidates(session, ids[start : start + 10_000]))
         found = {c.item_id for c in part}
         for item_id in ids[start : start + 10_000]:
             if item_id not in found:
-                lost[positions[item_id]] = "unavailable"
+                lost[item_id] = "unavailable"
         for candidate in part:
             reason = _consent_reason(candidate)
             if reason:
-                lost[positions[candidate.item_id]] = reason
-        for item_id in registry.matches(
-            session, [c for c in part if positions[c.item_id] not in lost]
-        ):
-            lost[positions[item_id]] = "opted_out"
+                lost[candidate.item_id] = reason
+        for item_id in registry.matches(session, [c for c in part if c.item_id not in lost]):
+            lost[item_id] = "opted_out"
     return lost
+
+
+def order_consent_lost(session: Session, order: Order) -> dict[int, str]:
+    """item id -> reason for the order's items whose consent or open access ended since its
+    quote: such an order must not be paid for as it stands."""
+    ids = [
+        int(i)
+        for i in session.scalars(select(OrderItem.item_id).where(OrderItem.order_id == order.id))
+    ]
+    return _items_lost(session, ids, registry_mark=order.quote.registry_mark)
 
 
 def _consent_reason(candidate: eligibility.Candidate) -> str:
@@ -654,6 +674,12 @@ def checkout(session: Session, user: User, bundle: Bundle, quote_id: str) -> Che
                 for n, i in enumerate(kept[start : start + 10_000], start=start)
             ],
         )
+    for older in session.scalars(
+        select(Order).where(
+            Order.bundle_id == bundle.id, Order.id != order.id, Order.status.in_(_PAYABLE)
+        )
+    ):
+        cancel_order(session, older)  # a newer quote replaces it: never two live charges
     if order.total_minor == 0:
         _mark_paid(session, order, payment_intent_id=None)
     return Checkout(order, created=True, dropped=dropped)
@@ -744,6 +770,7 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
     if order.status not in _PAYABLE:
         return
     currency = order.currency
+    lost = order_consent_lost(session, order) if payment_intent_id else {}
     if order.total_minor > 0:
         postings = [money.debit(money.processor_clearing(currency), order.total_minor)]
         for artist_id, share in sorted(_artist_shares(session, order).items()):
@@ -778,6 +805,18 @@ def _mark_paid(session: Session, order: Order, *, payment_intent_id: str | None)
     order.paid_at = utcnow()
     if payment_intent_id:
         order.payment_intent_id = payment_intent_id
+    if lost:
+        # Paid from a page opened before consent ended: nothing of it may be sold, so the
+        # payment goes back in full and the order is never fulfilled (no dataset.item_sold).
+        log.warning("order %s paid after %s items lost consent: refunded", order.id, len(lost))
+        session.flush()
+        refund_order(
+            session,
+            order,
+            amount_minor=None,
+            reason=f"{len(lost)} items lost consent before the payment arrived",
+        )
+        return
     jobs.enqueue_after_commit(session, FULFIL_JOB, order.id, job_id=f"fulfil-{order.id}")
 
 
@@ -806,6 +845,13 @@ def payment_session(session: Session, order: Order) -> PaymentSession:
     session.refresh(order, with_for_update=True)
     if order.status not in _PAYABLE:
         raise OrderStateError("This order is not awaiting payment.")
+    lost = order_consent_lost(session, order)
+    if lost:
+        raise ConsentLost(
+            f"{len(lost):,} of this order's items left the catalog or lost their artist's "
+            "consent since checkout, so the order was cancelled and nothing was charged. "
+            "Ask for a new quote on the bundle."
+        )
     if order.payment_intent_id:
         info = payments.retrieve_payment_intent(order.payment_intent_id)
     else:
@@ -835,6 +881,36 @@ def payment_session(session: Session, order: Order) -> PaymentSession:
 
 def transfer_group(order: Order) -> str:
     return f"order_{order.id}"
+
+
+def cancel_order(session: Session, order: Order) -> bool:
+    """Give up an unpaid order: its PaymentIntent is cancelled at Stripe first, so a payment
+    page left open cannot pay it any more. False (and the payment recorded instead) if Stripe
+    says it was paid meanwhile."""
+    session.refresh(order, with_for_update=True)
+    if order.status not in _PAYABLE:
+        return order.status is OrderStatus.CANCELLED
+    if order.payment_intent_id:
+        info = payments.retrieve_payment_intent(order.payment_intent_id)
+        if info.status == "succeeded":
+            settle_payment(session, order, info)
+            return False
+        if info.status != "canceled":
+            payments.cancel_payment_intent(
+                order.payment_intent_id, idempotency_key=f"order:{order.id}:cancel"
+            )
+    order.status = OrderStatus.CANCELLED
+    log.info("order %s cancelled before payment", order.id)
+    return True
+
+
+def cancel_unpayable(order_id: int) -> None:
+    """After ConsentLost: cancel the order in a transaction of its own (the one that raised
+    was rolled back)."""
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        if order is not None:
+            cancel_order(session, order)
 
 
 def settle_payment(session: Session, order: Order, info: payments.PaymentIntentInfo) -> bool:
@@ -1040,6 +1116,8 @@ def record_refund(
         order.refunded_at = utcnow()
     session.flush()
     payouts.order_refunded(session, order, refund)  # reverse shares already paid out
+    if full:
+        delivery.order_refunded_in_full(session, order)  # nothing left to download
     log.info("order %s refunded %s (%s)", order.id, amount_minor, refund_id)
     return refund
 

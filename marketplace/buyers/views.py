@@ -21,12 +21,13 @@ from marketplace.buyers import services as buyers
 from marketplace.buyers.forms import BundleForm, CheckoutForm, RefundForm
 from marketplace.buyers.models import Bundle, BundleStatus, Order, OrderStatus
 from marketplace.catalog import services as catalog
-from marketplace.db import get_session, transaction
+from marketplace.db import get_session, parse_row_id, transaction
 from marketplace.forms import ConfirmForm
 from marketplace.payments import gateway as payments
 from marketplace.security import role_required
 
 log = logging.getLogger(__name__)
+_POSITION = re.compile(r"[0-9]{1,9}")
 bp = Blueprint("buyers", __name__)
 
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
@@ -81,9 +82,10 @@ def _parse_ids(text: str) -> list[int]:
     for part in _ID_SEPARATORS.split(text.strip()):
         if not part:
             continue
-        if not part.isdigit() or len(part) > 12:
+        work_id = parse_row_id(part)
+        if work_id is None:
             raise buyers.InvalidBundle(f"{part[:20]!r} is not a work id (ids are whole numbers).")
-        ids.append(int(part))
+        ids.append(work_id)
     return ids
 
 
@@ -124,9 +126,10 @@ def new_bundle() -> ResponseReturnValue:
     collections = catalog.list_collections(session, current_user)
     form.collection_id.choices = [(c.id, f"{c.name} ({n} works)") for c, n in collections]
     if request.method == "GET":
-        if request.args.get("collection", "").isdigit():
+        collection_id = parse_row_id(request.args.get("collection"))
+        if collection_id is not None:
             form.source.data = "collection"
-            form.collection_id.data = int(request.args["collection"])
+            form.collection_id.data = collection_id
         elif request.args.get("query"):
             form.source.data = "query"
             form.query.data = request.args["query"][:2000]
@@ -144,7 +147,7 @@ def new_bundle() -> ResponseReturnValue:
     return render_template("buyers/bundle_new.html", form=form), status
 
 
-@bp.route("/bundles/<int:bundle_id>")
+@bp.route("/bundles/<id:bundle_id>")
 @role_required("buyer", "admin")
 def bundle_page(bundle_id: int) -> ResponseReturnValue:
     session = get_session()
@@ -157,8 +160,7 @@ def bundle_page(bundle_id: int) -> ResponseReturnValue:
         else None
     )
     show = request.args.get("show", "included")
-    after = request.args.get("after", "0")
-    after_id = int(after) if after.isdigit() and len(after) < 12 else 0
+    after_id = parse_row_id(request.args.get("after")) or 0
     rows = buyers.bundle_items(
         session, bundle, excluded=show == "excluded", after=after_id, limit=PAGE + 1
     )
@@ -181,7 +183,7 @@ def bundle_page(bundle_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/bundles/<int:bundle_id>/check", methods=["POST"])
+@bp.route("/bundles/<id:bundle_id>/check", methods=["POST"])
 @role_required("buyer")
 def check_bundle(bundle_id: int) -> Response:
     bundle = _bundle(bundle_id)
@@ -194,7 +196,7 @@ def check_bundle(bundle_id: int) -> Response:
     return redirect(url_for("buyers.bundle_page", bundle_id=bundle_id))
 
 
-@bp.route("/bundles/<int:bundle_id>/items/<int:item_id>/drop", methods=["POST"])
+@bp.route("/bundles/<id:bundle_id>/items/<id:item_id>/drop", methods=["POST"])
 @role_required("buyer")
 def drop_item(bundle_id: int, item_id: int) -> Response:
     bundle = _bundle(bundle_id)
@@ -211,7 +213,7 @@ def drop_item(bundle_id: int, item_id: int) -> Response:
     return redirect(url_for("buyers.bundle_page", bundle_id=bundle_id))
 
 
-@bp.route("/bundles/<int:bundle_id>/checkout", methods=["POST"])
+@bp.route("/bundles/<id:bundle_id>/checkout", methods=["POST"])
 @role_required("buyer")
 def checkout(bundle_id: int) -> ResponseReturnValue:
     bundle = _bundle(bundle_id)
@@ -261,7 +263,7 @@ def orders() -> ResponseReturnValue:
     )
 
 
-@bp.route("/orders/<int:order_id>/pay")
+@bp.route("/orders/<id:order_id>/pay")
 @role_required("buyer")
 def pay(order_id: int) -> ResponseReturnValue:
     """The checkout page: Stripe's Payment Element for the order's PaymentIntent."""
@@ -271,6 +273,10 @@ def pay(order_id: int) -> ResponseReturnValue:
     try:
         with transaction() as session:
             payment = buyers.payment_session(session, session.merge(order))
+    except buyers.ConsentLost as exc:
+        buyers.cancel_unpayable(order_id)
+        flash(str(exc), "error")
+        return redirect(url_for("buyers.order_page", order_id=order_id))
     except buyers.OrderStateError:
         return redirect(url_for("buyers.order_page", order_id=order_id))
     except payments.PaymentsError:
@@ -285,7 +291,7 @@ def pay(order_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/orders/<int:order_id>")
+@bp.route("/orders/<id:order_id>")
 @role_required("buyer", "admin")
 def order_page(order_id: int) -> ResponseReturnValue:
     session = get_session()
@@ -298,8 +304,8 @@ def order_page(order_id: int) -> ResponseReturnValue:
         except payments.PaymentsError:
             log.warning("could not reconcile order %s after payment", order_id)
         order = _order(order_id)
-    after = request.args.get("after", "-1")
-    after_position = int(after) if after.lstrip("-").isdigit() and len(after) < 12 else -1
+    after = request.args.get("after", "")
+    after_position = int(after) if _POSITION.fullmatch(after) else -1  # ASCII digits only
     rows = buyers.order_items(session, order, after=after_position, limit=PAGE + 1)
     return render_template(
         "buyers/order.html",
@@ -313,7 +319,7 @@ def order_page(order_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/orders/<int:order_id>/refund", methods=["POST"])
+@bp.route("/orders/<id:order_id>/refund", methods=["POST"])
 @role_required("admin")
 def refund(order_id: int) -> Response:
     """Admins refund an order through Stripe, whole or in part."""

@@ -74,7 +74,12 @@ def orientation_of(width: int | None, height: int | None) -> Orientation:
 
 
 def index_work(session: Session, work: Work) -> CatalogItem:
-    """Make the work's search row say what the work is now (available or not)."""
+    """Make the work's search row say what the work is now (available or not).
+
+    The work is read again under a row lock first: a job that loaded it seconds ago (the
+    derivatives job renders for a while) must not list a work withdrawn meanwhile."""
+    session.flush()  # the caller's own changes to the work, before reading it back
+    session.refresh(work, with_for_update=True)
     item = session.scalar(select(CatalogItem).where(CatalogItem.work_id == work.id))
     created = item is None
     if item is None:

@@ -33,7 +33,7 @@ from marketplace.artists.terms import (
 from marketplace.catalog import search, services
 from marketplace.catalog.forms import CollectionForm
 from marketplace.catalog.models import CatalogItem, Collection
-from marketplace.db import MAX_ROW_ID, get_session, transaction
+from marketplace.db import get_session, parse_row_id, transaction
 from marketplace.forms import ConfirmForm
 from marketplace.security import login_required_any
 
@@ -306,10 +306,10 @@ def share_collection(collection_id: int) -> ResponseReturnValue:
 
 
 def _form_id(name: str) -> int:
-    value = request.form.get(name, "")
-    if not value.isdigit() or len(value) > 10 or not 0 < int(value) <= MAX_ROW_ID:
+    row_id = parse_row_id(request.form.get(name))
+    if row_id is None:
         abort(400)
-    return int(value)
+    return row_id
 
 
 @bp.route("/collections/add-item", methods=["POST"])

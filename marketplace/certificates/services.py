@@ -58,6 +58,10 @@ class CertificateNotFound(CertificateError):
     pass
 
 
+class LicenceRevoked(CertificateError):
+    """The order was refunded in full: its certificate no longer vouches for a licence."""
+
+
 class CertificateNotReady(CertificateError):
     pass
 
@@ -286,7 +290,15 @@ def find_certificate(session: Session, order_id: int) -> Certificate | None:
 
 
 def certificate_bytes(session: Session, order_id: int) -> bytes:
-    """The stored certificate JSON, byte for byte; CertificateNotFound if not issued."""
+    """The stored certificate JSON, byte for byte; CertificateNotFound if not issued,
+    LicenceRevoked once the order is refunded in full (the ledger's order.refunded entry
+    says so to anyone holding a copy)."""
+    order = session.get(Order, order_id)
+    if order is not None and order.status is OrderStatus.REFUNDED:
+        raise LicenceRevoked(
+            "This order was refunded in full, so its licence is revoked and its certificate "
+            "withdrawn."
+        )
     found = find_certificate(session, order_id)
     if found is None:
         raise CertificateNotFound("No certificate has been issued for this order yet.")

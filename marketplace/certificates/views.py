@@ -35,6 +35,8 @@ def _certificate_bytes(order_id: int) -> bytes:
         return services.certificate_bytes(session, order_id)
     except (buyers.NotFound, services.CertificateNotFound):
         abort(404)
+    except services.LicenceRevoked as exc:
+        abort(410, str(exc))
 
 
 def json_response(data: bytes, order_id: int) -> Response:
@@ -59,13 +61,13 @@ def pdf_response(data: bytes, order_id: int, json_url: str) -> Response:
     )
 
 
-@bp.route("/orders/<int:order_id>/certificate.json")
+@bp.route("/orders/<id:order_id>/certificate.json")
 @role_required("buyer", "admin")
 def certificate_json(order_id: int) -> ResponseReturnValue:
     return json_response(_certificate_bytes(order_id), order_id)
 
 
-@bp.route("/orders/<int:order_id>/certificate.pdf")
+@bp.route("/orders/<id:order_id>/certificate.pdf")
 @role_required("buyer", "admin")
 def certificate_pdf(order_id: int) -> ResponseReturnValue:
     data = _certificate_bytes(order_id)

@@ -7,9 +7,10 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace import jobs
+from marketplace import jobs, storage
 from marketplace.buyers.models import Order
-from marketplace.delivery.models import Package, PackageStatus
+from marketplace.db import after_commit
+from marketplace.delivery.models import Package, PackageFile, PackageStatus
 
 BUILD_JOB = "marketplace.delivery.tasks.build_package"
 
@@ -77,3 +78,17 @@ _ALIVE = {"queued", "started", "deferred", "scheduled"}
 def _job_alive(order_id: int) -> bool:
     """RQ still has the build queued or running (never, without Redis: jobs ran inline)."""
     return jobs.job_status(job_id(order_id)) in _ALIVE
+
+
+def order_refunded_in_full(session: Session, order: Order) -> None:
+    """Refunds' hook: a revoked licence leaves nothing to download. The package's stored
+    objects are deleted once the refund commits, so a link handed out before (local or S3)
+    finds nothing; the file rows stay, as the record of what was delivered."""
+    package = find_package(session, order.id)
+    if package is None:
+        return
+    keys = sorted(
+        session.scalars(select(PackageFile.storage_key).where(PackageFile.package_id == package.id))
+    )
+    if keys:
+        after_commit(session, lambda: storage.delete_many(keys))

@@ -41,7 +41,7 @@ def status_json(package: Package | None) -> dict[str, Any]:
     }
 
 
-@bp.route("/orders/<int:order_id>/package")
+@bp.route("/orders/<id:order_id>/package")
 @role_required("buyer", "admin")
 def package_page(order_id: int) -> ResponseReturnValue:
     """Members of the buying organization and administrators; anyone else gets 404."""
@@ -60,7 +60,7 @@ def package_page(order_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/orders/<int:order_id>/package/status.json")
+@bp.route("/orders/<id:order_id>/package/status.json")
 @role_required("buyer", "admin")
 def package_status(order_id: int) -> Response:
     """The build's progress, polled by static/js/package.js while the package page is open."""
@@ -73,7 +73,7 @@ def package_status(order_id: int) -> Response:
     return response
 
 
-@bp.route("/orders/<int:order_id>/ai-act-summary")
+@bp.route("/orders/<id:order_id>/ai-act-summary")
 @role_required("buyer", "admin")
 def ai_act_summary_page(order_id: int) -> ResponseReturnValue:
     """The EU AI Act Art. 53(1)(d) draft of the order, as in its package (404 until built)."""
@@ -86,7 +86,7 @@ def ai_act_summary_page(order_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/orders/<int:order_id>/ai-act-summary.<any(md, json):fmt>")
+@bp.route("/orders/<id:order_id>/ai-act-summary.<any(md, json):fmt>")
 @role_required("buyer", "admin")
 def ai_act_summary_file(order_id: int, fmt: str) -> ResponseReturnValue:
     order, package = _package(order_id)
@@ -100,7 +100,7 @@ def ai_act_summary_file(order_id: int, fmt: str) -> ResponseReturnValue:
     return response
 
 
-@bp.route("/orders/<int:order_id>/package/rebuild", methods=["POST"])
+@bp.route("/orders/<id:order_id>/package/rebuild", methods=["POST"])
 @role_required("admin")
 def rebuild(order_id: int) -> Response:
     """Administrators rebuild a package (the same files, byte for byte)."""

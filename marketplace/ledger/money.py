@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Direction = Literal["debit", "credit"]
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+_ARTIST_ID = re.compile(r"[1-9][0-9]{0,17}")  # ASCII digits: str.isdigit also takes "²"
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
@@ -120,7 +121,7 @@ def parse_account_code(code: str) -> tuple[AccountKind, str, int | None]:
     if (
         len(parts) == 3
         and parts[0] == "artist_payable"
-        and parts[1].isdigit()
+        and _ARTIST_ID.fullmatch(parts[1])
         and _CURRENCY.match(parts[2])
     ):
         return AccountKind.LIABILITY, parts[2], int(parts[1])

@@ -59,3 +59,21 @@ class OptOutRule(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # set once the id exists
+    # The registry generation that registered or withdrew this rule (see OptOutState).
+    changed_generation: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", index=True
+    )
+
+
+class OptOutState(Base):
+    """One row: a counter every opt-out write bumps in its own transaction.
+
+    Writers queue on the row's lock, so generations follow commit order and "the rules changed
+    after generation g" is an exact question; per-process copies of the registry
+    (`marketplace.optout.snapshot`) ask it to stay current.
+    """
+
+    __tablename__ = "optout_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

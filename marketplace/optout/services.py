@@ -1,8 +1,10 @@
 """Registering opt-outs and checking images and URLs against them.
 
-Checks are set lookups on indexed columns, a few queries per 10,000 URLs: exact addresses by
-value, domains by every suffix of each host, prefixes by host and then compared in Python;
-near-identical images by pHash bands (see `marketplace.imaging.band_neighbours`).
+URL checks read this process's copy of the address rules (`marketplace.optout.snapshot`),
+brought up to date by one counter read per check: exact addresses by value, domains by every
+suffix of each host, prefixes by host and then compared. Every write here bumps that counter in
+its own transaction. Images are looked up in SQL by pHash bands
+(see `marketplace.imaging.band_neighbours`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import imaging, storage
@@ -22,7 +24,8 @@ from marketplace.db import after_commit, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.kinds import EntryKind
-from marketplace.optout.models import OptOutRule, RuleKind
+from marketplace.optout import snapshot
+from marketplace.optout.models import OptOutRule, OptOutState, RuleKind
 from marketplace.optout.urls import (
     MAX_URL_LENGTH,
     BadUrl,
@@ -34,7 +37,6 @@ from marketplace.optout.urls import (
 log = logging.getLogger(__name__)
 
 MAX_BULK_URLS = 10_000
-_CHUNK = 2000
 
 
 class OptOutError(Exception):
@@ -53,7 +55,21 @@ def _set_phash(rule: OptOutRule, phash: int) -> None:
     rule.phash_b0, rule.phash_b1, rule.phash_b2, rule.phash_b3 = imaging.phash_bands(phash)
 
 
+def _bump_generation(session: Session) -> int:
+    """The registry's next generation, taken under the counter row's lock until commit, so
+    that generations follow commit order (see `marketplace.optout.snapshot`)."""
+    return int(
+        session.execute(
+            update(OptOutState)
+            .where(OptOutState.id == 1)
+            .values(generation=OptOutState.generation + 1)
+            .returning(OptOutState.generation)
+        ).scalar_one()
+    )
+
+
 def _log_rule(session: Session, rule: OptOutRule) -> None:
+    rule.changed_generation = _bump_generation(session)
     session.add(rule)
     session.flush()
     payload: dict[str, Any] = {"kind": rule.kind.value, "value": rule.value}
@@ -157,6 +173,7 @@ def remove_rule(session: Session, owner: User, rule_id: int) -> OptOutRule:
     if rule.work_id is not None:
         raise OptOutError("This entry follows a work's terms: change the work's terms instead.")
     rule.removed_at = utcnow()
+    rule.changed_generation = _bump_generation(session)
     ledger.append(
         session,
         EntryKind.OPTOUT_REMOVED,
@@ -197,6 +214,7 @@ def sync_work_rules(
     elif not opted_out:
         for rule in current:
             rule.removed_at = utcnow()
+            rule.changed_generation = _bump_generation(session)
             ledger.append(
                 session,
                 EntryKind.OPTOUT_REMOVED,
@@ -208,8 +226,7 @@ def sync_work_rules(
 # --- Checking ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):  # a tuple: thousands of them per bulk check
     kind: str
     distance: int
     registered_at: datetime
@@ -245,73 +262,62 @@ def _active() -> Any:
     return OptOutRule.removed_at.is_(None)
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _find_active(
-    session: Session, kind: RuleKind, column: Any, values: Sequence[str], *more: Any
-) -> Iterator[tuple[Any, ...]]:
-    """(column, *more, created_at) of the active rules of `kind` whose `column` is in `values`.
-
-    Withdrawn rules are dropped here rather than in SQL: beside an IN list of thousands,
-    `removed_at IS NULL` leads SQLite's planner (once ANALYZE has run) to the removed_at index,
-    which is ~99% NULL, and through the whole registry (2.4 s instead of 0.1 s for 10,000 URLs
-    against a million rules). Withdrawn rows are few, so fetching them costs nothing.
-    """
-    for part in _chunks(values):
-        rows = session.execute(
-            select(column, *more, OptOutRule.created_at, OptOutRule.removed_at).where(
-                OptOutRule.kind == kind, column.in_(part)
-            )
-        )
-        for *found, removed in rows:
-            if removed is None:
-                yield tuple(found)
-
-
 def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
-    """One result per URL, in input order; a malformed URL gets an error, not an exception."""
+    """One result per URL, in input order; a malformed URL gets an error, not an exception.
+
+    Answers from committed rules only: the copy is read on a connection of its own.
+    """
     if len(urls) > MAX_BULK_URLS:
         raise OptOutError(f"Send at most {MAX_BULK_URLS} URLs per request.")
     results = [CheckResult() for _ in urls]
-    normalized: list[tuple[int, str, str]] = []  # (position, host, key)
-    for position, url in enumerate(urls):
+    normalized: list[tuple[CheckResult, str, str]] = []  # (result, host, key)
+    for result, url in zip(results, urls, strict=True):
         try:
             n = normalize_url(url)
         except BadUrl as exc:
-            results[position].error = str(exc)
+            result.error = str(exc)
             continue
-        normalized.append((position, n.host, n.key))
+        normalized.append((result, n.host, n.key))
+    if not normalized:
+        return results
 
-    keys = sorted({key for _, _, key in normalized})
-    exact: dict[str, list[datetime]] = {}
-    for value, created in _find_active(session, RuleKind.URL, OptOutRule.value, keys):
-        exact.setdefault(value, []).append(created)
+    rules = snapshot.current(session.get_bind().engine)
+    hosts = list({host: None for _, host, _ in normalized})
+    suffixes_of = {host: host_suffixes(host) for host in hosts}
+    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, _, k in normalized}))
+    domains = rules.exact(
+        rules.domains,
+        rules.added_domains,
+        list({s: None for suffixes in suffixes_of.values() for s in suffixes}),
+    )
+    prefixes = rules.prefixes_on(hosts)
 
-    suffixes = sorted({s for _, host, _ in normalized for s in host_suffixes(host)})
-    domains: dict[str, list[datetime]] = {}
-    for value, created in _find_active(session, RuleKind.DOMAIN, OptOutRule.value, suffixes):
-        domains.setdefault(value, []).append(created)
+    moments: dict[int, datetime] = {}  # one datetime per registration time
 
-    hosts = sorted({host for _, host, _ in normalized})
-    prefixes: dict[str, list[tuple[str, datetime]]] = {}
-    for host, value, created in _find_active(
-        session, RuleKind.PREFIX, OptOutRule.host, hosts, OptOutRule.value
-    ):
-        prefixes.setdefault(host, []).append((value, created))
+    def moment(micros: int) -> datetime:
+        found = moments.get(micros)
+        if found is None:
+            found = moments[micros] = snapshot.from_micros(micros)
+        return found
 
-    for position, host, key in normalized:
-        result = results[position]
-        result.matches.extend(Match("url", 0, created) for created in exact.get(key, ()))
-        for prefix, created in prefixes.get(host, ()):
-            if key.startswith(prefix):
-                result.matches.append(Match("prefix", 0, created))
-        for suffix in host_suffixes(host):
-            result.matches.extend(
-                Match("domain", 0, created) for created in domains.get(suffix, ())
-            )
+    crc = snapshot.crc
+    for result, host, key in normalized:
+        matches = result.matches
+        found = exact.get(key)
+        if found:
+            matches.extend(Match("url", 0, moment(when)) for _, when in sorted(found))
+        candidates = prefixes.get(host)
+        if candidates:
+            hits = [
+                (rule_id, when)
+                for length, value_hash, check, rule_id, when in candidates
+                if hash(key[:length]) == value_hash and crc(key[:length]) == check
+            ]
+            matches.extend(Match("prefix", 0, moment(when)) for _, when in sorted(hits))
+        for suffix in suffixes_of[host]:
+            found = domains.get(suffix)
+            if found:
+                matches.extend(Match("domain", 0, moment(when)) for _, when in sorted(found))
     return results
 
 

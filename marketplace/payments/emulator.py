@@ -386,7 +386,8 @@ class Account(ls.StripeObject):  # type: ignore[misc]
 
 async def _account_hook(request: web.Request) -> web.StreamResponse:
     """Test hooks: `restrict` (Stripe wants more information: no transfers, no payouts),
-    `enable` (all requirements met), `balance` (set the available balance in usd)."""
+    `enable` (all requirements met), `balance` (set the available balance in `currency`,
+    usd unless given)."""
     account = Account._api_retrieve(request.match_info["id"])
     action = request.match_info["action"]
     if action == "restrict":
@@ -399,8 +400,11 @@ async def _account_hook(request: web.Request) -> web.StreamResponse:
         available = ls.try_convert_to_int(data.get("available"))
         if not isinstance(available, int) or isinstance(available, bool):
             raise UserError(400, "Invalid integer: available", {"param": "available"})
-        account._available_balance("usd")
-        account._available["usd"] = available
+        currency = str(data.get("currency") or "usd").lower()
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise UserError(400, "Invalid currency", {"param": "currency"})
+        account._available_balance(currency)
+        account._available[currency] = available
         ls.store["account:" + account.id] = account
     return _json(account._export())
 

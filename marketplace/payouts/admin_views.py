@@ -55,9 +55,14 @@ def start_run() -> Response:
     if run is None:
         flash("Another payout run is in progress; this one did not start.", "error")
     else:
+        paid = ", ".join(
+            format_money(t.amount_minor, t.currency)
+            for t in overview.run_totals(session, [run.id]).get(run.id, [])
+        )
         flash(
-            f"Payout run {run.id} {run.status.value}: {run.paid_count} paid "
-            f"({format_money(run.paid_minor, 'usd')}), {run.failed_count} failed, "
+            f"Payout run {run.id} {run.status.value}: {run.paid_count} paid"
+            + (f" ({paid})" if paid else "")
+            + f", {run.failed_count} failed, "
             f"{run.resumed_count} resumed." + (f" {run.note}" if run.note else ""),
             "success" if run.failed_count == 0 else "error",
         )

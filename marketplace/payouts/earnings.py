@@ -442,6 +442,11 @@ class ReversalLine:
     stripe_reversal_id: str | None
     failure_message: str
     at: datetime
+    currency: str = ""
+    # A failed reversal: still owed back (the order's net is negative), or settled by the
+    # payouts that deducted it (their ids; empty when settled otherwise).
+    owed: bool = False
+    deducted_by: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -513,6 +518,7 @@ def payouts(
                     sent_at=transfer.sent_at,
                 )
             )
+        currency_of = {p.id: p.currency for p in rows}
         for reversal, payout_id, order_id, stripe_transfer in session.execute(
             select(
                 PayoutReversal,
@@ -524,7 +530,9 @@ def payouts(
             .where(PayoutTransfer.payout_id.in_(ids))
             .order_by(PayoutReversal.id)
         ):
-            reversals[int(payout_id)].append(_reversal_line(reversal, order_id, stripe_transfer))
+            reversals[int(payout_id)].append(
+                _reversal_line(reversal, order_id, stripe_transfer, currency_of[int(payout_id)])
+            )
     items = [
         PayoutLine(
             id=p.id,
@@ -544,7 +552,13 @@ def payouts(
 
 
 def _reversal_line(
-    reversal: PayoutReversal, order_id: int, stripe_transfer: str | None
+    reversal: PayoutReversal,
+    order_id: int,
+    stripe_transfer: str | None,
+    currency: str,
+    *,
+    owed: bool = False,
+    deducted_by: tuple[int, ...] = (),
 ) -> ReversalLine:
     return ReversalLine(
         order_id=int(order_id),
@@ -554,22 +568,60 @@ def _reversal_line(
         stripe_reversal_id=reversal.stripe_reversal_id,
         failure_message=reversal.failure_message,
         at=reversal.finished_at or reversal.created_at,
+        currency=currency,
+        owed=owed,
+        deducted_by=deducted_by,
     )
 
 
 def failed_reversals(session: Session, artist_id: int, *, limit: int = 10) -> list[ReversalLine]:
-    """Refunds Stripe could not take back from the artist's account, newest first: why the
-    artist owes money back, which the next payouts deduct."""
-    return [
-        _reversal_line(reversal, order_id, stripe_transfer)
-        for reversal, order_id, stripe_transfer in session.execute(
-            select(PayoutReversal, PayoutTransfer.order_id, PayoutTransfer.stripe_transfer_id)
-            .join(PayoutTransfer, PayoutTransfer.id == PayoutReversal.transfer_id)
-            .where(
-                PayoutTransfer.artist_id == artist_id,
-                PayoutReversal.status == ReversalStatus.FAILED,
-            )
-            .order_by(PayoutReversal.id.desc())
-            .limit(limit)
+    """Refunds Stripe could not take back from the artist's account, newest first. Each is
+    owed back while its order's net for the artist is negative; once a payout netted it (or
+    the order came back to zero otherwise) it is settled, naming the payouts that took it."""
+    rows = session.execute(
+        select(
+            PayoutReversal,
+            PayoutTransfer.order_id,
+            PayoutTransfer.stripe_transfer_id,
+            Payout.currency,
         )
+        .join(PayoutTransfer, PayoutTransfer.id == PayoutReversal.transfer_id)
+        .join(Payout, Payout.id == PayoutTransfer.payout_id)
+        .where(
+            PayoutTransfer.artist_id == artist_id,
+            PayoutReversal.status == ReversalStatus.FAILED,
+        )
+        .order_by(PayoutReversal.id.desc())
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    nets = services.order_nets(session, artist_id=artist_id)
+    deductions = _deductions(session, {int(order) for _r, order, _t, _c in rows})
+    return [
+        _reversal_line(
+            reversal,
+            order_id,
+            stripe_transfer,
+            str(currency),
+            owed=nets.get((artist_id, str(currency), int(order_id)), 0) < 0,
+            deducted_by=deductions.get(int(order_id), ()),
+        )
+        for reversal, order_id, stripe_transfer, currency in rows
     ]
+
+
+def _deductions(session: Session, order_ids: set[int]) -> dict[int, tuple[int, ...]]:
+    """Order owed back on -> the payouts that deducted it, from the netting transactions'
+    keys (`payout:<payout>:net:<owed on>:<deducted from>:onto`, see services._record_netting)."""
+    found: dict[int, set[int]] = defaultdict(set)
+    for order_id in sorted(order_ids):
+        for key in session.scalars(
+            select(LedgerTransaction.idempotency_key).where(
+                LedgerTransaction.idempotency_key.like(f"payout:%:net:{order_id}:%:onto")
+            )
+        ):
+            parts = str(key).split(":")
+            if len(parts) == 6 and parts[1].isdigit() and parts[3] == str(order_id):
+                found[order_id].add(int(parts[1]))
+    return {order: tuple(sorted(ids)) for order, ids in found.items()}

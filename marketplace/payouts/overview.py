@@ -6,10 +6,12 @@ Kept apart from `services.py` (the rules that move money): nothing here writes o
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.artists.models import Artist
@@ -26,6 +28,7 @@ from marketplace.payouts.models import (
 
 RECENT_RUNS = 20
 RECENT_FAILURES = 50
+LIST_ROWS = 50  # each list on the page (to pay, waiting, in transit): the largest amounts
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,39 @@ class InTransit:
 
 
 @dataclass(frozen=True)
+class TransitTotals:
+    """Per currency: every payout in transit and what its unanswered transfers carry."""
+
+    currency: str
+    payouts: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class RunTotal:
+    """What a run paid in one currency (a run may pay several)."""
+
+    run_id: int
+    currency: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
 class Overview:
+    """The page's lists hold at most LIST_ROWS rows each, largest amounts first; the `*_more`
+    counts say how many were left out, and the totals cover every row."""
+
     to_pay: list[services.PlannedPayout]
     waiting: list[services.PlannedPayout]
     totals: list[Totals]
     runs: list[PayoutRun]
     failures: list[Failure]
     in_transit: list[InTransit] = field(default_factory=list)
+    to_pay_more: int = 0
+    waiting_more: int = 0
+    in_transit_more: int = 0
+    in_transit_totals: list[TransitTotals] = field(default_factory=list)
+    run_totals: dict[int, list[RunTotal]] = field(default_factory=dict)
 
 
 def _totals(plans: list[services.PlannedPayout]) -> list[Totals]:
@@ -151,28 +180,84 @@ def failures(session: Session, *, limit: int = RECENT_FAILURES) -> list[Failure]
     return found[:limit]
 
 
-def in_transit(session: Session) -> list[InTransit]:
-    """Payouts with transfers Stripe has not answered (the next run or a webhook settles them)."""
-    payouts = session.scalars(
-        select(Payout).where(Payout.status == PayoutStatus.IN_TRANSIT).order_by(Payout.id)
-    ).all()
-    names = _names(session, {p.artist_id for p in payouts})
-    found = []
-    for p in payouts:
-        pending = [t for t in p.transfers if t.status is TransferStatus.PENDING]
-        found.append(
-            InTransit(
-                payout_id=p.id,
-                run_id=p.run_id,
-                artist_id=p.artist_id,
-                artist_name=names.get(p.artist_id, f"Artist {p.artist_id}"),
-                amount_minor=sum(t.amount_minor for t in pending),
-                currency=p.currency,
-                pending_transfers=len(pending),
-                since=p.created_at,
-            )
+def _pending_transfers() -> Any:
+    """Per payout in transit: the amount and number of its transfers Stripe has not answered."""
+    return (
+        select(
+            PayoutTransfer.payout_id.label("payout_id"),
+            func.coalesce(func.sum(PayoutTransfer.amount_minor), 0).label("amount_minor"),
+            func.count(PayoutTransfer.id).label("transfers"),
         )
-    return found
+        .where(PayoutTransfer.status == TransferStatus.PENDING)
+        .group_by(PayoutTransfer.payout_id)
+        .subquery()
+    )
+
+
+def in_transit(session: Session, *, limit: int = LIST_ROWS) -> list[InTransit]:
+    """Payouts with transfers Stripe has not answered (the next run or a webhook settles them),
+    largest first: one query, whatever the number of rows."""
+    pending = _pending_transfers()
+    amount = func.coalesce(pending.c.amount_minor, 0)
+    rows = session.execute(
+        select(Payout, Artist.display_name, amount, func.coalesce(pending.c.transfers, 0))
+        .outerjoin(pending, pending.c.payout_id == Payout.id)
+        .outerjoin(Artist, Artist.id == Payout.artist_id)
+        .where(Payout.status == PayoutStatus.IN_TRANSIT)
+        .order_by(amount.desc(), Payout.id)
+        .limit(limit)
+    ).all()
+    return [
+        InTransit(
+            payout_id=p.id,
+            run_id=p.run_id,
+            artist_id=p.artist_id,
+            artist_name=str(name) if name is not None else f"Artist {p.artist_id}",
+            amount_minor=int(total),
+            currency=p.currency,
+            pending_transfers=int(count),
+            since=p.created_at,
+        )
+        for p, name, total, count in rows
+    ]
+
+
+def in_transit_totals(session: Session) -> list[TransitTotals]:
+    """Every payout in transit, per currency, summed in SQL (the list on the page is cut)."""
+    pending = _pending_transfers()
+    rows = session.execute(
+        select(
+            Payout.currency,
+            func.count(Payout.id),
+            func.coalesce(func.sum(func.coalesce(pending.c.amount_minor, 0)), 0),
+        )
+        .outerjoin(pending, pending.c.payout_id == Payout.id)
+        .where(Payout.status == PayoutStatus.IN_TRANSIT)
+        .group_by(Payout.currency)
+        .order_by(Payout.currency)
+    )
+    return [TransitTotals(str(c), int(n), int(total)) for c, n, total in rows]
+
+
+def run_totals(session: Session, run_ids: list[int]) -> dict[int, list[RunTotal]]:
+    """What each run paid per currency: transfers Stripe accepted, less none reversed (a
+    reversal is a refund's business, not the run's), from the payouts of the run."""
+    if not run_ids:
+        return {}
+    sent = case(
+        (PayoutTransfer.status == TransferStatus.SENT, PayoutTransfer.amount_minor), else_=0
+    )
+    found: dict[int, list[RunTotal]] = defaultdict(list)
+    for run_id, currency, total in session.execute(
+        select(Payout.run_id, Payout.currency, func.sum(sent))
+        .join(PayoutTransfer, PayoutTransfer.payout_id == Payout.id)
+        .where(Payout.run_id.in_(run_ids))
+        .group_by(Payout.run_id, Payout.currency)
+        .having(func.sum(sent) != 0)
+        .order_by(Payout.run_id, Payout.currency)
+    ):
+        found[int(run_id)].append(RunTotal(int(run_id), str(currency), int(total)))
+    return dict(found)
 
 
 def recent_runs(session: Session, *, limit: int = RECENT_RUNS) -> list[PayoutRun]:
@@ -186,11 +271,26 @@ def latest_run_id(session: Session) -> int | None:
 def overview(session: Session) -> Overview:
     """Everything the admin payouts page shows, from the database alone (no Stripe call)."""
     plans = services.upcoming(session)
+    to_pay = _largest([p for p in plans if not p.blocked], lambda p: p.amount_minor)
+    waiting = _largest([p for p in plans if p.blocked], lambda p: p.available_minor)
+    transit_totals = in_transit_totals(session)
+    runs = recent_runs(session)
     return Overview(
-        to_pay=[p for p in plans if not p.blocked],
-        waiting=[p for p in plans if p.blocked],
-        totals=_totals(plans),
-        runs=recent_runs(session),
+        to_pay=to_pay[:LIST_ROWS],
+        waiting=waiting[:LIST_ROWS],
+        totals=_totals(plans),  # every plan, not the cut lists
+        runs=runs,
         failures=failures(session),
         in_transit=in_transit(session),
+        to_pay_more=max(0, len(to_pay) - LIST_ROWS),
+        waiting_more=max(0, len(waiting) - LIST_ROWS),
+        in_transit_more=max(0, sum(t.payouts for t in transit_totals) - LIST_ROWS),
+        in_transit_totals=transit_totals,
+        run_totals=run_totals(session, [r.id for r in runs]),
     )
+
+
+def _largest(
+    plans: list[services.PlannedPayout], amount: Callable[[services.PlannedPayout], int]
+) -> list[services.PlannedPayout]:
+    return sorted(plans, key=lambda p: (-amount(p), p.artist_id))

@@ -37,6 +37,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace import jobs
@@ -116,7 +117,12 @@ def start_onboarding(
     session: Session, artist: Artist, *, email: str, refresh_url: str, return_url: str
 ) -> str:
     """The Stripe-hosted onboarding URL for the artist, opening their Express account first
-    (once: keyed on the artist). Payments errors propagate; the caller owns the transaction."""
+    (once: keyed on the artist). Payments errors propagate; the caller owns the transaction.
+
+    Two requests at once (a double click) queue on the artist's row, so the second finds the
+    first's account; where no row lock exists (SQLite), a lost race on the unique artist id
+    takes the winner's account (Stripe's idempotency key made it the same one)."""
+    session.get(Artist, artist.id, with_for_update=True, populate_existing=True)
     account = payout_account(session, artist.id)
     if account is None:
         country = (artist.country or _config("PAYOUT_DEFAULT_COUNTRY")).upper()
@@ -130,8 +136,15 @@ def start_onboarding(
             artist_id=artist.id, stripe_account_id=info.id, country=info.country or country
         )
         _apply(account, info)
-        session.add(account)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(account)
+                session.flush()
+        except IntegrityError:
+            log.info("artist %s: account opened by a concurrent request", artist.id)
+            account = payout_account(session, artist.id)
+            if account is None:
+                raise
     return payments.create_account_link(
         account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
     )
@@ -222,6 +235,21 @@ def _paid_at(session: Session, order_ids: Sequence[int]) -> dict[int, datetime]:
     return found
 
 
+def _by_hold(
+    session: Session, nets: dict[tuple[int, str, int], int], now: datetime | None
+) -> list[tuple[tuple[int, str, int], int, datetime | None]]:
+    """Each order net with when it leaves the holding period: None when it already has (paid
+    at or before the cutoff, or no payment time known), so balances and runs agree."""
+    paid_at = _paid_at(session, [order for (_a, _c, order) in nets])
+    cutoff = hold_cutoff(now)
+    hold = timedelta(days=int(_config("PAYOUT_HOLD_DAYS")))
+    found: list[tuple[tuple[int, str, int], int, datetime | None]] = []
+    for key, net in nets.items():
+        when = paid_at.get(key[2])
+        found.append((key, net, when + hold if when is not None and when > cutoff else None))
+    return found
+
+
 @dataclass(frozen=True)
 class Balances:
     currency: str
@@ -240,19 +268,15 @@ class Balances:
 
 def balances(session: Session, artist_id: int, *, now: datetime | None = None) -> list[Balances]:
     """The artist's money in each state, per currency (an artist has at most a few)."""
-    nets = order_nets(session, artist_id=artist_id)
-    paid_at = _paid_at(session, [order for (_a, _c, order) in nets])
-    cutoff = hold_cutoff(now)
-    hold = timedelta(days=int(_config("PAYOUT_HOLD_DAYS")))
     state: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"pending": 0, "available": 0, "transit": 0, "paid": 0, "reversed": 0, "next": None}
     )
-    for (_artist, currency, order), net in nets.items():
-        when = paid_at.get(order)
+    for (_artist, currency, _order), net, frees in _by_hold(
+        session, order_nets(session, artist_id=artist_id), now
+    ):
         row = state[currency]
-        if when is not None and when > cutoff:
+        if frees is not None:
             row["pending"] += net
-            frees = when + hold
             row["next"] = frees if row["next"] is None else min(row["next"], frees)
         else:
             row["available"] += net
@@ -357,13 +381,11 @@ def upcoming(
     session: Session, *, now: datetime | None = None, artist_id: int | None = None
 ) -> list[PlannedPayout]:
     """Every artist with money past the holding period: what a run started now would do."""
-    nets = order_nets(session, artist_id=artist_id)
-    paid_at = _paid_at(session, [order for (_a, _c, order) in nets])
-    cutoff = hold_cutoff(now)
     per_artist: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
-    for (artist, currency, order), net in nets.items():
-        when = paid_at.get(order)
-        if net != 0 and (when is None or when <= cutoff):
+    for (artist, currency, order), net, frees in _by_hold(
+        session, order_nets(session, artist_id=artist_id), now
+    ):
+        if net != 0 and frees is None:
             per_artist[(artist, currency)][order] = net
     if not per_artist:
         return []

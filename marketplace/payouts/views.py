@@ -40,6 +40,16 @@ ORDERS_CURSOR = "payouts-orders"
 WORKS_CURSOR = "payouts-works"
 PAYOUTS_CURSOR = "payouts-history"
 STRIPE_DOWN = "Stripe cannot be reached right now; try again in a minute."
+# Statements are personal financial records and Stripe links are bearer credentials: neither
+# may be kept by a shared cache, the browser's disk cache or its back/forward history.
+NO_STORE = "private, no-store"
+
+
+def _to_stripe(link: str) -> ResponseReturnValue:
+    """303 to a Stripe-hosted page; the link itself is the credential."""
+    response = redirect(link, code=303)
+    response.headers["Cache-Control"] = NO_STORE
+    return response
 
 
 def _artist() -> Artist:
@@ -83,6 +93,7 @@ def payouts_page() -> ResponseReturnValue:
         balances=services.balances(session, artist.id),
         hold_days=int(current_app.config["PAYOUT_HOLD_DAYS"]),
         minimum_minor=int(current_app.config["PAYOUT_MINIMUM_MINOR"]),
+        default_currency=str(current_app.config["DEFAULT_CURRENCY"]),
         failed_reversals=earnings.failed_reversals(session, artist.id),
         history=history,
         history_next=_next(PAYOUTS_CURSOR, history),
@@ -172,7 +183,7 @@ def start_onboarding() -> ResponseReturnValue:
         log.warning("onboarding link for artist %s: %s", _artist().id, exc.code)
         flash(_stripe_message(exc), "error")
         return redirect(url_for("payouts.payouts_page"))
-    return redirect(link, code=303)
+    return _to_stripe(link)
 
 
 @bp.route("/artists/payouts/refresh")
@@ -187,7 +198,7 @@ def onboarding_refresh() -> ResponseReturnValue:
         log.warning("onboarding refresh for artist %s: %s", _artist().id, exc.code)
         flash(_stripe_message(exc), "error")
         return redirect(url_for("payouts.payouts_page"))
-    return redirect(link, code=303)
+    return _to_stripe(link)
 
 
 @bp.route("/artists/payouts/return")
@@ -227,7 +238,7 @@ def stripe_dashboard() -> ResponseReturnValue:
         log.warning("login link for artist %s: %s", _artist().id, exc.code)
         flash(_stripe_message(exc), "error")
         return redirect(url_for("payouts.payouts_page"))
-    return redirect(link, code=303)
+    return _to_stripe(link)
 
 
 def _stripe_message(exc: payments.PaymentsError) -> str:
@@ -263,12 +274,15 @@ def statement_file(month: str, fmt: str) -> ResponseReturnValue:
         return Response(
             statements_csv_bytes(st),
             mimetype="text/csv",
-            headers={"Content-Disposition": storage.attachment_header(name)},
+            headers={
+                "Content-Disposition": storage.attachment_header(name),
+                "Cache-Control": NO_STORE,
+            },
         )
     return Response(
         exports.statement_pdf(st),
         mimetype="application/pdf",
-        headers={"Content-Disposition": storage.attachment_header(name)},
+        headers={"Content-Disposition": storage.attachment_header(name), "Cache-Control": NO_STORE},
     )
 
 

@@ -555,3 +555,30 @@ def test_an_unreadable_csv_refuses_the_batch_and_uploads_nothing(
     assert reason in response.get_data(as_text=True)
     assert count(db, Work) == 0
     assert stored_keys(app) == []
+
+
+def test_a_job_holding_the_work_from_before_a_withdrawal_does_not_list_it_again(
+    app, client, db, artist, run_jobs
+):
+    """The derivatives job loads the work, renders for seconds, then indexes it: a withdrawal
+    committed meanwhile must win (the job's copy of the work is stale by then)."""
+    from marketplace.artists import services as artists
+    from marketplace.catalog import services as catalog
+    from marketplace.catalog.models import CatalogItem
+    from marketplace.db import get_database, transaction
+
+    upload(client, (images.png(91), "w.png"), **LICENSE)
+    run_jobs()
+    work_id = db.scalar(select(Work.id))
+    with app.app_context():
+        job = get_database().sessions()  # the job's own session, as a worker has
+        stale = job.get(Work, work_id)
+        job.commit()  # sessions keep loaded values on commit: this copy is the job's
+        with transaction() as other:
+            work = other.get(Work, work_id)
+            artists.withdraw_consent(other, work, work.artist.user)
+        catalog.index_work(job, stale)
+        job.commit()
+        job.close()
+    db.rollback()
+    assert db.scalar(select(CatalogItem.available).where(CatalogItem.work_id == work_id)) is False

@@ -340,3 +340,27 @@ def test_records_loaded_without_a_file_are_written_once_per_id(app, db):
     assert (report.added, report.duplicates) == (1, 1)
     assert kinds(db) == ["stock.registered"]
     assert db.scalar(select(StockRecord.title)) == "Dune"
+
+
+def test_a_mapping_that_reads_more_fields_updates_each_record_once(
+    app, db, client, shared_dir, monkeypatch
+):
+    """Adapters that start reading more descriptive fields change the content hash: the
+    next ingest updates those records in place (no duplicates), the one after changes nothing."""
+    from marketplace.catalog.sources import aic
+
+    path = shared_dir / "data" / "aic_artworks.jsonl"
+    with monkeypatch.context() as old_mapping:  # what the adapter read before
+        old_mapping.setattr(
+            aic, "DESCRIPTIVE_LISTS", ("classification_titles", "subject_titles", "style_titles")
+        )
+        old_mapping.setattr(aic, "DESCRIPTIVE_FIELDS", ())
+        ingest(app, "aic", path)
+    assert client.get("/api/v1/works", query_string={"q": "munich"}).get_json()["items"] == []
+    assert "0 added, 10 updated, 0 unchanged" in ingest(app, "aic", path)
+    assert count(db, StockRecord) == count(db, CatalogItem) == 10
+    assert count(db, LedgerEntry, LedgerEntry.kind == "stock.updated") == 10
+    found = client.get("/api/v1/works", query_string={"q": "munich"}).get_json()["items"]
+    assert [item["title"] for item in found] == ["Interior of St. Mark's, Venice"]
+    assert "0 added, 0 updated, 10 unchanged" in ingest(app, "aic", path)
+    assert count(db, LedgerEntry, LedgerEntry.kind == "stock.updated") == 10

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from marketplace.catalog.sources import ADAPTERS, get_adapter
-from marketplace.catalog.sources.base import CC0_URI, Malformed, RawRecord, StockFields
+from marketplace.catalog.sources.base import CC0_URI, Malformed, RawRecord, Skipped, StockFields
 from tests.catalog.sources_support import FIXTURES, labelled, mapped, outcomes, shared_data, tally
 
 # --- Registry ----------------------------------------------------------------------------------
@@ -114,7 +114,8 @@ def test_cleveland_thomas_cole():
     )
     assert cole.institution == "Cleveland Museum of Art"
     assert cole.description.startswith("Championing the unspoiled American wilderness")
-    assert cole.tags == ("Painting", "America, 19th century")
+    # type, culture and department: "American painting" finds it
+    assert cole.tags == ("Painting", "America, 19th century", "American Painting and Sculpture")
     assert cole.raw["accession_number"] == "1335.1917"
     assert cole.raw["images"]["full"]["url"].endswith("_full.tif")  # kept in raw, not offered
 
@@ -179,12 +180,58 @@ def test_met_objects():
     )
     # recorded on the staging host; we link the public one
     assert quail.page_url == "https://www.metmuseum.org/art/collection/search/45734"
-    assert quail.tags == ("Birds", "Leaves")
+    # the Met's subject tags, then what the object is and where and when it was made
+    assert quail.tags == (
+        "Birds",
+        "Leaves",
+        "Hanging scroll",
+        "Paintings",
+        "Japan",
+        "Edo period (1615\u20131868)",
+        "Asian Art",
+    )
     assert quail.institution == "The Metropolitan Museum of Art"
     cover = records["47533"]
-    assert (cover.creator, cover.date_text, cover.tags) == ("", "", ())
+    assert (cover.creator, cover.date_text) == ("", "")
+    # no subject tags, but its culture and classification make it a Chinese ceramic
+    assert cover.tags == (
+        "Cover",
+        "Ceramics",
+        "China",
+        "Qing dynasty (1644\u20131911), Kangxi period (1662\u20131722)",
+        "Asian Art",
+    )
     assert (cover.year_start, cover.year_end) == (1662, 1722)
     assert len(cover.image_urls) == 1
+
+
+def test_aic_tags_hold_subjects_terms_type_department_and_origin():
+    records = mapped(get_adapter("aic"), shared_data() / "aic_artworks.jsonl")
+    # classification, subject and style titles, then the AAT terms not already there, then
+    # type (here the same word as "painting": kept once), department and place of origin
+    assert records["9"].tags == (
+        "painting",
+        "american arts",
+        "interiors",
+        "architecture",
+        "religion",
+        "Venice, Italy",
+        "churches",
+        "cathedrals",
+        "oil paint (paint)",
+        "organic material",
+        "Arts of the Americas",
+        "Munich",
+    )
+    assert records["20"].tags == (
+        "etching",
+        "print",
+        "prints and drawing",
+        "19th century",
+        "paper (fiber product)",
+        "Prints and Drawings",
+        "France",
+    )
 
 
 def test_smithsonian_rows():
@@ -210,6 +257,17 @@ def test_smithsonian_rows():
         1924,
     )
     assert elephant.tags == ("Animals", "Archival materials", "Photographs")
+    # a specimen is found by its common name and where it was collected
+    assert bird.tags == (
+        "Animals",
+        "Birds",
+        "Savannah Sparrow",
+        "Savannah Sparrow (Ipswich)",
+        "United States",
+        "Pinal",
+        "North America",
+        "Arizona",
+    )
 
 
 # --- Hand-made cases ---------------------------------------------------------------------------
@@ -227,6 +285,84 @@ def test_tate_cases():
         (9, "skipped: not open access"),
         (10, "malformed: missing id"),
     ]
+
+
+def test_tate_metadata_is_described_with_its_subjects_though_never_offered():
+    adapter = get_adapter("tate")
+    blake = next(
+        item
+        for item in adapter.read(shared_data() / "tate_artworks.jsonl")
+        if isinstance(item, RawRecord) and item.data["acno"] == "A00005"
+    )
+    assert adapter.map(blake) == Skipped("not open access", "A00005")
+    fields = adapter.describe(blake)
+    assert isinstance(fields, StockFields)
+    assert fields.source_id == "A00005"
+    assert fields.title.startswith("The Circle of the Lustful")
+    assert fields.creator == "William Blake"
+    assert (fields.year_start, fields.year_end) == (1826, 1827)
+    assert fields.medium == "Line engraving on paper"
+    assert (fields.image_urls, fields.rights_uri) == ((), "")  # Tate's images are not open
+    # The subject tree below its broad areas (groups, then leaves), and the kind of work
+    # without "on paper": "river", "woman" and "print" find it.
+    assert fields.tags[:4] == ("characters", "Dante", "Francesca da Rimini", "Paolo da Rimini")
+    assert {"river", "woman", "nudes", "love", "print"} <= set(fields.tags)
+    assert not {"subject", "nature", "people", "on paper"} & set(fields.tags)
+
+
+def test_tate_subject_qualifiers_and_unique_works_are_tidied():
+    record = RawRecord(
+        1,
+        {
+            "acno": "T1",
+            "title": "A dog",
+            "all_artists": "Jane Doe",
+            "contributors": [],
+            "classification": "on paper, unique",
+            "movements": [{"id": 1, "name": "Pre-Raphaelite"}],
+            "subjects": {
+                "name": "subject",
+                "children": [
+                    {
+                        "name": "nature",
+                        "children": [
+                            {
+                                "name": "animals: mammals",
+                                "children": [{"name": "dog - non-specific"}],
+                            }
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+    fields = get_adapter("tate").describe(record)
+    assert isinstance(fields, StockFields)
+    assert fields.creator == "Jane Doe"  # no contributors: the display string
+    assert fields.tags == ("animals: mammals", "dog", "Pre-Raphaelite")
+
+
+def test_tate_describe_reports_a_broken_record_as_map_does():
+    record = RawRecord(4, {"acno": "T1", "title": ""})
+    assert get_adapter("tate").describe(record) == Malformed(4, "missing title")
+
+
+def test_cmoa_metadata_is_described_with_classification_department_and_nationality():
+    adapter = get_adapter("cmoa")
+    guanyin = next(
+        item
+        for item in adapter.read(shared_data() / "cmoa_objects.jsonl")
+        if isinstance(item, RawRecord) and item.data["title"] == "Guanyin"
+    )
+    assert isinstance(adapter.map(guanyin), Skipped)
+    fields = adapter.describe(guanyin)
+    assert isinstance(fields, StockFields)
+    assert (fields.creator, fields.medium) == ("unknown Chinese", "porcelain")
+    assert fields.tags == ("Ceramics", "Decorative Arts and Design", "Chinese")
+    assert fields.page_url.startswith("http://collection.cmoa.org/")
+    assert (fields.image_urls, fields.rights_uri) == ((), "")
+    broken = RawRecord(2, {"title": None, "id": "cmoa:things/x"})
+    assert adapter.describe(broken) == Malformed(2, "missing title")
 
 
 def test_cmoa_cases():
@@ -390,7 +526,8 @@ def test_met_csv_with_an_image_column_maps_its_rows():
     assert coin.creator == "James Barton Longacre; Jane Doe"
     assert (coin.date_text, coin.year_start, coin.year_end) == ("1853", 1853, 1853)
     assert coin.image_urls == ("https://images.metmuseum.org/CRDImages/ad/original/DP9.jpg",)
-    assert coin.tags == ("Coins", "Birds")
+    # the Met's tags, then object name, classification and department
+    assert coin.tags == ("Coins", "Birds", "Coin", "Metal", "The American Wing")
     assert coin.raw["Object Number"] == "1979.486.1"  # the BOM is not part of the first column
 
 

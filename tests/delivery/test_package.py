@@ -444,14 +444,32 @@ def test_a_build_whose_worker_died_can_be_rebuilt(client, db, login, paid, run_j
 
 def test_a_fully_refunded_order_offers_no_files(client, db, login, paid):
     mixed, buyer = paid
+    handed_out = [
+        f["url"] for f in api_manifest(client, db, buyer, mixed.order_id).get_json()["files"]
+    ]
+    assert handed_out
+    assert client.get(handed_out[0]).status_code == 200
+    login(buyer)
+    assert client.get(f"/orders/{mixed.order_id}/certificate.json").status_code == 200
     with db.info["app"].app_context(), transaction(db) as session:
         order = session.get(Order, mixed.order_id)
         buyers.record_refund(session, order, refund_id="re_all", amount_minor=order.total_minor)
     assert api_manifest(client, db, buyer, mixed.order_id).get_json()["files"] == []
-    login(buyer)
     text = client.get(f"/orders/{mixed.order_id}/package").get_data(as_text=True)
     assert "licence is revoked" in text
     assert ".tar" not in text
+    # Links handed out before the refund find nothing: the objects are gone.
+    assert all(client.get(url).status_code == 404 for url in handed_out)
+    # The certificate no longer vouches for a licence: withdrawn, on the site and the API.
+    withdrawn = client.get(f"/orders/{mixed.order_id}/certificate.json")
+    assert withdrawn.status_code == 410
+    assert client.get(f"/orders/{mixed.order_id}/certificate.pdf").status_code == 410
+    token = make_api_token(db, buyer)
+    api = client.get(
+        f"/api/v1/orders/{mixed.order_id}/certificate",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert (api.status_code, api.get_json()["error"]["code"]) == (410, "licence_revoked")
 
 
 def test_without_auto_build_an_administrator_builds_the_package(

@@ -70,6 +70,16 @@ def sell(db: Session, buyer: Any, artist_user: Any, price_minor: int, run_jobs: 
     return paid_order(db, buyer, [work_item(db, artist_user, licence(price_minor))], run_jobs)
 
 
+def refund(db: Session, order_id: int, amount_minor: int | None = None) -> None:
+    """Refund the order (all of it unless `amount_minor`), as the buyer's admin would."""
+    with db.info["app"].app_context(), transaction(db) as session:
+        buyers.refund_order(
+            session, session.get(Order, order_id), amount_minor=amount_minor, reason="test"
+        )
+    db.rollback()
+    db.expire_all()
+
+
 def run(db: Session, **kwargs: Any) -> payouts.RunOutcome:
     with db.info["app"].app_context():
         outcome = payouts.run_payouts(**kwargs)

@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace import jobs
-from marketplace.buyers import services as buyers
-from marketplace.buyers.models import Order
 from marketplace.db import get_database, transaction
 from marketplace.payments import gateway
 from marketplace.payouts import services as payouts
@@ -26,7 +24,7 @@ from marketplace.payouts.models import (
 )
 from tests.conftest import make_test_app
 from tests.factories import PASSWORD, make_admin, make_artist, make_buyer
-from tests.payouts.support import onboard, run, sell
+from tests.payouts.support import onboard, refund, run, sell
 
 
 @pytest.fixture(params=["env"])
@@ -56,13 +54,6 @@ def table(html: str, testid: str) -> str:
     found = re.search(rf'<table class="table" data-testid="{testid}">(.*?)</table>', html, re.S)
     assert found, f"no {testid} table"
     return found.group(1)
-
-
-def refund(db, order_id):
-    with db.info["app"].app_context(), transaction(db) as session:
-        buyers.refund_order(session, session.get(Order, order_id), amount_minor=None, reason="t")
-    db.rollback()
-    db.expire_all()
 
 
 def sync(db, account_id):

@@ -9,26 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from marketplace.buyers import services as buyers
-from marketplace.buyers.models import Order
-from marketplace.db import transaction
-from marketplace.payouts.models import PayoutAccount
+from marketplace.payouts.models import Payout, PayoutAccount
 from tests.factories import make_artist, make_buyer
-from tests.payouts.support import artist_id, onboard, run, sell
+from tests.payouts.support import artist_id, onboard, refund, run, sell
 
 
 @pytest.fixture
 def app_config(stripe_config):
     return {**stripe_config, "PAYOUT_HOLD_DAYS": 0, "PAYOUT_MINIMUM_MINOR": 1000}
-
-
-def refund(db, order_id, amount_minor=None):
-    with db.info["app"].app_context(), transaction(db) as session:
-        buyers.refund_order(
-            session, session.get(Order, order_id), amount_minor=amount_minor, reason="test"
-        )
-    db.rollback()
-    db.expire_all()
 
 
 def text(response) -> str:
@@ -135,6 +123,36 @@ def test_a_refund_stripe_cannot_reverse_shows_as_owed_back(
     assert "Stripe could not reverse it" in page
     orders = text(client.get("/artists/earnings"))
     assert "owed back" in orders
+
+
+def test_a_failed_reversal_a_later_payout_netted_is_shown_settled_not_owed(
+    client, db, login, run_jobs, stripe_emulator
+):
+    ada, buyer = make_artist(db), make_buyer(db)
+    account = onboard(db, ada, stripe_emulator)
+    order_id = sell(db, buyer, ada, 2500, run_jobs)  # 20.00
+    assert run(db).paid == 1
+    stripe_emulator.set_balance(account, 0)  # Ada already withdrew it: the reversal fails
+    refund(db, order_id)
+    run_jobs()
+    db.rollback()
+    login(ada)
+    page = text(client.get("/artists/payouts"))
+    owed = re.search(r'data-testid="failed-reversals">(.*?)</div>', page, re.S)
+    assert owed
+    assert f"order #{order_id}, $20.00" in owed.group(1)
+
+    sell(db, buyer, ada, 3750, run_jobs)  # 30.00: the next payout deducts the 20.00
+    assert run(db).paid == 1
+    netted = db.scalar(select(Payout.id).order_by(Payout.id.desc()).limit(1))
+    assert db.get(Payout, netted).amount_minor == 1000
+    page = text(client.get("/artists/payouts"))
+    assert 'data-testid="failed-reversals"' not in page
+    assert re.search(r'data-testid="owed-back"', page) is None
+    settled = re.search(r'data-testid="settled-reversals">(.*?)</div>', page, re.S)
+    assert settled, page
+    assert f"order #{order_id}, $20.00" in settled.group(1)
+    assert f"deducted from payout #{netted}" in settled.group(1)
 
 
 def test_a_failed_payout_is_shown_with_stripes_message(

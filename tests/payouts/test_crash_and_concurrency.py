@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from marketplace.ledger import money
 from marketplace.payouts.models import PayoutTransfer, TransferStatus
-from tests.conftest import ROOT, _migrate
+from tests.conftest import ROOT
 from tests.factories import make_artist, make_buyer
 from tests.payouts.support import artist_id, ledger_ok, onboard, sell, transfers_to
 
@@ -29,13 +29,9 @@ MARKETPLACE = str(Path(sys.executable).parent / "marketplace")  # the console sc
 
 
 @pytest.fixture
-def database_url(postgres):
+def database_url(postgres_database_url):
     """PostgreSQL whatever the suite's main database is: the issue asks for it there."""
-    name = postgres.create()
-    url = postgres.url_for(name)
-    _migrate(url)
-    yield url
-    postgres.drop(name)
+    return postgres_database_url
 
 
 @pytest.fixture

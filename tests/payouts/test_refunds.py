@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from marketplace.buyers import services as buyers
-from marketplace.buyers.models import Order
-from marketplace.db import transaction
 from marketplace.ledger import money
 from marketplace.payments import gateway
 from marketplace.payouts.models import PayoutReversal, ReversalStatus
@@ -17,6 +14,7 @@ from tests.payouts.support import (
     balances,
     ledger_ok,
     onboard,
+    refund,
     run,
     sell,
     transfers_to,
@@ -26,15 +24,6 @@ from tests.payouts.support import (
 @pytest.fixture
 def app_config(stripe_config):
     return {**stripe_config, "PAYOUT_HOLD_DAYS": 0, "PAYOUT_MINIMUM_MINOR": 1000}
-
-
-def refund(db, order_id, amount_minor=None):
-    with db.info["app"].app_context(), transaction(db) as session:
-        buyers.refund_order(
-            session, session.get(Order, order_id), amount_minor=amount_minor, reason="test"
-        )
-    db.rollback()
-    db.expire_all()
 
 
 def test_a_refund_after_payout_reverses_the_artists_transfer(db, run_jobs, stripe_emulator):

@@ -22,6 +22,7 @@ from tests.payouts.support import (
     balances,
     ledger_ok,
     onboard,
+    refund,
     run,
     sell,
     transfers_to,
@@ -31,15 +32,6 @@ from tests.payouts.support import (
 @pytest.fixture
 def app_config(stripe_config):
     return {**stripe_config, "PAYOUT_HOLD_DAYS": 0, "PAYOUT_MINIMUM_MINOR": 1000}
-
-
-def refund(db, order_id, amount_minor=None):
-    with db.info["app"].app_context(), transaction(db) as session:
-        buyers.refund_order(
-            session, session.get(Order, order_id), amount_minor=amount_minor, reason="review"
-        )
-    db.rollback()
-    db.expire_all()
 
 
 def test_a_refund_while_the_transfer_is_in_transit_is_reversed_once_stripe_answers(

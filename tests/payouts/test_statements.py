@@ -11,14 +11,12 @@ import pytest
 from sqlalchemy import text, update
 
 from marketplace.accounts.models import UserRole
-from marketplace.buyers import services as buyers
-from marketplace.buyers.models import Order
-from marketplace.db import transaction, utcnow
+from marketplace.db import utcnow
 from marketplace.ledger import money
 from marketplace.ledger.models import LedgerEntry, LedgerTransaction
 from marketplace.payouts import exports, statements
 from tests.factories import make_api_token, make_artist, make_buyer, make_user
-from tests.payouts.support import artist_id, onboard, run, sell
+from tests.payouts.support import artist_id, onboard, refund, run, sell
 
 
 @pytest.fixture
@@ -27,15 +25,6 @@ def app_config(stripe_config):
 
 
 THIS_MONTH = f"{utcnow():%Y-%m}"
-
-
-def refund(db, order_id, amount_minor=None):
-    with db.info["app"].app_context(), transaction(db) as session:
-        buyers.refund_order(
-            session, session.get(Order, order_id), amount_minor=amount_minor, reason="test"
-        )
-    db.rollback()
-    db.expire_all()
 
 
 def read_csv(body: bytes) -> list[list[str]]:

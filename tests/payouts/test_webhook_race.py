@@ -24,18 +24,14 @@ from marketplace.payouts import services as payouts
 from marketplace.payouts.models import PayoutReversal
 from marketplace.webhooks import services as webhooks
 from marketplace.webhooks.models import StripeEvent
-from tests.conftest import _migrate
 from tests.factories import make_artist, make_buyer
 from tests.payouts.support import onboard, run, sell, transfers_to
 
 
 @pytest.fixture
-def database_url(postgres):
-    name = postgres.create()
-    url = postgres.url_for(name)
-    _migrate(url)
-    yield url
-    postgres.drop(name)
+def database_url(postgres_database_url):
+    """PostgreSQL: the race needs its row locks."""
+    return postgres_database_url
 
 
 @pytest.fixture

@@ -36,6 +36,16 @@ IMAGE_URL = "{base}/{image_id}/full/{width},/0/default.jpg"
 LARGE_WIDTH = 1686
 STANDARD_WIDTH = 843
 CC_BY_FIELDS = ("description",)
+# What the work is, shows and comes from, searchable as tags: the museum's classification,
+# subject, style, theme and term (AAT) lists, then its type, department and place of origin.
+DESCRIPTIVE_LISTS = (
+    "classification_titles",
+    "subject_titles",
+    "style_titles",
+    "theme_titles",
+    "term_titles",
+)
+DESCRIPTIVE_FIELDS = ("artwork_type_title", "department_title", "place_of_origin")
 
 
 @dataclass(frozen=True)
@@ -109,9 +119,10 @@ class AicAdapter:
             rights_uri=CC0_URI,
             description="",  # `description` is CC BY 4.0: dropped, see the module docstring
             tags=unique(
-                clean(tag)
-                for field in ("classification_titles", "subject_titles", "style_titles")
-                for tag in as_list(data.get(field))
+                [
+                    *(clean(tag) for name in DESCRIPTIVE_LISTS for tag in as_list(data.get(name))),
+                    *(clean(data.get(name)) for name in DESCRIPTIVE_FIELDS),
+                ]
             ),
             raw={key: value for key, value in data.items() if key not in CC_BY_FIELDS},
         )

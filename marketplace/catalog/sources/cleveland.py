@@ -109,7 +109,14 @@ class ClevelandAdapter:
             rights_uri=CC0_URI,
             description=clean_html(data.get("wall_description"))
             or clean_html(data.get("digital_description")),
-            tags=unique([clean(data.get("type")), *map(clean, as_list(data.get("culture")))]),
+            # What it is, where and when it was made, which department holds it: searchable.
+            tags=unique(
+                [
+                    clean(data.get("type")),
+                    *map(clean, as_list(data.get("culture"))),
+                    clean(data.get("department")),
+                ]
+            ),
             raw=record.data,
         )
 

@@ -31,6 +31,31 @@ from .text import as_list, clean, dig, unique
 REQUIRED_COLUMNS = ("Object ID", "Is Public Domain", "Title")
 PRIMARY_IMAGE_COLUMNS = ("primaryImage", "Primary Image", "Primary Image URL")
 ADDITIONAL_IMAGES_COLUMNS = ("additionalImages", "Additional Images")
+# What the object is, where and when it was made: searchable as tags beside the Met's own
+# subject tags (so "Chinese ceramics" finds a Qing porcelain cover: culture "China",
+# classification "Ceramics"). The API's names, then the same columns of MetObjects.csv.
+DESCRIPTIVE_FIELDS = (
+    "objectName",
+    "classification",
+    "culture",
+    "period",
+    "dynasty",
+    "reign",
+    "country",
+    "region",
+    "department",
+)
+DESCRIPTIVE_COLUMNS = (
+    "Object Name",
+    "Classification",
+    "Culture",
+    "Period",
+    "Dynasty",
+    "Reign",
+    "Country",
+    "Region",
+    "Department",
+)
 STAGING_HOST = "://wwwstg.metmuseum.org/"
 PUBLIC_HOST = "://www.metmuseum.org/"
 RIGHTS_STATEMENT = (
@@ -96,7 +121,12 @@ class MetAdapter:
             dimensions=clean(data.get("dimensions")),
             page_url=clean(data.get("objectURL")),
             image_urls=image_urls,
-            tags=unique(clean(dig(tag, "term")) for tag in as_list(data.get("tags"))),
+            tags=unique(
+                [
+                    *(clean(dig(tag, "term")) for tag in as_list(data.get("tags"))),
+                    *(clean(data.get(name)) for name in DESCRIPTIVE_FIELDS),
+                ]
+            ),
         )
 
     def _map_csv_row(self, record: RawRecord) -> StockFields | Skipped | Malformed:
@@ -133,7 +163,12 @@ class MetAdapter:
             dimensions=clean(row.get("Dimensions")),
             page_url=clean(row.get("Link Resource")),
             image_urls=unique([primary, *_split_pipes(additional)], fold_case=False),
-            tags=unique(_split_pipes(row.get("Tags"))),
+            tags=unique(
+                [
+                    *_split_pipes(row.get("Tags")),
+                    *(part for name in DESCRIPTIVE_COLUMNS for part in _split_pipes(row.get(name))),
+                ]
+            ),
         )
 
     def _fields(

@@ -31,6 +31,10 @@ SUBJECT_LABELS = frozenset({"subject", "depicted", "sitter"})
 DESCRIPTION_LABELS = frozenset({"summary", "description", "brief description"})
 MEDIUM_LABELS = frozenset({"medium", "physical description"})
 DIMENSIONS_LABELS = frozenset({"dimensions"})
+# indexedStructured lists that say what the object is, shows and comes from: searchable tags
+# (a bird specimen is found by "sparrow" through its common name, an archive print by
+# "photographs").
+DESCRIPTIVE_FIELDS = ("topic", "object_type", "culture", "common_name", "place")
 
 
 class SmithsonianAdapter:
@@ -87,9 +91,7 @@ class SmithsonianAdapter:
             rights_uri=CC0_URI,
             description=" ".join(_texts(freetext, "notes", DESCRIPTION_LABELS)),
             tags=unique(
-                clean(tag)
-                for field in ("topic", "object_type")
-                for tag in as_list(dig(indexed, field))
+                clean(tag) for field in DESCRIPTIVE_FIELDS for tag in as_list(dig(indexed, field))
             ),
             raw=data,
         )

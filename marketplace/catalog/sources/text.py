@@ -17,6 +17,7 @@ _C1_REPAIR = {
     code: bytes([code]).decode("cp1252", errors="ignore") or None for code in range(0x80, 0xA0)
 }
 _TAG = re.compile(r"<[^>]*>")
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII: str.isdigit also takes "²", which int() refuses
 _BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
 
 
@@ -79,7 +80,7 @@ def positive_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         number = int(value.strip())
         return number if number > 0 else None
     return None
