@@ -12,7 +12,7 @@ from rq.cron import CronScheduler
 
 from marketplace import jobs, migrate
 from marketplace.accounts import services as accounts
-from marketplace.catalog.cli import catalog_cli, ingest_command
+from marketplace.catalog.cli import catalog_cli, ingest_command, search_cli
 from marketplace.db import get_engine, transaction
 from marketplace.demo import seed_demo
 from marketplace.ledger.cli import ledger_cli
@@ -159,5 +159,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(ingest_command)
     app.cli.add_command(catalog_cli)
+    app.cli.add_command(search_cli)
     app.cli.add_command(stripe_emulator_command)
     app.cli.add_command(payouts_cli)

@@ -62,6 +62,11 @@ def load_config(instance_path: str) -> dict[str, object]:
         # Object storage: a local folder unless an S3 bucket is configured.
         "STORAGE_DIR": env("STORAGE_DIR", str(instance / "objects")),
         "S3_BUCKET": env("S3_BUCKET") or None,
+        # Search: tantivy's index beside the database (the source of truth), or the database's
+        # own full-text search. Index updates run as jobs, or in-process right after the commit.
+        "SEARCH_ENGINE": env("SEARCH_ENGINE", "tantivy"),
+        "SEARCH_INDEX_DIR": env("SEARCH_INDEX_DIR", str(instance / "search-index")),
+        "SEARCH_INDEX_UPDATES": env("SEARCH_INDEX_UPDATES", "job"),
         "S3_REGION": env("S3_REGION", "us-east-1"),
         "S3_ENDPOINT_URL": env("S3_ENDPOINT_URL") or None,
         "DOWNLOAD_URL_MAX_AGE": int(env("DOWNLOAD_URL_MAX_AGE", "900")),
@@ -194,6 +199,10 @@ def check_config(config: Mapping[str, object]) -> None:
             raise ConfigError(f"{name} must be a whole number from {low} to {high}.")
     _check_stripe(config)
     _check_payouts(config)
+    if config.get("SEARCH_ENGINE", "tantivy") not in ("tantivy", "database"):
+        raise ConfigError("SEARCH_ENGINE must be tantivy or database.")
+    if config.get("SEARCH_INDEX_UPDATES", "job") not in ("job", "inline"):
+        raise ConfigError("SEARCH_INDEX_UPDATES must be job or inline.")
     if config.get("ENV_NAME") != "production":
         return
     if config.get("FAULT_POINT"):

@@ -185,6 +185,9 @@ def make_test_app(database_url: str, tmp_path: Path, **overrides: Any) -> Flask:
         "RATELIMIT_NAMESPACE": f"test-{uuid.uuid4().hex[:8]}",
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "JOBS_RAISE": True,
+        # Index updates right after each commit, so a test searches what it just arranged
+        # (tests/catalog/test_search_engine.py runs them as jobs).
+        "SEARCH_INDEX_UPDATES": "inline",
     }
     config.update(overrides)
     return create_app(config, instance_path=str(tmp_path / "instance"))

@@ -6,12 +6,33 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
 
+from marketplace.catalog import search_index
 from marketplace.catalog.ingest import UnusableFile, ingest_file
+from marketplace.catalog.models import CatalogItem
 from marketplace.catalog.sources import ADAPTERS, get_adapter
 from marketplace.catalog.tasks import enqueue_mirrors
+from marketplace.db import transaction
 
 catalog_cli = AppGroup("catalog", help="Public-domain stock: mirroring images.")
+search_cli = AppGroup("search", help="The search index beside the database.")
+
+
+@search_cli.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rebuild the search index from the database in a new folder, then swap it in."""
+    with transaction() as session:
+        total = int(
+            session.scalar(
+                select(func.count()).select_from(CatalogItem).where(CatalogItem.available)
+            )
+            or 0
+        )
+        with click.progressbar(length=max(total, 1), label="Indexing works") as bar:
+            count, path = search_index.rebuild(session, progress=bar.update)
+    click.echo(f"{count} works indexed into {path}.")
 
 
 @click.command("ingest")

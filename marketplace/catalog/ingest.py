@@ -28,7 +28,7 @@ from sqlalchemy import Table, select, text, update
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
-from marketplace.catalog.search import index_new_items
+from marketplace.catalog.search import index_new_items, items_changed
 from marketplace.catalog.services import stock_item_values, stock_item_values_from
 from marketplace.catalog.sources.base import (
     Adapter,
@@ -483,7 +483,13 @@ def _reindex(session: Session, record_id: int) -> None:
     session.refresh(record)
     values = stock_item_values(record)
     values.pop("created_at")
-    session.execute(update(CatalogItem).where(CatalogItem.stock_id == record_id).values(**values))
+    changed = session.scalars(
+        update(CatalogItem)
+        .where(CatalogItem.stock_id == record_id)
+        .values(**values)
+        .returning(CatalogItem.id)
+    ).all()
+    items_changed(session, list(changed))
 
 
 def _rehashed_if_same(session: Session, record_id: int, f: StockFields, new_hash: str) -> bool:

@@ -1,9 +1,12 @@
 """One search over every available work: full text, filters, facets, keyset pages.
 
-Full text is SQLite FTS5 (`catalog_fts`, kept in sync by triggers) or a PostgreSQL `tsvector`
-column with a GIN index, both made by the migration. User text is only ever turned into quoted
-word tokens, so quotes and FTS operators in it are plain text. Pages continue from an opaque
-cursor (the sort key and id of the last row), never OFFSET, so deep pages cost what page one does.
+This module is the one interface (`parse_query` -> `SearchQuery`, `search` -> `SearchResult`,
+`count_matches`, `iter_matching_ids`, `items_changed`) over two engines, chosen by
+SEARCH_ENGINE: "tantivy" (`search_index`: an embedded index beside the database, which stays
+the source of truth and checks every page) and "database", below: SQLite FTS5 (`catalog_fts`,
+kept in sync by triggers) or a PostgreSQL `tsvector` column with a GIN index, both made by the
+migration. User text is only ever turned into words, so quotes and operators in it are plain
+text. Pages continue from an opaque signed cursor, never a number the client chose.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from marketplace import cursors
+from marketplace import cursors, jobs
 from marketplace.artists.terms import PERMITTED_USES, parse_money, uses_mask
 from marketplace.catalog.models import CatalogItem, CatalogLicense, Orientation
+from marketplace.db import after_commit, transaction
 from marketplace.text import first_problem
 
 MAX_LIMIT = 100
@@ -296,13 +300,17 @@ class Position:
     key: Any
     row_id: int
     forward: bool = True
+    offset: int = 0  # relevance pages of the search engine: the place in its ranked order
+
+
+MAX_OFFSET = 10**7
 
 
 def encode_cursor(position: Position) -> str:
-    return cursors.encode(
-        CURSOR_PURPOSE,
-        {"s": position.sort, "k": position.key, "i": position.row_id, "f": position.forward},
-    )
+    payload = {"s": position.sort, "k": position.key, "i": position.row_id, "f": position.forward}
+    if position.offset:
+        payload["o"] = position.offset
+    return cursors.encode(CURSOR_PURPOSE, payload)
 
 
 def decode_cursor(cursor: str) -> Position:
@@ -312,6 +320,7 @@ def decode_cursor(cursor: str) -> Position:
     except cursors.InvalidCursor as exc:
         raise InvalidSearchCursor("cursor was not issued by this search", "cursor") from exc
     sort, key, row_id, forward = data.get("s"), data.get("k"), data.get("i"), data.get("f")
+    offset = data.get("o", 0)
     key_ok = (
         isinstance(key, float)
         if sort == "relevance"
@@ -322,12 +331,54 @@ def decode_cursor(cursor: str) -> Position:
         or not key_ok
         or not cursors.is_row_id(row_id)
         or type(forward) is not bool
+        or type(offset) is not int
+        or not 0 <= offset <= MAX_OFFSET
     ):
         raise InvalidSearchCursor("cursor was not issued by this search", "cursor")
-    return Position(str(sort), key, row_id, forward)
+    return Position(str(sort), key, row_id, forward, offset)
+
+
+# --- Choosing the engine -------------------------------------------------------------------
+
+ENGINES = ("tantivy", "database")
+
+
+def engine() -> str:
+    """SEARCH_ENGINE: "tantivy" (an index beside the database) or "database" (its own FTS)."""
+    return str(current_app.config.get("SEARCH_ENGINE", "database"))
 
 
 # --- Keeping the full-text index -------------------------------------------------------------
+
+UPDATE_JOB = "marketplace.catalog.tasks.update_search_index"
+
+
+def items_changed(session: Session, item_ids: Sequence[int]) -> None:
+    """Queue an index update for these items once the session's transaction commits.
+
+    Every write path that adds items or changes whether one is offered calls this (through
+    `index_new_items`, `services.index_work`/`index_stock` and the ingest). The update is a
+    job (RQ in production); SEARCH_INDEX_UPDATES=inline runs it in this process right after
+    the commit. Until it runs, search checks every page against the database, so a lag can
+    only hide a change, never show a withdrawn work.
+    """
+    if not item_ids or engine() != "tantivy":
+        return
+    ids = [int(i) for i in item_ids]
+    if current_app.config.get("SEARCH_INDEX_UPDATES") == "inline":
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        after_commit(session, lambda: _update_inline(app, ids))
+        return
+    for start in range(0, len(ids), 10_000):
+        jobs.enqueue_after_commit(session, UPDATE_JOB, ids[start : start + 10_000])
+
+
+def _update_inline(app: Any, ids: list[int]) -> None:
+    from marketplace.catalog import search_index
+
+    with app.app_context(), transaction() as session:
+        search_index.update(session, ids, app)
+
 
 FTS_COLUMNS = ("title", "description", "tags", "creator", "institution", "medium")
 
@@ -335,6 +386,7 @@ FTS_COLUMNS = ("title", "description", "tags", "creator", "institution", "medium
 def index_new_items(session: Session, item_ids: Sequence[int]) -> None:
     """Add newly inserted catalog rows to SQLite's FTS index (every insert path calls this;
     updates and deletes are synced by triggers). PostgreSQL's tsvector is a generated column."""
+    items_changed(session, item_ids)
     if not item_ids or session.get_bind().dialect.name != "sqlite":
         return
     columns = ", ".join(FTS_COLUMNS)
@@ -574,6 +626,10 @@ def _facet_label(name: str, value: Any) -> str:
 
 
 def count_matches(session: Session, query: SearchQuery, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    if engine() == "tantivy":
+        from marketplace.catalog import search_index
+
+        return search_index.count(query), True
     capped = _select(session, query, CatalogItem.id).limit(cap + 1).subquery()
     total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
     return min(total, cap), total <= cap
@@ -588,6 +644,11 @@ def _position(sort: str, row: Any, *, forward: bool) -> str:
 
 def search(session: Session, query: SearchQuery, *, with_facets: bool = True) -> SearchResult:
     """One page of matches with cursors to the next and the previous page (None at either end)."""
+    if engine() == "tantivy":
+        from marketplace.catalog import search_index
+
+        result: SearchResult = search_index.run(session, query, with_facets=with_facets)
+        return result
     sort = query.effective_sort
     rows = session.execute(_ordered(session, query).limit(query.limit + 1)).all()
     more = len(rows) > query.limit
@@ -619,6 +680,11 @@ def search(session: Session, query: SearchQuery, *, with_facets: bool = True) ->
 
 def iter_matching_ids(session: Session, query: SearchQuery, cap: int) -> Iterator[int]:
     """Ids of every match in order, at most `cap` (for adding a whole search to a collection)."""
+    if engine() == "tantivy":
+        from marketplace.catalog import search_index
+
+        yield from search_index.iter_ids(session, query, cap)
+        return
     query = replace(query, cursor=None, limit=1000)
     produced = 0
     while produced < cap:

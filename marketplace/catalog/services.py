@@ -19,6 +19,7 @@ from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.terms import ALL_USES_MASK, TermsSpec, uses_mask
+from marketplace.catalog import search
 from marketplace.catalog.models import (
     CatalogItem,
     CatalogLicense,
@@ -104,7 +105,9 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     item.updated_at = utcnow()
     session.flush()
     if created:
-        index_new_items(session, [item.id])
+        index_new_items(session, [item.id])  # the database's FTS and the search index
+    else:
+        search.items_changed(session, [item.id])
     return item
 
 
@@ -154,7 +157,9 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
                 setattr(item, name, value)
     session.flush()
     if created:
-        index_new_items(session, [item.id])
+        index_new_items(session, [item.id])  # the database's FTS and the search index
+    else:
+        search.items_changed(session, [item.id])
     return item
 
 

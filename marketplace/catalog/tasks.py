@@ -20,6 +20,14 @@ from marketplace.storage import keys
 log = logging.getLogger(__name__)
 
 
+def update_search_index(item_ids: list[int]) -> None:
+    """Make the search index say what the database says about these items (safe to rerun)."""
+    from marketplace.catalog import search_index
+
+    with transaction() as session:
+        search_index.update(session, item_ids)
+
+
 def add_query_to_collection(job_id: int) -> None:
     services.run_add_by_query(job_id)
 
