@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml
 ## Serve the demo on http://$(HOST):$(PORT) with the embedded defaults.
 run: $(VENV)/.installed-run
 	$(BIN)/marketplace db upgrade
+	$(BIN)/marketplace search reindex --if-empty
 	$(BIN)/marketplace demo
 	$(BIN)/marketplace run --host $(HOST) --port $(PORT)
 

@@ -20,9 +20,17 @@ search_cli = AppGroup("search", help="The search index beside the database.")
 
 
 @search_cli.command("reindex")
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Only build when the index holds no works (a fresh folder, or a database from before).",
+)
 @with_appcontext
-def reindex_command() -> None:
+def reindex_command(if_empty: bool) -> None:
     """Rebuild the search index from the database in a new folder, then swap it in."""
+    if if_empty and not search_index.is_empty():
+        click.echo("The search index holds works; nothing to do.")
+        return
     with transaction() as session:
         total = int(
             session.scalar(

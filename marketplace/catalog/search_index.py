@@ -188,6 +188,11 @@ def _ensure_current(root: Path) -> Path:
     return link.resolve()
 
 
+def is_empty(app: Flask | None = None) -> bool:
+    """Whether the live index holds no works (a fresh folder, or one lost or never built)."""
+    return int(reader(app).searcher().num_docs) == 0
+
+
 def _swap_link(root: Path, target: Path) -> None:
     temporary = root / f"current.{os.getpid()}.tmp"
     if temporary.is_symlink() or temporary.exists():

@@ -154,6 +154,24 @@ def test_reindex_rebuilds_in_a_new_generation_and_swaps(app, client, db, museum)
     assert found(client, q="cats") == ["Cat on a cushion"]
 
 
+def test_reindex_if_empty_builds_only_where_the_index_holds_nothing(
+    app, client, db, museum, tmp_path
+):
+    """`make run` on a database from before the index (or whose index folder was lost)."""
+    root = search_index.index_dir(app)
+    kept = (root / "current").resolve()
+    result = app.test_cli_runner().invoke(args=["search", "reindex", "--if-empty"])
+    assert "nothing to do" in result.output
+    assert (root / "current").resolve() == kept
+
+    app.config["SEARCH_INDEX_DIR"] = str(tmp_path / "lost-index")
+    assert found(client, q="cats") == []  # no index: search can only hide
+    result = app.test_cli_runner().invoke(args=["search", "reindex", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "10 works indexed" in result.output
+    assert found(client, q="cats") == ["Cat on a cushion"]
+
+
 def test_a_tampered_cursor_is_a_400(client, db, museum):
     body = client.get("/api/v1/works", query_string={"limit": 2}).get_json()
     cursor = body["next_cursor"]
