@@ -73,7 +73,8 @@ def test_judged_queries_run_through_the_public_search(bench, app, db, shared_dir
         if q in QUERIES
     }
     assert all(judged.values())
-    scores = {score.query: score for score in bench.score_queries(db, judged)}
+    with app.app_context():  # the search engine reads the app's settings
+        scores = {score.query: score for score in bench.score_queries(db, judged)}
     assert sorted(scores) == sorted(QUERIES)
     for score in scores.values():
         assert 0.0 <= score.recall <= 1.0
