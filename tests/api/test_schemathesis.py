@@ -36,13 +36,24 @@ def api_schema(app: Flask, db: Session) -> Any:
             "generation": {"mode": "all"},
             # Schema-valid input may still break a rule the schema cannot express (a cursor we
             # did not sign, `from` after `to`, a picture too small): that is a 422, never a 400.
-            # Too many URLs for one bulk check is refused as too large (413), like a big body.
+            # Too many URLs for one bulk check is refused as too large (413), like a big body;
+            # a query string past 8 KiB (forbidden data can be long: 300 `uses` values) is 414.
             "checks": {
                 "positive_data_acceptance": {
                     "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
                 },
                 "negative_data_rejection": {
-                    "expected-statuses": ["400", "401", "403", "404", "405", "413", "415", "422"]
+                    "expected-statuses": [
+                        "400",
+                        "401",
+                        "403",
+                        "404",
+                        "405",
+                        "413",
+                        "414",
+                        "415",
+                        "422",
+                    ]
                 },
             },
             "auth": {"openapi": {"bearerAuth": {"bearer": token}}},
