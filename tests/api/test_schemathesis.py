@@ -76,6 +76,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(
     max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "50")),
+    # The same examples on every run, so CI judges the code, not the draw: a random draw can
+    # hit schemathesis's own false positives (an "object" query value serialised as `q=`,
+    # which is valid data). SCHEMATHESIS_RANDOM=1 draws afresh, for fuzzing by hand.
+    derandomize=os.environ.get("SCHEMATHESIS_RANDOM") != "1",
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
