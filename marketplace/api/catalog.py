@@ -44,8 +44,10 @@ def _choices(values: Iterable[str]) -> Any:
 Licenses = Annotated[str, _choices(v.value for v in CatalogLicense)]
 Orientations = Annotated[str, _choices(v.value for v in Orientation)]
 Uses = Annotated[str, _choices(PERMITTED_USES)]
-# One source per value (repeat the parameter): no commas, no control characters.
-SourceName = Annotated[str, Field(pattern=JSON_SCHEMA_PATTERN.replace("[^", "[^,", 1))]
+# One source per value (repeat the parameter): not empty, no commas, no control characters.
+SourceName = Annotated[
+    str, Field(pattern=JSON_SCHEMA_PATTERN.replace("[^", "[^,", 1).replace("]*$", "]+$"))
+]
 _MAX_VALUES = Field(default=None, max_length=search.MAX_VALUES)
 _YEAR = Field(default=None, ge=search.YEARS[0], le=search.YEARS[1])
 _PIXELS = Field(default=None, ge=0, le=search.MAX_PIXELS_FILTER)
