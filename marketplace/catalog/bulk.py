@@ -230,7 +230,7 @@ def ingest_file_bulk(
                 StockRecord.source == source, StockRecord.raw_sha256.is_not(None)
             )
         ).scalars()
-        known = set() if remap else {_key(h) for h in stored}
+        known = set() if remap else {_key(h) for h in stored if h}
         held = session.scalar(select(StockRecord.id).where(StockRecord.source == source).limit(1))
         catalog_rows = _row_estimate(session)
     lines = estimate or 0
@@ -245,7 +245,7 @@ def ingest_file_bulk(
         fresh=held is None,
         collect_ids=lines < REINDEX_MIN_ITEMS,
     )
-    context = multiprocessing.get_context(
+    context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     channel = context.Queue(maxsize=QUEUE_CHUNKS)

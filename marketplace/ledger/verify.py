@@ -977,7 +977,7 @@ def verify_record_proof(document: dict[str, Any], *, key: str | None = None) -> 
     if not result.ok:
         return result
     seq, index, count = (document.get(n) for n in ("entry_seq", "leaf_index", "leaf_count"))
-    if not all(_is_count(v) for v in (seq, index, count)):
+    if not (_is_count(seq) and isinstance(index, int) and isinstance(count, int)):
         raise Unreadable("entry_seq, leaf_index and leaf_count must be counts")
     path = [_unhex(h, "audit path") for h in document.get("audit_path") or []]
     entries = {item.get("seq"): item for item in document["ledger"]["entries"]}
