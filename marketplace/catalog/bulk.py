@@ -2,8 +2,9 @@
 
 What differs from the record-by-record path in `ingest` (the rules are the same):
 
-* A second process reads and maps the file (`_map_file`) while this one writes; chunks travel
-  through a bounded queue, so memory stays flat and the two cores both work.
+* Two more processes map the file (`_map_file`), alternate blocks of lines each, while this
+  one writes the blocks in file order; blocks travel through bounded queues, so memory stays
+  flat and every core works.
 * Each record is fingerprinted by the SHA-256 of its bytes as read (its JSON line), not by
   serialising it again. A record whose bytes are those we stored is skipped before it is
   parsed or mapped: the monthly re-ingest of an unchanged dump reads, hashes and moves on.
@@ -31,7 +32,7 @@ import queue as queue_module
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from marketplace.artists.terms import ALL_USES_MASK
 from marketplace.catalog import search
 from marketplace.catalog.ingest import (
     ITEMS,
+    MAX_REPORTED_PROBLEMS,
     STOCK,
     IngestReport,
     Outcome,
@@ -68,7 +70,8 @@ log = logging.getLogger(__name__)
 BULK_CHUNK = 5000
 BULK_MIN_LINES = 100_000  # files of at least this many lines take the bulk path by default
 REINDEX_MIN_ITEMS = 20_000  # more changed items than this: one search rebuild, not updates
-QUEUE_CHUNKS = 4  # chunks mapped ahead of the writer (bounds the memory both hold)
+QUEUE_CHUNKS = 3  # blocks each mapping process maps ahead of the writer (bounds memory)
+MAPPERS = 2  # mapping processes: mapping costs about twice what writing does
 CHUNKS = Table("stock_chunks", StockChunk.metadata)
 _KEY_HEX = 24  # 96 bits of a raw SHA-256 kept in memory per stored record
 
@@ -138,59 +141,59 @@ def _prepare(source: str, fields: StockFields, raw_hex: str) -> Prepared:
     )
 
 
+# What a mapping process sends for each record, in line order: (tag, line, value).
+PREPARED, GONE, UNCHANGED = 0, 1, 2
+
+
 def _map_file(
     adapter: Adapter,
     path: Path,
     known: set[int],
-    chunk_size: int,
+    block_lines: int,
+    worker: int,
+    workers: int,
     out: Any,
 ) -> None:
-    """Read and map `path`, putting ("chunk", prepared, gone, records read) on `out`, then
-    ("done", report); ("error", traceback) if anything fails. Runs in its own process."""
+    """Map the records of every `workers`-th block of `block_lines` lines (from block
+    `worker`), putting ("block", number, records, count) on `out` for each block, then
+    ("done", report); ("error", traceback) if anything fails. Runs in its own process.
+
+    Every process reads the whole file (parsing is cheap) and maps its own blocks (mapping is
+    not); the writer takes blocks in file order, so ids repeated within the file are decided
+    there, first one kept, as in the record-by-record path."""
     try:
         report = IngestReport(source=adapter.name)
-        seen_ids: set[int] = set()
-        seen_raw: set[int] = set()
-        prepared: list[Prepared] = []
-        gone: list[Gone] = []
-        read = 0
+        records: list[tuple[int, int, Any]] = []
+        current = -1
         for item in adapter.read(path):
-            if read >= chunk_size or len(prepared) + len(gone) >= chunk_size:
-                out.put(("chunk", prepared, gone, read))
-                prepared, gone, read = [], [], 0
-            read += 1
+            block = (item.line - 1) // block_lines
+            if block != current:
+                if current % workers == worker and current >= 0:
+                    out.put(("block", current, records, len(records)))
+                    records = []
+                current = block
+            if block % workers != worker:
+                continue
             if isinstance(item, Malformed):
                 report.note_malformed(item)
                 continue
             raw_hex = raw_sha256(item)
             key = _key(raw_hex)
             if key in known:  # the very bytes we hold: nothing to map, nothing to write
-                if key in seen_raw:
-                    mapped = adapter.map(item)
-                    report.note_duplicate(item.line, getattr(mapped, "source_id", "") or "?")
-                else:
-                    seen_raw.add(key)
-                    report.unchanged += 1
+                records.append((UNCHANGED, item.line, key))
                 continue
             result = adapter.map(item)
             if isinstance(result, Malformed):
                 report.note_malformed(result)
-                continue
-            if result.source_id:
-                digest = int.from_bytes(
-                    hashlib.blake2b(result.source_id.encode(), digest_size=8).digest(), "big"
-                )
-                if digest in seen_ids:
-                    report.note_duplicate(item.line, result.source_id)
-                    continue
-                seen_ids.add(digest)
-            if isinstance(result, Skipped):
-                report.skipped[result.reason] += 1
-                if result.source_id:
-                    gone.append((result.source_id, result.reason, raw_hex))
+            elif isinstance(result, Skipped):
+                if result.source_id:  # the catalog may hold it: withdraw it
+                    records.append((GONE, item.line, (result.source_id, result.reason, raw_hex)))
+                else:
+                    report.skipped[result.reason] += 1
             else:
-                prepared.append(_prepare(adapter.name, result, raw_hex))
-        out.put(("chunk", prepared, gone, read))
+                records.append((PREPARED, item.line, _prepare(adapter.name, result, raw_hex)))
+        if current >= 0 and current % workers == worker:
+            out.put(("block", current, records, len(records)))
         out.put(("done", report))
     except BaseException:
         out.put(("error", traceback.format_exc()))
@@ -206,6 +209,8 @@ class _Run:
     fresh: bool  # the catalog held no record of this source when the run began
     collect_ids: bool  # update the search index per chunk (small loads)
     changed_items: int = 0
+    seen_ids: set[int] = field(default_factory=set)  # hash() of each id written or withdrawn
+    seen_raw: set[int] = field(default_factory=set)  # keys of records skipped as unchanged
 
 
 def ingest_file_bulk(
@@ -217,6 +222,7 @@ def ingest_file_bulk(
     progress: Callable[[int], None] | None = None,
     estimate: int | None = None,
     rebuild_indexes: bool | None = None,
+    mappers: int = MAPPERS,
 ) -> IngestReport:
     """Load `path` with `adapter` through the bulk path (see the module docstring).
 
@@ -248,39 +254,86 @@ def ingest_file_bulk(
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
-    channel = context.Queue(maxsize=QUEUE_CHUNKS)
-    mapper = context.Process(
-        target=_map_file,
-        args=(adapter, path, known, chunk_size, channel),
-        name=f"ingest-map-{source}",
-        daemon=True,
-    )
-    del known  # the child has its copy
+    workers = max(1, mappers)
+    channels = [context.Queue(maxsize=QUEUE_CHUNKS) for _ in range(workers)]
+    processes = [
+        context.Process(
+            target=_map_file,
+            args=(adapter, path, known, chunk_size, worker, workers, channels[worker]),
+            name=f"ingest-map-{source}-{worker}",
+            daemon=True,
+        )
+        for worker in range(workers)
+    ]
+    del known  # the children have their copies
     dropped: list[Index] = drop_indexes() if drop else []
-    mapper.start()
+    for process in processes:
+        process.start()
     try:
+        heads: list[tuple[Any, ...] | None] = [None] * workers
+        done = [False] * workers
         while True:
-            message = _receive(channel, mapper)
-            if message[0] == "error":
-                raise BulkIngestFailed(f"mapping {path.name} failed:\n{message[1]}")
-            if message[0] == "done":
-                _merge(run.report, message[1])
+            for worker in range(workers):
+                if heads[worker] is None and not done[worker]:
+                    message = _receive(channels[worker], processes[worker])
+                    if message[0] == "error":
+                        raise BulkIngestFailed(f"mapping {path.name} failed:\n{message[1]}")
+                    if message[0] == "done":
+                        _merge(run.report, message[1])
+                        done[worker] = True
+                    else:
+                        heads[worker] = message
+            waiting = [(h[1], w) for w, h in enumerate(heads) if h is not None]
+            if not waiting:
                 break
-            _, prepared, gone, read = message
+            _, worker = min(waiting)  # the next block of the file
+            _, _, records, count = heads[worker]  # type: ignore[misc]
+            heads[worker] = None
+            prepared, gone = _first_of_each_id(run, records)
             if prepared or gone:
                 _write_chunk(run, prepared, gone)
             if progress is not None:
-                progress(read)
+                progress(count)
     finally:
-        if mapper.is_alive():
-            mapper.terminate()
-        mapper.join()
-        channel.close()
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        for channel in channels:
+            channel.close()
         if dropped:
             create_indexes(dropped)
     if run.changed_items and not run.collect_ids:
         _reindex_search()
     return run.report
+
+
+def _first_of_each_id(
+    run: _Run, records: Sequence[tuple[int, int, Any]]
+) -> tuple[list[Prepared], list[Gone]]:
+    """A block's records to write, each id once in the whole file (the first is kept)."""
+    report, seen_ids, seen_raw = run.report, run.seen_ids, run.seen_raw
+    prepared: list[Prepared] = []
+    gone: list[Gone] = []
+    for tag, line, value in records:
+        if tag == UNCHANGED:
+            if value in seen_raw:
+                report.note_repeated_line(line)
+            else:
+                seen_raw.add(value)
+                report.unchanged += 1
+            continue
+        digest = hash(value[0])
+        if digest in seen_ids:
+            report.note_duplicate(line, value[0])
+            continue
+        seen_ids.add(digest)
+        if tag == GONE:
+            report.skipped[value[1]] += 1
+            gone.append(value)
+        else:
+            prepared.append(value)
+    return prepared, gone
 
 
 def _receive(channel: Any, mapper: Any) -> tuple[Any, ...]:
@@ -301,8 +354,7 @@ def _merge(report: IngestReport, mapped: IngestReport) -> None:
     report.skipped.update(mapped.skipped)
     report.malformed.update(mapped.malformed)
     report.duplicates += mapped.duplicates
-    report.problems = (mapped.problems + report.problems)[: len(mapped.problems) + 200]
-    report.problems.sort()
+    report.problems = sorted(mapped.problems + report.problems)[:MAX_REPORTED_PROBLEMS]
 
 
 def _row_estimate(session: Session) -> int:

@@ -121,6 +121,11 @@ class IngestReport:
         self.duplicates += 1
         self._note(line, f"duplicate id {source_id!r} (an earlier record has it; kept that one)")
 
+    def note_repeated_line(self, line: int) -> None:
+        """A record whose bytes an earlier line had (found without reading its id)."""
+        self.duplicates += 1
+        self._note(line, "the same record as an earlier line (kept that one)")
+
     def _note(self, line: int, reason: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
             self.problems.append((line, reason))

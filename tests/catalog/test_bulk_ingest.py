@@ -296,3 +296,32 @@ def test_indexes_a_killed_run_left_dropped_are_built_by_the_next_ingest(app, db,
         connection = get_database(app).engine.connect()
         assert all(bulk._has_index(connection, index) for index in bulk.secondary_indexes())
         connection.close()
+
+
+def test_the_chunk_entry_page_says_what_the_entry_registers(app, db, client, tmp_path):
+    path = tmp_path / "dump.jsonl"
+    generated(path, 4)
+    ingest(app, "cleveland", path, "--bulk")
+    page = client.get("/ledger/entries/0")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "4 public-domain cleveland records joined or changed in the catalog" in text
+    assert db.scalar(select(StockChunk.source)) == "cleveland"
+
+
+def test_repeated_ids_are_decided_in_file_order_across_mapping_processes(app, db, tmp_path):
+    path = tmp_path / "dump.jsonl"
+    write_records(
+        path,
+        cleveland_record(),
+        cleveland_record(id=502, title="Other"),
+        cleveland_record(title="Quiet river, again"),
+        cleveland_record(id=503, title="Third"),
+    )
+    with app.app_context():  # one line a block: consecutive lines go to different processes
+        report = ingest_file(get_adapter("cleveland"), path, bulk=True, chunk_size=1)
+    assert (report.added, report.duplicates) == (3, 1)
+    assert report.problems == [(3, "duplicate id '501' (an earlier record has it; kept that one)")]
+    assert db.scalar(select(StockRecord.title).where(StockRecord.source_id == "501")) == (
+        "Quiet river"
+    )
