@@ -257,7 +257,7 @@ def ingest_file(
     adapter: Adapter,
     path: Path,
     *,
-    chunk_size: int = CHUNK,
+    chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     bulk: bool | None = None,
     remap: bool = False,
@@ -265,6 +265,7 @@ def ingest_file(
 ) -> IngestReport:
     """Load `path` with `adapter`; returns counts of what happened, with reasons.
 
+    `chunk_size`: records a transaction (default 2,000; 5,000 lines on the bulk path).
     `bulk` (default: for files of at least `bulk.BULK_MIN_LINES` lines) takes the bulk path
     (`marketplace.catalog.bulk`): mapping in a second process, unchanged records skipped by
     their raw hash (`remap` maps them all again), one ledger entry per chunk, secondary
@@ -280,7 +281,7 @@ def ingest_file(
         report = bulk_path.ingest_file_bulk(
             adapter,
             path,
-            chunk_size=max(chunk_size, bulk_path.BULK_CHUNK) if bulk is None else chunk_size,
+            chunk_size=chunk_size or bulk_path.BULK_CHUNK,
             remap=remap,
             progress=progress,
             estimate=lines,
@@ -290,7 +291,7 @@ def ingest_file(
         return _checked(report, adapter, path)
     report = IngestReport(source=adapter.name)
     analyzed_at = 0
-    for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
+    for chunk in _chunks(_mapped(adapter, path, report), chunk_size or CHUNK):
         _write_chunk(adapter.name, chunk, report)
         if progress is not None:
             progress(len(chunk))
