@@ -28,6 +28,8 @@ from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
 from marketplace.delivery import views as delivery_views
 from marketplace.extensions import csrf, init_limiter, login_manager
+from marketplace.governance import admin_views as governance_admin_views
+from marketplace.governance import views as governance_views
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
@@ -158,6 +160,8 @@ def _register_blueprints(app: OpenAPI) -> None:
         catalog_views.bp,
         certificates_views.bp,
         delivery_views.bp,
+        governance_views.bp,
+        governance_admin_views.bp,
         optout_views.bp,
         payouts_admin_views.bp,
         payouts_views.bp,

@@ -447,7 +447,10 @@ def _select(
 
 
 def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [CatalogItem.available.is_(True)]
+    conditions: list[ColumnElement[bool]] = [
+        CatalogItem.available.is_(True),
+        CatalogItem.taken_down_at.is_(None),
+    ]
     if query.license and skip != "license":
         conditions.append(CatalogItem.license.in_(query.license))
     if query.source and skip != "source":
