@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
@@ -43,6 +44,17 @@ from marketplace.webhooks import views as webhooks_views
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Request bodies nested deeper than the parser can follow ("[" * 5000) are invalid JSON
+    (a ValueError, which every `get_json` caller answers with 400), not a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+
+
 def create_app(
     config: Mapping[str, object] | None = None, *, instance_path: str | None = None
 ) -> Flask:
@@ -65,6 +77,7 @@ def create_app(
         template_folder=str(PACKAGE_DIR.parent / "templates"),
         static_folder=str(PACKAGE_DIR.parent / "static"),
     )
+    app.json = BoundedJSONProvider(app)
     app.config.from_mapping(load_config(app.instance_path))
     app.config.setdefault("OPENAPI_HTML_STRING", _template_text("api/docs_index.html"))
     app.config.setdefault("REDOC_HTML_STRING", _template_text("api/redoc.html"))
