@@ -150,6 +150,8 @@ def load_config(instance_path: str) -> dict[str, object]:
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute;100 per hour"),
         "EMAIL_TOKEN_MAX_AGE": int(env("EMAIL_TOKEN_MAX_AGE", str(3 * 24 * 3600))),
         "PASSWORD_RESET_MAX_AGE": int(env("PASSWORD_RESET_MAX_AGE", "3600")),
+        # How long a claimant's link to follow their claim works (default: two years).
+        "CLAIM_LINK_MAX_AGE": int(env("CLAIM_LINK_MAX_AGE", str(2 * 365 * 24 * 3600))),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -188,6 +190,7 @@ _BOUNDS = (
     ("VERIFY_UPLOAD_MAX_BYTES", 1024, 2**31),
     ("PAYOUT_HOLD_DAYS", 0, 365),
     ("PAYOUT_MINIMUM_MINOR", 1, 100_000_000),
+    ("CLAIM_LINK_MAX_AGE", 3600, 10 * 365 * 24 * 3600),
 )
 
 
