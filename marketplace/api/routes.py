@@ -12,6 +12,7 @@ from marketplace.api import (
     me,
     optout,
     packages,
+    reservations,
     similar,
 )
 from marketplace.api.blueprint import bp
@@ -27,5 +28,6 @@ __all__ = [
     "me",
     "optout",
     "packages",
+    "reservations",
     "similar",
 ]
