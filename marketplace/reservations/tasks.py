@@ -43,8 +43,7 @@ def enqueue_fetches(domains: Iterable[str]) -> int:
     if not live_fetch_enabled():
         return 0
     count = 0
-    for domain in dict.fromkeys(domains):
-        host = services.normalize_domain(domain)
+    for host in dict.fromkeys(services.normalize_domain(domain) for domain in domains):
         key = hashlib.sha256(host.encode()).hexdigest()[:24]  # job ids: letters, digits, -
         jobs.enqueue(fetch_domain, host, job_id=f"reservations-fetch-{key}")
         count += 1

@@ -63,7 +63,8 @@ def test_an_operator_loads_a_file_and_anyone_can_look_a_url_up_with_its_evidence
     assert record.domain == "studio.example"
     assert record.body == ROBOTS
     assert record.sha256 == hashlib.sha256(ROBOTS).hexdigest()
-    assert record.source is ReservationSource.CLI and record.loaded_by_id is None
+    assert record.source is ReservationSource.CLI
+    assert record.loaded_by_id is None
 
     found = client.get("/api/v1/reservations", query_string={"url": "http://studio.example/a"})
     assert found.status_code == 200
@@ -73,7 +74,8 @@ def test_an_operator_loads_a_file_and_anyone_can_look_a_url_up_with_its_evidence
     assert body["hit"]["rule"] == "Disallow: / (User-agent: GPTBot, line 5)"
     assert body["hit"]["file"]["sha256"] == record.sha256
     evidence = client.get(body["hit"]["file"]["file_url"])
-    assert evidence.status_code == 200 and evidence.data == ROBOTS
+    assert evidence.status_code == 200
+    assert evidence.data == ROBOTS
     assert evidence.headers["X-Content-SHA256"] == record.sha256
 
     clear = client.get("/api/v1/reservations", query_string={"url": "https://other.example/"})
@@ -89,7 +91,8 @@ def test_a_malformed_file_is_refused_by_the_cli_and_nothing_is_stored(app, db, t
     assert result.exit_code != 0
     assert "must be a JSON array of rules" in result.output
     unknown = cli_load(app, tmp_path, "studio.example", "sitemap", ROBOTS)
-    assert unknown.exit_code != 0 and "Unknown kind 'sitemap'" in unknown.output
+    assert unknown.exit_code != 0
+    assert "Unknown kind 'sitemap'" in unknown.output
     assert count_files(db) == 0
 
 
@@ -109,10 +112,12 @@ def test_the_api_takes_artists_tokens_and_refuses_anyone_else(client, db):
     created = upload(client, artist_token, "studio.example", "ai.txt", AI_TXT)
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
-    assert body["kind"] == "ai.txt" and body["changed"] is True
+    assert body["kind"] == "ai.txt"
+    assert body["changed"] is True
     assert body["skipped_lines"] == [2, 4]  # the generator's lone "/" lines
     again = upload(client, artist_token, "studio.example", "ai.txt", AI_TXT)
-    assert again.status_code == 200 and again.get_json()["changed"] is False
+    assert again.status_code == 200
+    assert again.get_json()["changed"] is False
     assert again.get_json()["id"] == body["id"]
     assert count_files(db) == 1
 
@@ -129,7 +134,9 @@ def test_the_api_takes_artists_tokens_and_refuses_anyone_else(client, db):
         ("studio.example", "robots", b"User-agent: *\n" + b"#" * 600_000, 413, "file_too_large"),
     ],
 )
-def test_bad_uploads_get_a_clear_error_and_leave_nothing(client, db, domain, kind, body, status, code):
+def test_bad_uploads_get_a_clear_error_and_leave_nothing(
+    client, db, domain, kind, body, status, code
+):
     token = make_api_token(db, make_artist(db))
     response = upload(client, token, domain, kind, body)
     assert response.status_code == status, response.get_json()
