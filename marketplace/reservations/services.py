@@ -18,14 +18,17 @@ import hashlib
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from flask import current_app
 from publicsuffixlist import PublicSuffixList
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from marketplace import jobs
 from marketplace.accounts.models import User
 from marketplace.db import utcnow
 from marketplace.optout.urls import BadUrl, normalize_url
@@ -335,3 +338,17 @@ def record_fetched(
                 outcomes[item.kind.value] = "loaded" if result.changed else "unchanged"
     log.info("reservations fetched for %s: %s", host, outcomes)
     return outcomes
+
+
+def enqueue_fetches(domains: Iterable[str]) -> int:
+    """Queue one fetch job per host (deduplicated by job id), for the dataset classifier and
+    operators; returns how many. None while RESERVATIONS_LIVE_FETCH is off. Raises BadDomain."""
+    if not current_app.config["RESERVATIONS_LIVE_FETCH"]:
+        return 0
+    hosts = dict.fromkeys(normalize_domain(domain) for domain in domains)
+    for host in hosts:
+        key = hashlib.sha256(host.encode()).hexdigest()[:24]  # job ids: letters, digits, -
+        jobs.enqueue(
+            "marketplace.reservations.tasks.fetch_domain", host, job_id=f"reservations-fetch-{key}"
+        )
+    return len(hosts)

@@ -3,13 +3,10 @@ Strings in; safe to rerun (the same bytes again change nothing)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable
 
 from flask import current_app
 
-from marketplace import jobs
 from marketplace.db import transaction
 from marketplace.reservations import services
 
@@ -36,15 +33,3 @@ def fetch_domain(domain: str) -> dict[str, str]:
     )
     with transaction() as session:
         return services.record_fetched(session, domain, fetched, max_bytes=max_bytes)
-
-
-def enqueue_fetches(domains: Iterable[str]) -> int:
-    """One fetch job per domain (deduplicated by job id); none while live fetch is off."""
-    if not live_fetch_enabled():
-        return 0
-    count = 0
-    for host in dict.fromkeys(services.normalize_domain(domain) for domain in domains):
-        key = hashlib.sha256(host.encode()).hexdigest()[:24]  # job ids: letters, digits, -
-        jobs.enqueue(fetch_domain, host, job_id=f"reservations-fetch-{key}")
-        count += 1
-    return count

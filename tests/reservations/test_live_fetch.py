@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from marketplace.reservations import tasks
+from marketplace.reservations import services, tasks
 from marketplace.reservations.matching import ReservationIndex
 from marketplace.reservations.models import ReservationFile, ReservationSource
 from tests.httpserver import serving
@@ -164,7 +164,7 @@ def test_with_live_fetch_off_nothing_is_fetched(app, db, site, run_jobs):
     assert result.exit_code != 0
     assert "RESERVATIONS_LIVE_FETCH is off" in result.output
     with app.app_context():
-        assert tasks.enqueue_fetches([host]) == 0
+        assert services.enqueue_fetches([host]) == 0
         assert tasks.fetch_domain(host) == {}
     run_jobs()
     assert server.requests == []
@@ -175,7 +175,7 @@ def test_fetch_jobs_run_through_the_queue_and_the_cli(app, db, site, run_jobs):
     server, host = site
     server.files["/robots.txt"] = (200, ROBOTS, {})
     with app.app_context():
-        assert tasks.enqueue_fetches([host, f"HTTP://{host}/robots.txt"]) == 1
+        assert services.enqueue_fetches([host, f"HTTP://{host}/robots.txt"]) == 1
     run_jobs()
     assert set(current(db)) == {"robots"}
 
