@@ -59,40 +59,60 @@ _Group = tuple[_Rule, ...]
 _Entry = tuple[tuple[_Rule, ...], tuple[_Group, ...], tuple[_Group, ...]]
 
 
-def _compile(rule: ParsedRule, *, file_types: bool) -> _Rule:
-    extension = file_type(rule.pattern) if file_types else None
-    regex = None if extension else pattern_regex(rule.pattern)
-    if rule.agent is None:
-        text = rule.pattern
-    else:
-        verb = "Disallow" if rule.reserve else "Allow"
-        text = f"{verb}: {rule.pattern} (User-agent: {rule.agent}, line {rule.line})"
-    return (regex, extension, rule.reserve, text, rule.policy_url)
+class _Compiler:
+    """Compiles rules for one index build, sharing equal regexes, rules and groups across
+    hosts: thousands of sites publish the same generated robots.txt or ai.txt, and shared
+    objects are built once and pickled once."""
 
+    def __init__(self) -> None:
+        self._regexes: dict[str, re.Pattern[str]] = {}
+        self._rules: dict[tuple[object, ...], _Rule] = {}
+        self._groups: dict[tuple[_Rule, ...], _Group] = {}
 
-def _groups(rules: Iterable[ParsedRule], *, ai_only: bool, file_types: bool) -> tuple[_Group, ...]:
-    by_agent: dict[str, list[ParsedRule]] = defaultdict(list)
-    for rule in rules:
-        if rule.agent is not None and (not ai_only or is_ai_crawler(rule.agent)):
-            by_agent[rule.agent.lower()].append(rule)
-    groups: dict[tuple[tuple[str, bool], ...], _Group] = {}
-    for agent_rules in by_agent.values():
-        # RFC 9309 2.2.2: the most octets wins; Allow wins a tie.
-        ordered = sorted(agent_rules, key=lambda r: (-len(canonical(r.pattern)), r.reserve))
-        signature = tuple((r.pattern, r.reserve) for r in ordered)
-        if signature not in groups:  # thirty crawlers sharing one "Disallow: /" group: once
-            groups[signature] = tuple(_compile(r, file_types=file_types) for r in ordered)
-    return tuple(groups.values())
+    def rule(self, rule: ParsedRule, *, file_types: bool) -> _Rule:
+        extension = file_type(rule.pattern) if file_types else None
+        regex = None
+        if extension is None:
+            regex = self._regexes.get(rule.pattern)
+            if regex is None:
+                regex = self._regexes[rule.pattern] = pattern_regex(rule.pattern)
+        if rule.agent is None:
+            text = rule.pattern
+        else:
+            verb = "Disallow" if rule.reserve else "Allow"
+            text = f"{verb}: {rule.pattern} (User-agent: {rule.agent}, line {rule.line})"
+        compiled: _Rule = (regex, extension, rule.reserve, text, rule.policy_url)
+        return self._rules.setdefault((rule.pattern, *compiled[1:]), compiled)
 
+    def group(self, rules: tuple[_Rule, ...]) -> _Group:
+        return self._groups.setdefault(rules, rules)
 
-def build_entry(files: dict[ReservationKind, list[ParsedRule]]) -> _Entry:
-    tdmrep = tuple(
-        _compile(r, file_types=False)
-        for r in sorted(files.get(ReservationKind.TDMREP, []), key=lambda r: r.position)
-    )
-    ai_txt = _groups(files.get(ReservationKind.AI_TXT, []), ai_only=False, file_types=True)
-    robots = _groups(files.get(ReservationKind.ROBOTS, []), ai_only=True, file_types=False)
-    return (tdmrep, ai_txt, robots)
+    def groups(
+        self, rules: Iterable[ParsedRule], *, ai_only: bool, file_types: bool
+    ) -> tuple[_Group, ...]:
+        by_agent: dict[str, list[ParsedRule]] = defaultdict(list)
+        for rule in rules:
+            if rule.agent is not None and (not ai_only or is_ai_crawler(rule.agent)):
+                by_agent[rule.agent.lower()].append(rule)
+        groups: dict[tuple[tuple[str, bool], ...], _Group] = {}
+        for agent_rules in by_agent.values():
+            # RFC 9309 2.2.2: the most octets wins; Allow wins a tie.
+            ordered = sorted(agent_rules, key=lambda r: (-len(canonical(r.pattern)), r.reserve))
+            signature = tuple((r.pattern, r.reserve) for r in ordered)
+            if signature not in groups:  # thirty crawlers sharing one "Disallow: /" group: once
+                groups[signature] = self.group(
+                    tuple(self.rule(r, file_types=file_types) for r in ordered)
+                )
+        return tuple(groups.values())
+
+    def entry(self, files: dict[ReservationKind, list[ParsedRule]]) -> _Entry:
+        tdmrep = tuple(
+            self.rule(r, file_types=False)
+            for r in sorted(files.get(ReservationKind.TDMREP, []), key=lambda r: r.position)
+        )
+        ai_txt = self.groups(files.get(ReservationKind.AI_TXT, []), ai_only=False, file_types=True)
+        robots = self.groups(files.get(ReservationKind.ROBOTS, []), ai_only=True, file_types=False)
+        return (self.group(tdmrep), ai_txt, robots)
 
 
 def _decides(group: _Group, path: str, extension: str | None) -> _Rule | None:
@@ -128,7 +148,8 @@ class ReservationIndex:
         by_host: dict[str, dict[ReservationKind, list[ParsedRule]]] = defaultdict(dict)
         for host, kind, rules in files:
             by_host[host][kind] = rules
-        return cls({host: build_entry(kinds) for host, kinds in by_host.items()})
+        compiler = _Compiler()
+        return cls({host: compiler.entry(kinds) for host, kinds in by_host.items()})
 
     @classmethod
     def from_session(cls, session: Session) -> ReservationIndex:
