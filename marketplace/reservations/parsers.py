@@ -23,6 +23,8 @@ import re
 import string
 from dataclasses import dataclass, field
 
+from marketplace.text import control_character_problem
+
 
 class ReservationKind(enum.StrEnum):
     TDMREP = "tdmrep"
@@ -126,6 +128,10 @@ def parse_tdmrep(body: bytes) -> ParsedFile:
             raise ReservationFileError(f"Rule {number}: tdm-policy is longer than 2048 chars.")
         if len(location) > 2048:
             raise ReservationFileError(f"Rule {number}: the location is longer than 2048 chars.")
+        for name, value in (("location", location), ("tdm-policy", policy or "")):
+            problem = control_character_problem(value)
+            if problem is not None:
+                raise ReservationFileError(f"Rule {number}: the {name}: {problem}")
         parsed.rules.append(
             ParsedRule(
                 position=index,
@@ -183,6 +189,8 @@ def parse_robots(body: bytes, *, kind: ReservationKind = ReservationKind.ROBOTS)
             if in_rules:
                 agents, in_rules = [], False
             token = "*" if value == "*" else product_token(value)
+            if len(token) > 255:
+                raise ReservationFileError(f"Line {number}: the user agent is over 255 chars.")
             if token:
                 agents.append(token)
         elif name in _ALLOW or name in _DISALLOW:

@@ -85,6 +85,8 @@ def normalize_domain(text: str) -> str:
         host = normalize_url(text).host
     except BadUrl as exc:
         raise BadDomain(f"{text[:100]!r}: {exc}") from exc
+    if len(host) > 255:
+        raise BadDomain("The domain is longer than 255 characters.")
     bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if "." not in bare and bare != "localhost":
         raise BadDomain("Give a domain such as example.com.")

@@ -131,6 +131,7 @@ def test_tdmrep_compares_percent_encoding_as_rfc_3986_reads_it():
         (b'[{"location": "https://a.example/x", "tdm-reservation": 1}]', "starting with /"),
         (b'[{"location": "/", "tdm-reservation": 1, "tdm-policy": 5}]', "http(s) URL"),
         (b"\xff\xfe[]", "not UTF-8"),
+        (b'[{"location": "/a\\u0000b", "tdm-reservation": 1}]', "the location: "),
     ],
 )
 def test_malformed_tdmrep_files_are_refused_with_a_reason(body, message):
@@ -216,6 +217,7 @@ def test_robots_rules_without_a_group_empty_disallow_and_unknown_lines_are_skipp
         (b"hello world\nthis is not a robots file\n", "No User-agent, Allow or Disallow"),
         (b"User-agent: *\x00", "binary"),
         (b"User-agent: \xe9\n", "not UTF-8"),
+        (b"User-agent: " + b"x" * 300 + b"\nDisallow: /\n", "user agent is over 255"),
     ],
 )
 def test_malformed_robots_files_are_refused_with_a_reason(body, message):

@@ -126,6 +126,13 @@ def test_the_api_takes_artists_tokens_and_refuses_anyone_else(client, db):
     ("domain", "kind", "body", "status", "code"),
     [
         ("studio.example", "tdmrep", b"[{]", 400, "malformed_file"),
+        (
+            "studio.example",
+            "tdmrep",
+            b'[{"location": "/\\u0000", "tdm-reservation": 1}]',
+            400,
+            "malformed_file",
+        ),
         ("studio.example", "robots", b"<html><body>404</body></html>", 400, "malformed_file"),
         ("studio.example", "ai.txt", b"\xff\xfe\x00U", 400, "malformed_file"),
         ("studio.example", "humans.txt", ROBOTS, 400, "invalid_kind"),
