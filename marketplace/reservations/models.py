@@ -15,6 +15,7 @@ from marketplace.reservations.parsers import ReservationKind
 class ReservationSource(enum.StrEnum):
     UPLOAD = "upload"  # sent through the API by an artist
     CLI = "cli"  # loaded by an operator with `marketplace reservations load`
+    ADMIN = "admin"  # loaded by an administrator on /admin/reservations
     FETCH = "fetch"  # fetched from the site (RESERVATIONS_LIVE_FETCH)
 
 

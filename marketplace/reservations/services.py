@@ -4,7 +4,8 @@ A file is parsed before anything is written: a malformed one raises ReservationF
 leaves nothing. One file per domain and kind is current; loading another replaces it (the old
 row stays, with `replaced_at`, as the record of what stood when). Who may replace what:
 
-- an operator (CLI) and the live fetch (the site's own copy) replace any file;
+- an operator (CLI), an administrator (/admin/reservations) and the live fetch (the site's
+  own copy) replace any file;
 - an artist (API) replaces only a file they loaded themselves: a file someone else or the
   site put on record is not theirs to overwrite, or a permissive copy could lift a
   reservation. This follows the opt-out registry, where any artist may register a domain
@@ -209,6 +210,18 @@ def list_current(session: Session, domain: str) -> list[ReservationFile]:
             select(ReservationFile)
             .where(ReservationFile.domain == domain, ReservationFile.replaced_at.is_(None))
             .order_by(ReservationFile.kind)
+        )
+    )
+
+
+def list_recent(session: Session, limit: int = 200) -> list[ReservationFile]:
+    """The files on record now, most recently loaded first."""
+    return list(
+        session.scalars(
+            select(ReservationFile)
+            .where(ReservationFile.replaced_at.is_(None))
+            .order_by(ReservationFile.id.desc())
+            .limit(limit)
         )
     )
 

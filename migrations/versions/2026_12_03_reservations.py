@@ -33,7 +33,13 @@ def upgrade() -> None:
         sa.Column(
             "source",
             sa.Enum(
-                "upload", "cli", "fetch", name="reservationsource", native_enum=False, length=10
+                "upload",
+                "cli",
+                "admin",
+                "fetch",
+                name="reservationsource",
+                native_enum=False,
+                length=10,
             ),
             nullable=False,
         ),
