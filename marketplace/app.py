@@ -37,6 +37,7 @@ from marketplace.payments import gateway as payments
 from marketplace.payouts import admin_views as payouts_admin_views
 from marketplace.payouts import views as payouts_views
 from marketplace.provenance import views as provenance_views
+from marketplace.reservations import views as reservations_views
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
 from marketplace.webhooks import views as webhooks_views
@@ -179,6 +180,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         payouts_admin_views.bp,
         payouts_views.bp,
         provenance_views.bp,
+        reservations_views.bp,
         storage_views.bp,
         webhooks_views.bp,
     ):

@@ -12,6 +12,7 @@ from marketplace.jobs import models as jobs_models  # noqa: F401
 from marketplace.ledger import models as ledger_models  # noqa: F401
 from marketplace.optout import models as optout_models  # noqa: F401
 from marketplace.payouts import models as payouts_models  # noqa: F401
+from marketplace.reservations import models as reservations_models  # noqa: F401
 from marketplace.webhooks import models as webhooks_models  # noqa: F401
 
 metadata = Base.metadata

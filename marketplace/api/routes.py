@@ -13,6 +13,7 @@ from marketplace.api import (
     optout,
     packages,
     recalls,
+    reservations,
     similar,
 )
 from marketplace.api.blueprint import bp
@@ -29,5 +30,6 @@ __all__ = [
     "optout",
     "packages",
     "recalls",
+    "reservations",
     "similar",
 ]
