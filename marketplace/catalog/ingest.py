@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Table, case, select, text, update
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
@@ -562,6 +562,10 @@ def _reindex(session: Session, record_id: int) -> None:
     session.refresh(record)
     values = stock_item_values(record)
     values.pop("created_at")
+    # A taken-down item (an accepted claim) is never offered again, whatever the source says.
+    values["available"] = case(
+        (CatalogItem.taken_down_at.is_(None), values["available"]), else_=False
+    )
     changed = session.scalars(
         update(CatalogItem)
         .where(CatalogItem.stock_id == record_id)

@@ -19,6 +19,7 @@ class EntryKind(enum.StrEnum):
     STOCK_UPDATED = "stock.updated"
     STOCK_WITHDRAWN = "stock.withdrawn"  # the source no longer offers it: out of the catalog
     STOCK_REINSTATED = "stock.reinstated"  # the source offers it again
+    STOCK_TAKEN_DOWN = "stock.taken_down"  # an accepted claim: never offered again
     # Bulk ingest: one entry for a chunk of new or changed records, its payload the Merkle
     # root over their leaves (catalog.models.StockChunk says how a record's leaf is made).
     STOCK_CHUNK_REGISTERED = "stock.chunk_registered"
@@ -37,6 +38,8 @@ class EntryKind(enum.StrEnum):
     PAYOUT_REVERSED = "payout.reversed"  # a transfer reversal after a refund: back to payable
     PAYOUT_NETTED = "payout.netted"  # what is owed back on one order, deducted from another
     REFUND_ISSUED = "refund.issued"
+    # Governance: an item taken down after a claim, recalled from an order that held it.
+    ORDER_ITEM_RECALLED = "order.item_recalled"
 
 
 MONEY_KINDS = frozenset(
@@ -53,7 +56,7 @@ MONEY_KINDS = frozenset(
 )
 
 # The ids an entry may concern; the first four are also indexed columns for lookups.
-SUBJECT_KEYS = ("work", "artist", "order", "organization", "stock", "payout", "optout")
+SUBJECT_KEYS = ("work", "artist", "order", "organization", "stock", "payout", "optout", "claim")
 
 
 # What people read instead of the dotted names (tables, entry pages). A kind added without a
@@ -80,6 +83,8 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.PAYOUT_REVERSED: "Payout reversed after a refund",
     EntryKind.PAYOUT_NETTED: "Owed amount deducted",
     EntryKind.REFUND_ISSUED: "Refund issued",
+    EntryKind.STOCK_TAKEN_DOWN: "Museum record taken down",
+    EntryKind.ORDER_ITEM_RECALLED: "Recalled from a dataset",
 }
 
 
