@@ -15,7 +15,7 @@ from marketplace.catalog import bulk
 from marketplace.catalog.ingest import ingest_file
 from marketplace.catalog.models import CatalogItem, StockChunk, StockRecord
 from marketplace.catalog.sources import get_adapter
-from marketplace.db import get_database
+from marketplace.db import get_database, utcnow
 from marketplace.ledger import verify
 from marketplace.ledger.models import LedgerEntry
 from tests.catalog.test_ingest import SAMPLES, cleveland_record, kinds, write_records
@@ -325,3 +325,19 @@ def test_repeated_ids_are_decided_in_file_order_across_mapping_processes(app, db
     assert db.scalar(select(StockRecord.title).where(StockRecord.source_id == "501")) == (
         "Quiet river"
     )
+
+
+def test_a_taken_down_item_stays_off_sale_when_its_record_changes(app, db, client, tmp_path):
+    path = tmp_path / "dump.jsonl"
+    write_records(path, cleveland_record())
+    ingest(app, "cleveland", path, "--bulk")
+    item = db.scalar(select(CatalogItem))
+    # As an accepted claim leaves it (governance sets these two).
+    item.taken_down_at, item.available = utcnow(), False
+    db.commit()
+    write_records(path, cleveland_record(title="Quiet river at noon"))
+    assert "1 updated" in ingest(app, "cleveland", path, "--bulk")
+    db.rollback()
+    assert db.scalar(select(CatalogItem.available).where(CatalogItem.id == item.id)) is False
+    assert client.get(f"/api/v1/works/{item.id}").status_code == 404
+    assert titles(client, "river") == []
