@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from marketplace import jobs, storage
 from marketplace.db import get_session, parse_row_id, transaction
-from marketplace.governance import services
+from marketplace.governance import console, services
 from marketplace.governance.forms import DecisionForm
 from marketplace.security import role_required
 
@@ -126,3 +126,54 @@ def audit() -> ResponseReturnValue:
         actions=actions[:100],
         next_before=actions[99].id if len(actions) > 100 else None,
     )
+
+
+@bp.route("/users")
+@role_required("admin")
+def users() -> ResponseReturnValue:
+    """Accounts newest first, 50 a page, searchable by email."""
+    email = request.args.get("email", "")[:254]
+    before = request.args.get("before")
+    before_id = parse_row_id(before)
+    if before and before_id is None:
+        abort(404)
+    found = console.list_users(get_session(), email=email, before=before_id, limit=51)
+    return render_template(
+        "governance/admin_users.html",
+        users=found[:50],
+        email=email,
+        next_before=found[49].id if len(found) > 50 else None,
+        form=DecisionForm(),
+    )
+
+
+@bp.route(
+    "/users/<id:user_id>/<any(suspend, reactivate, verify, unverify):action>", methods=["POST"]
+)
+@role_required("admin")
+def user_action(user_id: int, action: str) -> ResponseReturnValue:
+    """Suspend or reactivate an account, give or take back an artist's identity badge; the
+    reason goes into the audit log."""
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash("Give a reason: it goes into the audit log.", "error")
+        return redirect(url_for("governance_admin.users"))
+    try:
+        with transaction() as session:
+            user = console.get_user(session, user_id, lock=True)
+            reason = form.reason.data or ""
+            if action == "suspend":
+                console.suspend(session, current_user, user, reason)
+            elif action == "reactivate":
+                console.reactivate(session, current_user, user, reason)
+            else:
+                console.set_identity_verified(
+                    session, current_user, user, action == "verify", reason
+                )
+    except console.ConsoleError as exc:
+        if str(exc).startswith("No user"):
+            abort(404)
+        flash(str(exc), "error")
+    else:
+        flash(f"Done: {action} for {user.email}.", "success")
+    return redirect(url_for("governance_admin.users"))
