@@ -94,3 +94,49 @@ def test_the_user_search_takes_wildcards_literally(client, db, login):
     page = client.get("/admin/users", query_string={"email": "a_b"}).get_data(True)
     assert "a_b@example.com" in page
     assert "axb@example.com" not in page
+
+
+def test_a_failed_job_is_listed_with_its_error_and_can_be_retried(app, client, db, login):
+    from marketplace import jobs
+
+    if jobs.redis_connection(app) is None:
+        return  # inline jobs: the page says so (checked below)
+    with app.app_context():
+        jobs.enqueue("marketplace.governance.tasks.no_such_task", 7)
+    from rq import SimpleWorker
+
+    jobs.set_worker_app(app)
+    with app.app_context():
+        SimpleWorker([jobs.queue(app)], connection=jobs.redis_connection(app)).work(burst=True)
+    login(make_admin(db))
+    page = client.get("/admin/jobs").get_data(True)
+    assert "marketplace.governance.tasks.no_such_task(7)" in page
+    job_id = page.split('name="job_id" value="')[1].split('"')[0]
+    assert (
+        client.post("/admin/jobs/retry", data={"job_id": job_id, "reason": ""}).status_code == 302
+    )
+    client.post("/admin/jobs/retry", data={"job_id": job_id, "reason": "Fixed the data"})
+    assert ("job.retry", None, "Fixed the data") in actions(db)
+    assert "No failed jobs" in client.get("/admin/jobs").get_data(True)
+
+
+def test_the_ledger_page_verifies_in_a_job_and_looks_up_entries(app, client, db, login, run_jobs):
+    artist = make_artist(db)  # sign-up writes nothing to the ledger; a work does
+    from tests.buyers.support import DONATE, work_item
+
+    work_item(db, artist, DONATE)
+    login(make_admin(db))
+    page = client.get("/admin/ledger").get_data(True)
+    assert 'data-testid="tree-size"' in page
+    assert client.get("/admin/ledger?seq=0").headers["Location"].endswith("/ledger/entries/0")
+    assert "No ledger entry" in client.get(
+        "/admin/ledger?seq=99999", follow_redirects=True
+    ).get_data(True)
+    assert "No ledger entry" in client.get(
+        "/admin/ledger?seq=%C2%B2", follow_redirects=True
+    ).get_data(True)
+    client.post("/admin/ledger")
+    run_jobs()
+    page = client.get("/admin/ledger").get_data(True)
+    assert "ledger OK" in page
+    assert [a[0] for a in actions(db)] == ["ledger.verify"]
