@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tantivy
 from breame.data.spelling_constants import (
     AMERICAN_ENGLISH_SPELLINGS,
@@ -40,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.artists.terms import PERMITTED_USES, uses_mask
-from marketplace.catalog import search
+from marketplace.catalog import search, search_columns
 from marketplace.catalog.models import CatalogItem
 from marketplace.db import utcnow
 
@@ -224,6 +225,11 @@ def _stamp(generation: Path) -> tuple[int, int]:
 def reader(app: Flask | None = None) -> Any:
     """This process's index, reloaded if a writer committed or a rebuild swapped generations
     since the last search (one stat and one readlink: cheap enough for every search)."""
+    return live(app)[0]
+
+
+def live(app: Flask | None = None) -> tuple[Any, Path, Path]:
+    """(this process's index as `reader` gives it, the index folder, the live generation)."""
     root = index_dir(app)
     generation = _ensure_current(root)
     key = (os.getpid(), str(root))
@@ -239,7 +245,7 @@ def reader(app: Flask | None = None) -> Any:
         elif held.stamp != stamp:
             held.index.reload()
             held.stamp = stamp
-        return held.index
+        return held.index, root, generation
 
 
 class IndexBusy(RuntimeError):
@@ -291,6 +297,7 @@ def update(session: Session, item_ids: Sequence[int], app: Flask | None = None) 
         raise
     finally:
         del writer
+    search_columns.log_changes(root, item_ids)  # every process's columns re-read these
     return written
 
 
@@ -644,15 +651,25 @@ def _cursor(sort: str, hit: _Hit, *, forward: bool) -> str:
 def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True) -> Any:
     """One page of `query` (see search.search): ids from the index, rows from the database.
 
-    Hits the database no longer offers are dropped and more are fetched in their place, so a
-    page is full whenever the index holds enough consented matches."""
-    searcher = reader().searcher()
+    A search without words (filters alone, or nothing) takes its total, facets and newest-first
+    pages from the in-memory columns (`search_columns`) once they are loaded. Hits the database
+    no longer offers are dropped and more are fetched in their place, so a page is full
+    whenever the index holds enough consented matches."""
+    index, root, generation = live()
+    searcher = index.searcher()
     sort = query.effective_sort
     position = search.decode_cursor(query.cursor) if query.cursor else None
     if position is not None and position.sort != sort:
         raise search.InvalidSearchCursor(
             "cursor belongs to another sort order: start from the first page", "cursor"
         )
+    columns: search_columns.Columns | None = None
+    stats: search_columns.Stats | None = None
+    mask: Any = None
+    if not query.tokens:
+        holder = search_columns.current(session, root, generation, int(searcher.num_docs))
+        if holder is not None:
+            columns, mask, stats = search_columns.evaluate(holder, query, stats=with_facets)
     forward = position is None or position.forward
     wanted = query.limit + 1  # one more than a page says whether there is a next one
     kept: list[tuple[_Hit, Any]] = []
@@ -675,6 +692,9 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
             if sort == "relevance":
                 hits, matched = _ranked(searcher, base, offset, batch)
                 offset += len(hits)
+            elif sort == "newest" and columns is not None:
+                hits = [_Hit(i, i) for i in columns.newest(mask, after, batch)]
+                matched = stats.total if stats is not None else int(np.count_nonzero(mask))
             else:
                 hits, matched = _ordered(searcher, query, after, batch)
             total = matched if total is None else total
@@ -686,9 +706,8 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
                     dropped += 1
             if len(hits) < batch or len(kept) >= wanted:
                 break
-            after = search.Position(
-                sort, hits[-1].key, hits[-1].item_id, True
-            )  # keyset: continue after the last hit seen
+            # keyset: continue after the last hit seen, in the page's direction
+            after = search.Position(sort, hits[-1].key, hits[-1].item_id, forward)
         more = len(kept) > query.limit
         kept = kept[: query.limit]
     if not forward:
@@ -698,14 +717,19 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
         has_next, has_previous = bool(kept), more
     else:
         has_next, has_previous = more, query.cursor is not None
-    if position is not None and sort != "relevance":
+    if columns is not None:
+        total = stats.total if stats is not None else int(np.count_nonzero(mask))
+    elif position is not None and sort != "relevance":
         total = None  # a keyset count covers only what follows the position
     if total is None:
         total = count_query(searcher, query)
     facets: list[search.Facet] = []
     facets_exact = True
     if with_facets:
-        facets, facets_exact = _facets(searcher, query, base)
+        if stats is not None:
+            facets = stats.facets
+        else:
+            facets, facets_exact = _facets(searcher, query, base)
     return search.SearchResult(
         items=[item for _hit, item in kept],
         total=max(0, total - dropped),
@@ -715,6 +739,13 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
         next_cursor=_cursor(sort, kept[-1][0], forward=True) if has_next and kept else None,
         previous_cursor=_cursor(sort, kept[0][0], forward=False) if has_previous and kept else None,
     )
+
+
+def warm_columns(session: Session) -> search_columns.Columns:
+    """Load this process's columns for searches without words now (else the first such
+    search of a large catalog starts loading them in the background)."""
+    _index, root, generation = live()
+    return search_columns.warm(session, root, generation)
 
 
 def count_query(searcher: Any, query: search.SearchQuery) -> int:
