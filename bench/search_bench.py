@@ -165,7 +165,14 @@ def load_and_build(name: str, session: Any, count: int, vocab: dict[str, list[An
 
 
 def bench_backend(
-    name: str, url: str, count: int, workdir: Path, per_kind: int, *, reuse: bool = False
+    name: str,
+    url: str,
+    count: int,
+    workdir: Path,
+    per_kind: int,
+    *,
+    reuse: bool = False,
+    rebuild_index: bool = False,
 ) -> list[dict]:
     app = create_app(
         {"DATABASE_URL": url, "REDIS_URL": None, "TESTING": True, "SEARCH_ENGINE": "tantivy"},
@@ -178,6 +185,13 @@ def bench_backend(
         session = get_database(app).sessions()
         if reuse and built_file.exists():
             built = json.loads(built_file.read_text())
+            if rebuild_index:  # the rows kept, the index built again (a schema change)
+                started = time.perf_counter()
+                built["indexed"], generation = search_index.rebuild(session)
+                built["build"] = time.perf_counter() - started
+                built["size"] = folder_size(generation)
+                session.rollback()
+                built_file.write_text(json.dumps(built))
         else:
             built = load_and_build(name, session, count, vocab)
             built_file.write_text(json.dumps(built))
@@ -265,6 +279,9 @@ def main() -> None:
         "--workdir",
         type=Path,
         help="keep the SQLite database and index here and reuse them on the next run",
+    )
+    parser.add_argument(
+        "--rebuild-index", action="store_true", help="with --workdir: build the index again"
     )
     args = parser.parse_args()
     count = 10_000_000 if args.ten_million else args.records
