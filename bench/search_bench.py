@@ -291,7 +291,15 @@ def main() -> None:
             if args.workdir is not None and backend == "sqlite":
                 args.workdir.mkdir(parents=True, exist_ok=True)
                 url = f"sqlite:///{args.workdir / f'bench-{count}.sqlite'}"
-                table += bench_backend(backend, url, count, args.workdir, args.queries, reuse=True)
+                table += bench_backend(
+                    backend,
+                    url,
+                    count,
+                    args.workdir,
+                    args.queries,
+                    reuse=True,
+                    rebuild_index=args.rebuild_index,
+                )
             else:
                 with database(backend, Path(tmp)) as url:
                     table += bench_backend(backend, url, count, Path(tmp), args.queries)

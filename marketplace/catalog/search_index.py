@@ -257,7 +257,7 @@ def live(app: Flask | None = None) -> tuple[Any, Path, Path]:
     with _readers_lock:
         held = _readers.get(key)
         if held is None or held.generation != generation:
-            held = _Reader(generation, stamp, _open(generation))
+            held = _Reader(generation, stamp, _open_for_reading(generation))
             _readers.pop(key, None)
             _readers[key] = held
             while len(_readers) > _MAX_READERS:  # many apps in one process (tests): keep a few
@@ -266,6 +266,20 @@ def live(app: Flask | None = None) -> tuple[Any, Path, Path]:
             held.index.reload()
             held.stamp = stamp
         return held.index, root, generation
+
+
+def _open_for_reading(generation: Path) -> Any:
+    """The generation's index; one written with an older schema reads as empty (search hides
+    everything) until `marketplace search reindex` builds a new generation."""
+    try:
+        return _open(generation)
+    except ValueError as exc:
+        if "schema does not match" not in str(exc):
+            raise
+        empty = tantivy.Index(SCHEMA)  # in memory, holding nothing
+        for name, analyzer in ANALYZERS.items():
+            empty.register_tokenizer(name, analyzer)
+        return empty
 
 
 class IndexBusy(RuntimeError):

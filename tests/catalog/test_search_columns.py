@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import tantivy
 from sqlalchemy import insert, select, update
 
 from marketplace.artists.terms import ALL_USES_MASK
@@ -246,3 +247,20 @@ def test_text_searches_count_creators_and_media_exactly(app, db, params):
         page = [i.id for i in result.items]
         assert set(page) <= set(ids)
         assert len(page) == min(query.limit, total)
+
+
+def test_an_index_of_an_older_schema_hides_everything_until_reindexed(app, db, client):
+    """After an upgrade that changes the index's fields, search shows nothing (never a
+    withdrawn work) and `search reindex --if-empty` builds the new index."""
+    make_stock(db, "Harbour", source="met")
+    root = search_index.index_dir(app)
+    old = root / "gen-old"
+    old.mkdir()
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field("id", indexed=True, fast=True)
+    tantivy.Index(builder.build(), path=str(old))
+    search_index._swap_link(root, old)
+    assert client.get("/api/v1/works", query_string={"q": "harbour"}).get_json()["items"] == []
+    result = app.test_cli_runner().invoke(args=["search", "reindex", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert [i.title for i in _search(app, q="harbour").items] == ["Harbour"]
