@@ -14,8 +14,8 @@ stored ones, unchanged; `ledger verify` recomputes them all). Downgrade rebuilds
 from the stored leaf hashes. The append-only triggers on ledger_nodes are lifted for the
 rewrite only, inside the migration's transaction, and put back as they were.
 
-Revision ID: 0013_ledger_nodes
-Revises: 0012_similar
+Revision ID: 0016_ledger_nodes
+Revises: 0015_certificate_revision
 Create Date: 2026-12-03 16:30:00
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_ledger_nodes"
-down_revision = "0012_similar"
+revision = "0016_ledger_nodes"
+down_revision = "0015_certificate_revision"
 branch_labels = None
 depends_on = None
 

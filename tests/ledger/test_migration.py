@@ -1,7 +1,7 @@
 """Ledger migrations on a populated ledger: its entries, proofs and checkpoints survive them.
 
-A ledger in the layout of before 0013 (every tree node stored, keyed `index << 6 | level`) is
-what 0013's downgrade writes; the tests check that against a rebuild from the leaves, so the
+A ledger in the layout of before 0016 (every tree node stored, keyed `index << 6 | level`) is
+what 0016's downgrade writes; the tests check that against a rebuild from the leaves, so the
 upgrade is exercised on exactly what the earlier code stored.
 """
 
@@ -68,7 +68,7 @@ def _leaf_hashes(session) -> list[bytes]:
 
 
 def _old_layout(leaves: list[bytes]) -> dict[int, bytes]:
-    """Every node of level >= 1 by the key the code before 0013 stored it under."""
+    """Every node of level >= 1 by the key the code before 0016 stored it under."""
     result = merkle.append_leaf_hashes(0, [], leaves)
     return {(index << 6) | level: digest for level, index, digest in result.new_nodes}
 
@@ -92,7 +92,7 @@ def _proofs_match_the_reference(session, leaves: list[bytes], rng: random.Random
     session.rollback()
 
 
-def test_0013_keeps_every_fourth_level_and_proofs_stay_the_same(ledger_app):
+def test_0016_keeps_every_fourth_level_and_proofs_stay_the_same(ledger_app):
     _app, engine, session = ledger_app
     _append(session, [1, 2, 97, 300, 3, 64, 133, 1])  # 601 entries, ten checkpoints
     leaves = _leaf_hashes(session)
@@ -101,8 +101,8 @@ def test_0013_keeps_every_fourth_level_and_proofs_stay_the_same(ledger_app):
     ).all()
     session.close()
 
-    downgrade(engine, "0012_similar")
-    assert _nodes(session) == _old_layout(leaves), "0013's downgrade writes the old layout"
+    downgrade(engine, "0015_certificate_revision")
+    assert _nodes(session) == _old_layout(leaves), "0016's downgrade writes the old layout"
     session.close()
 
     upgrade(engine)
@@ -123,11 +123,11 @@ def test_0013_keeps_every_fourth_level_and_proofs_stay_the_same(ledger_app):
     session.rollback()
 
 
-def test_0013_refuses_changes_to_the_nodes_after_the_migration(ledger_app):
+def test_0016_refuses_changes_to_the_nodes_after_the_migration(ledger_app):
     _app, engine, session = ledger_app
     _append(session, [40])
     session.close()
-    downgrade(engine, "0012_similar")
+    downgrade(engine, "0015_certificate_revision")
     upgrade(engine)
     for statement in ("UPDATE ledger_nodes SET hash = hash", "DELETE FROM ledger_nodes"):
         with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
