@@ -430,7 +430,7 @@ def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> Non
                 item["id"] = item_id
             bulk_insert(connection, ITEMS, items)
             index_new_items(session, item_ids)
-            apply_optouts(session, item_ids)  # opted-out addresses come in unavailable
+            apply_optouts(session, item_ids, new=True)  # opted-out addresses: unavailable
             report.added += len(new)
         for offset, f in enumerate((*changed, *reinstated), start=len(new)):
             record_id, _old, status, _withdrawn = existing[f.source_id]

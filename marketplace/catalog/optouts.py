@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Table, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,7 +42,7 @@ from marketplace.catalog.models import (
     ItemOptOut,
     StockRecord,
 )
-from marketplace.db import utcnow
+from marketplace.db import bulk_insert, utcnow
 from marketplace.optout import services as optout
 from marketplace.optout.models import OptOutRule, OptOutState, RuleKind
 from marketplace.optout.urls import BadUrl, host_suffixes, normalize_url
@@ -111,48 +111,66 @@ def _insert_ignoring_present(session: Session, model: Any, rows: list[dict[str, 
     session.execute(stmt.on_conflict_do_nothing(), rows)
 
 
+_ADDRESSES = Table("catalog_item_addresses", ItemAddress.metadata)
+_IMAGES = Table("catalog_item_images", ItemImage.metadata)
+_OPTOUTS = Table("catalog_item_optouts", ItemOptOut.metadata)
+
+
 def _record_marks(
-    session: Session, item_ids: list[int], urls: dict[int, list[str]], images: dict[int, Any]
-) -> None:
-    """Rewrite the items' rows in the tables rules are matched through."""
-    session.execute(delete(ItemAddress).where(ItemAddress.item_id.in_(item_ids)))
-    session.execute(delete(ItemImage).where(ItemImage.item_id.in_(item_ids)))
-    addresses, hosts = [], set()
+    session: Session,
+    item_ids: list[int],
+    urls: dict[int, list[str]],
+    images: dict[int, Any],
+    *,
+    fresh: bool,
+) -> list[tuple[int, str, str]]:
+    """Rewrite the items' rows in the tables rules are matched through; returns each item's
+    normalised addresses as (item id, host, key)."""
+    if not fresh:
+        session.execute(delete(ItemAddress).where(ItemAddress.item_id.in_(item_ids)))
+        session.execute(delete(ItemImage).where(ItemImage.item_id.in_(item_ids)))
+    addresses: list[tuple[int, str, str]] = []
     for item_id, found in urls.items():
+        keys: dict[str, str] = {}
         for url in found:
             try:
                 normalized = normalize_url(url)
             except BadUrl:
                 continue  # the registry cannot match it either
-            hosts.add(normalized.host)
-            addresses.append(
-                {
-                    "item_id": item_id,
-                    "host": normalized.host,
-                    "key_hash": key_hash(normalized.key),
-                    "key": normalized.key,
-                }
-            )
-    if addresses:
-        session.execute(insert(ItemAddress), addresses)
-    _insert_ignoring_present(session, ItemHost, [{"host": h} for h in sorted(hosts)])
+            keys.setdefault(normalized.key, normalized.host)
+        addresses.extend((item_id, host, key) for key, host in keys.items())
+    connection = session.connection()
+    bulk_insert(
+        connection,
+        _ADDRESSES,
+        [
+            {"item_id": item_id, "host": host, "key_hash": key_hash(key), "key": key}
+            for item_id, host, key in addresses
+        ],
+    )
+    hosts = sorted({host for _, host, _ in addresses})
+    _insert_ignoring_present(session, ItemHost, [{"host": h} for h in hosts])
     image_rows = []
     for item_id, (sha256, phash) in images.items():
-        row: dict[str, Any] = {"item_id": item_id, "sha256": sha256, "phash": None}
-        row.update({f"phash_b{i}": None for i in range(4)})
-        if phash is not None:
-            row["phash"] = imaging.to_signed64(phash)
-            row.update({f"phash_b{i}": b for i, b in enumerate(imaging.phash_bands(phash))})
-        image_rows.append(row)
-    if image_rows:
-        session.execute(insert(ItemImage), image_rows)
+        bands = imaging.phash_bands(phash) if phash is not None else [None] * 4
+        image_rows.append(
+            {
+                "item_id": item_id,
+                "sha256": sha256,
+                "phash": imaging.to_signed64(phash) if phash is not None else None,
+                **{f"phash_b{i}": band for i, band in enumerate(bands)},
+            }
+        )
+    bulk_insert(connection, _IMAGES, image_rows)
+    return addresses
 
 
-def check_items(session: Session, item_ids: Sequence[int]) -> list[int]:
+def check_items(session: Session, item_ids: Sequence[int], *, fresh: bool = False) -> list[int]:
     """Record what rules match these items by, find the active rules that match them now and
     take those items out of the catalog (the caller has set `available` from the item's own
-    state). Returns the ids of the opted-out items. The caller owns the transaction and tells
-    the search index (these ids are among those it changed)."""
+    state). `fresh`: the items were inserted in this transaction (nothing to replace). Returns
+    the ids of the opted-out items. The caller owns the transaction and tells the search
+    index (these ids are among those it changed)."""
     ids = list(dict.fromkeys(int(i) for i in item_ids))
     if not ids:
         return []
@@ -161,25 +179,23 @@ def check_items(session: Session, item_ids: Sequence[int]) -> list[int]:
     distance = max_distance()
     for part in _chunks(ids):
         urls, images = _marks(session, part)
-        _record_marks(session, part, urls, images)
+        addresses = _record_marks(session, part, urls, images, fresh=fresh)
         rules: dict[int, set[int]] = {}
-        flat = [(item_id, url) for item_id, found in urls.items() for url in found]
-        for start in range(0, len(flat), optout.MAX_BULK_URLS):
-            piece = flat[start : start + optout.MAX_BULK_URLS]
-            answers = optout.url_hits(session, [url for _, url in piece])
-            for (item_id, _url), answer in zip(piece, answers, strict=True):
-                if not isinstance(answer, str) and answer:
-                    rules.setdefault(item_id, set()).update(h.rule_id for h in answer)
+        answers = optout.normalized_url_hits(session, [(h, k) for _, h, k in addresses])
+        for (item_id, _host, _key), hits in zip(addresses, answers, strict=True):
+            if hits:
+                rules.setdefault(item_id, set()).update(h.rule_id for h in hits)
         for item_id, (sha256, phash) in images.items():
             found_ids = optout.image_rule_ids(
                 session, sha256=sha256, phash=phash, max_distance=distance
             )
             if found_ids:
                 rules.setdefault(item_id, set()).update(found_ids)
-        session.execute(delete(ItemOptOut).where(ItemOptOut.item_id.in_(part)))
-        rows = [{"rule_id": r, "item_id": i} for i, found in rules.items() for r in sorted(found)]
-        if rows:
-            session.execute(insert(ItemOptOut), rows)
+        if not fresh:
+            session.execute(delete(ItemOptOut).where(ItemOptOut.item_id.in_(part)))
+        if rules:
+            rows = [{"rule_id": r, "item_id": i} for i, found in rules.items() for r in found]
+            bulk_insert(session.connection(), _OPTOUTS, rows)
             hit = sorted(rules)
             session.execute(
                 update(CatalogItem)

@@ -168,12 +168,13 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
     return item
 
 
-def apply_optouts(session: Session, item_ids: Sequence[int]) -> list[int]:
+def apply_optouts(session: Session, item_ids: Sequence[int], *, new: bool = False) -> list[int]:
     """The hook for every bulk write of catalog rows (the ingest calls it once per chunk, after
-    writing the rows with `available` from their source's state): records what the opt-out
-    registry matches the items by and takes those an active rule matches out of the catalog.
-    Returns their ids; the caller queues the index update as for any change."""
-    return optouts.check_items(session, item_ids)
+    writing the rows with `available` from their source's state; `new` when it inserted them
+    in this transaction): records what the opt-out registry matches the items by and takes
+    those an active rule matches out of the catalog. Returns their ids; the caller queues the
+    index update as for any change."""
+    return optouts.check_items(session, item_ids, fresh=new)
 
 
 def optout_registered(session: Session, rule: OptOutRule) -> None:

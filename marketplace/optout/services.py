@@ -295,23 +295,31 @@ def url_hits(session: Session, urls: Sequence[str]) -> list[str | list[UrlHit]]:
 
     Answers from committed rules only: the copy is read on a connection of its own."""
     answers: list[str | list[UrlHit]] = []
-    normalized: list[tuple[list[UrlHit], str, str]] = []  # (hits, host, key)
+    normalized: list[tuple[str, str]] = []
     for url in urls:
         try:
             n = normalize_url(url)
         except BadUrl as exc:
             answers.append(str(exc))
             continue
-        hits: list[UrlHit] = []
-        answers.append(hits)
-        normalized.append((hits, n.host, n.key))
-    if not normalized:
-        return answers
+        answers.append([])
+        normalized.append((n.host, n.key))
+    found = iter(normalized_url_hits(session, normalized))
+    return [a if isinstance(a, str) else next(found) for a in answers]
 
+
+def normalized_url_hits(
+    session: Session, addresses: Sequence[tuple[str, str]]
+) -> list[list[UrlHit]]:
+    """`url_hits` for addresses already normalised: (host, key) pairs as `normalize_url`
+    gives them (the catalog keeps its items' URLs so)."""
+    answers: list[list[UrlHit]] = [[] for _ in addresses]
+    if not addresses:
+        return answers
     rules = snapshot.current(session.get_bind().engine)
-    hosts = list({host: None for _, host, _ in normalized})
+    hosts = list({host: None for host, _ in addresses})
     suffixes_of = {host: host_suffixes(host) for host in hosts}
-    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, _, k in normalized}))
+    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, k in addresses}))
     domains = rules.exact(
         rules.domains,
         rules.added_domains,
@@ -319,7 +327,7 @@ def url_hits(session: Session, urls: Sequence[str]) -> list[str | list[UrlHit]]:
     )
     prefixes = rules.prefixes_on(hosts)
     crc = snapshot.crc
-    for hits, host, key in normalized:
+    for hits, (host, key) in zip(answers, addresses, strict=True):
         found = exact.get(key)
         if found:
             hits.extend(UrlHit("url", rule_id, when) for rule_id, when in sorted(found))

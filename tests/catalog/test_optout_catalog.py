@@ -5,6 +5,7 @@ come in hidden; withdrawing a rule brings back only what nothing else keeps out.
 from __future__ import annotations
 
 import io
+import random
 from typing import Any
 
 import pytest
@@ -14,9 +15,16 @@ from marketplace import imaging
 from marketplace.artists import services as artists
 from marketplace.buyers import services as buyers
 from marketplace.buyers.models import Bundle, BundleItem
-from marketplace.catalog import search_index
+from marketplace.catalog import optouts, search_index
 from marketplace.catalog.ingest import ingest_records
-from marketplace.catalog.models import CatalogItem, ItemOptOut, StockRecord
+from marketplace.catalog.models import (
+    CatalogItem,
+    CatalogLicense,
+    ItemImage,
+    ItemOptOut,
+    Orientation,
+    StockRecord,
+)
 from marketplace.catalog.sources.base import CC0_URI, Skipped, StockFields
 from marketplace.catalog.tasks import store_stock_image
 from marketplace.db import get_database, transaction
@@ -355,3 +363,43 @@ def test_a_domain_rule_over_a_whole_museum_is_a_few_set_based_statements(
     assert rule is not None
     matched = db.scalars(select(ItemOptOut.item_id).where(ItemOptOut.rule_id == rule.id)).all()
     assert len(matched) == records
+
+
+def test_a_phash_rule_finds_through_the_band_index_what_a_scan_finds(db):
+    """Random pictures and near copies of one: the indexed lookup equals brute force."""
+    rng = random.Random(14)
+    target = rng.getrandbits(64)
+    hashes = [rng.getrandbits(64) for _ in range(300)]
+    for _ in range(60):  # near copies: 0..10 bits flipped
+        value = target
+        for bit in rng.sample(range(64), rng.randint(0, 10)):
+            value ^= 1 << bit
+        hashes.append(value)
+    with db.info["app"].app_context(), transaction(db) as session:
+        for n, value in enumerate(hashes):
+            item = CatalogItem(
+                title=f"Picture {n}",
+                source="met",
+                orientation=Orientation.UNKNOWN,
+                license=CatalogLicense.PUBLIC_DOMAIN,
+                currency="usd",
+            )
+            session.add(item)
+            session.flush()
+            bands = imaging.phash_bands(value)
+            session.add(
+                ItemImage(
+                    item_id=item.id,
+                    phash=imaging.to_signed64(value),
+                    **{f"phash_b{i}": band for i, band in enumerate(bands)},
+                )
+            )
+        ids = list(session.scalars(select(ItemImage.item_id).order_by(ItemImage.item_id)))
+        rule = OptOutRule(kind=RuleKind.PHASH, value="", phash=imaging.to_signed64(target))
+        distance = int(db.info["app"].config["OPTOUT_PHASH_DISTANCE"])
+        found = sorted(optouts._matching_items(session, rule))
+    expected = [
+        i for i, v in zip(ids, hashes, strict=True) if imaging.hamming(v, target) <= distance
+    ]
+    assert found == expected
+    assert 0 < len(expected) < 60
