@@ -79,7 +79,7 @@ def main() -> None:
         workdir = Path(tmp)
         floor_app = make_app(None, workdir, "floor")
         hook = ingest.apply_optouts
-        ingest.apply_optouts = lambda session, ids: []  # type: ignore[assignment]
+        ingest.apply_optouts = lambda session, ids, **kwargs: []  # type: ignore[assignment]
         try:
             floor_ingest = timed_ingest(floor_app, data)
         finally:
