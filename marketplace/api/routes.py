@@ -12,6 +12,8 @@ from marketplace.api import (
     me,
     optout,
     packages,
+    recalls,
+    reservations,
     similar,
 )
 from marketplace.api.blueprint import bp
@@ -27,5 +29,7 @@ __all__ = [
     "me",
     "optout",
     "packages",
+    "recalls",
+    "reservations",
     "similar",
 ]

@@ -567,6 +567,8 @@ def order_consent_lost(session: Session, order: Order) -> dict[int, str]:
 
 
 def _consent_reason(candidate: eligibility.Candidate) -> str:
+    if candidate.taken_down:
+        return "taken_down"
     if candidate.work_id is None:
         if candidate.opted_out:
             return "opted_out"

@@ -287,7 +287,8 @@ def match_rule(session: Session, rule: OptOutRule) -> list[int]:
 
 def unmatch_rule(session: Session, rule_id: int) -> tuple[list[int], list[int]]:
     """Forget a withdrawn rule's matches. Returns (stock items it freed and that are offered
-    again, works whose items nothing else blocks: the caller re-indexes those)."""
+    again — not withdrawn by their museum, not taken down — and works whose items nothing
+    else blocks: the caller re-indexes those)."""
     freed = list(
         session.scalars(
             delete(ItemOptOut)
@@ -305,6 +306,7 @@ def unmatch_rule(session: Session, rule_id: int) -> tuple[list[int], list[int]]:
             .where(
                 CatalogItem.id.in_(part),
                 CatalogItem.available.is_(False),
+                CatalogItem.taken_down_at.is_(None),  # a takedown is never undone here
                 unblocked,
                 CatalogItem.stock_id.in_(
                     select(StockRecord.id).where(StockRecord.withdrawn_at.is_(None))

@@ -90,7 +90,7 @@ def index_work(session: Session, work: Work) -> CatalogItem:
         session.add(item)
     terms = work.current_terms
     licensed = terms is not None and terms.kind is TermsKind.LICENSE
-    item.available = work.is_available
+    item.available = work.is_available and item.taken_down_at is None
     item.title = work.title
     item.description = work.description
     item.tags = work.tags.replace(",", ", ")
@@ -159,6 +159,7 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
         for name, value in values.items():
             if name != "created_at":
                 setattr(item, name, value)
+        item.available = item.available and item.taken_down_at is None
     session.flush()
     optouts.check_items(session, [item.id])
     if created:
@@ -227,7 +228,7 @@ def apply_optouts_to_catalog(
 def get_item(session: Session, item_id: int) -> CatalogItem:
     """An item a buyer may see: available ones only (404 otherwise)."""
     item = session.get(CatalogItem, item_id)
-    if item is None or not item.available:
+    if item is None or not item.available or item.taken_down_at is not None:
         raise ItemNotFound(f"No work {item_id} in the catalog.")
     return item
 

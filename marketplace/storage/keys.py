@@ -31,3 +31,8 @@ def stock_derivative(record_id: int, version: int, name: str) -> str:
 def package_file(order_id: int, path: str) -> str:
     """A file of an order's delivery package, at its path inside the package."""
     return f"packages/{order_id}/{path}"
+
+
+def claim_evidence(claim_id: int, number: int) -> str:
+    """A file of evidence sent with a claim (private: administrators only)."""
+    return f"claims/{claim_id}/{number}"
