@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from marketplace import imaging
 from marketplace.artists import services as artists
@@ -27,7 +27,7 @@ from marketplace.catalog.models import (
 )
 from marketplace.catalog.sources.base import CC0_URI, Skipped, StockFields
 from marketplace.catalog.tasks import store_stock_image
-from marketplace.db import get_database, transaction
+from marketplace.db import get_database, transaction, utcnow
 from marketplace.optout import services as optout
 from marketplace.optout.models import OptOutRule, RuleKind
 from tests import images
@@ -218,6 +218,13 @@ def test_withdrawing_a_rule_brings_back_only_what_nothing_else_keeps_out(client,
         url = optout.register_address(session, user, RuleKind.URL, f"{MUSEUM}/1/full.jpg").id
     with db.info["app"].app_context():  # the museum stops offering record 2
         assert ingest_records("met", [Skipped(reason="not open access", source_id="m-2")])
+    taken_down = stock(db, "Harbour four", "m-4", f"{MUSEUM}/4/full.jpg")
+    with transaction(db) as session:  # a claim against it was upheld
+        session.execute(
+            update(CatalogItem)
+            .where(CatalogItem.id == taken_down)
+            .values(available=False, taken_down_at=utcnow())
+        )
     assert not shown(client, museum["Harbour one"], "Harbour one")
 
     with db.info["app"].app_context(), transaction(db) as session:
@@ -230,6 +237,7 @@ def test_withdrawing_a_rule_brings_back_only_what_nothing_else_keeps_out(client,
     assert shown(client, museum["Harbour one"], "Harbour one")
     assert not shown(client, museum["Harbour two"], "Harbour two")
     assert shown(client, museum["Harbour three"], "Harbour three")
+    assert not shown(client, taken_down, "Harbour four")  # a takedown is not the rule's to undo
     assert db.scalar(select(ItemOptOut.item_id)) is None
 
 
