@@ -25,3 +25,6 @@ class Certificate(Base):
     checkpoint_size: Mapped[int] = mapped_column(BigInteger)  # the checkpoint it carries
     key_id: Mapped[str] = mapped_column(String(8))  # the certificate key's note key ID
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 1 when first issued; each re-issue (after a recall) stores a new JSON and counts up.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reissued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

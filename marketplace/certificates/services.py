@@ -30,6 +30,7 @@ from marketplace.artists.models import WorkTerms
 from marketplace.buyers.models import Order, OrderItem, OrderStatus
 from marketplace.catalog.models import StockRecord
 from marketplace.certificates.models import Certificate
+from marketplace.governance.models import Recall
 from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.keys import load_signer
@@ -305,8 +306,11 @@ def certificate_bytes(session: Session, order_id: int) -> bytes:
     return storage.get(found.storage_key)
 
 
-def storage_key(order_id: int) -> str:
-    return f"certificates/{order_id}/certificate.json"
+def storage_key(order_id: int, revision: int = 1) -> str:
+    """Where a revision of the order's certificate is kept (every revision stays)."""
+    if revision == 1:
+        return f"certificates/{order_id}/certificate.json"
+    return f"certificates/{order_id}/certificate-r{revision}.json"
 
 
 def issue_certificate(session: Session, order_id: int) -> dict[str, Any]:
@@ -333,16 +337,52 @@ def issue_certificate_bytes(session: Session, order_id: int) -> bytes:
     return _issue(session, order_id)[0]
 
 
-def _issue(session: Session, order_id: int) -> tuple[bytes, Certificate]:
+def reissue_certificate(session: Session, order_id: int) -> Certificate | None:
+    """Issue the order's certificate again, marking the items recalled since (each with its
+    `order.item_recalled` entry and proof, against a new checkpoint). The items and their
+    sealed root are unchanged: a recall is a new fact about the same dataset. The previous
+    revision's JSON stays in storage; the new one is served from now on. None when the order
+    has no certificate yet (it will list the recalls when first issued) or its licence is
+    revoked."""
+    order = session.get(Order, order_id)
+    existing = find_certificate(session, order_id)
+    if existing is None or order is None or order.status not in _CERTIFIED:
+        return None
+    ledger.lock(session)
+    session.refresh(existing)
+    _, row = _issue(session, order_id, previous=existing)
+    log.info("certificate of order %s re-issued as revision %s", order_id, row.revision)
+    return row
+
+
+def _recalls(session: Session, order_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Recall).where(Recall.order_id == order_id).order_by(Recall.id))
+    return [
+        {
+            "key": row.key,
+            "item": row.item_id,
+            "seq": row.ledger_seq,
+            "claim": row.claim_id,
+            "reason": row.reason,
+            "recalled_at": format_timestamp(row.created_at),
+        }
+        for row in rows
+    ]
+
+
+def _issue(
+    session: Session, order_id: int, previous: Certificate | None = None
+) -> tuple[bytes, Certificate]:
     order = session.get(Order, order_id)
     if order is None:
         raise CertificateNotFound("No such order.")
     if order.status not in _CERTIFIED or order.paid_seq is None or order.paid_at is None:
         raise CertificateNotReady("The certificate is issued once the order is fulfilled.")
     ledger.lock(session)  # one seal per order even if two deliveries race
-    raced = find_certificate(session, order_id)
-    if raced is not None:
-        return storage.get(raced.storage_key), raced
+    if previous is None:
+        raced = find_certificate(session, order_id)
+        if raced is not None:
+            return storage.get(raced.storage_key), raced
     tree_size = order.paid_seq + 1
     records = _records(session, order, tree_size)
     count = len(records.leaves)
@@ -350,20 +390,26 @@ def _issue(session: Session, order_id: int) -> tuple[bytes, Certificate]:
         raise CertificateNotReady("The order has no items.")
     root = tree_root(records.leaves).hex()
     missing_count = len(records.missing)
-    seal_seq = ledger.append(
-        session,
-        EntryKind.DATASET_CERTIFIED,
-        subject={"order": order.id, "organization": order.organization_id},
-        payload={
-            "order": order.id,
-            "item_count": count,
-            "missing_count": missing_count,
-            "items_root": root,
-        },
-    )
+    if previous is None:
+        seal_seq = ledger.append(
+            session,
+            EntryKind.DATASET_CERTIFIED,
+            subject={"order": order.id, "organization": order.organization_id},
+            payload={
+                "order": order.id,
+                "item_count": count,
+                "missing_count": missing_count,
+                "items_root": root,
+            },
+        )
+    else:
+        if root != previous.items_root:  # the records are the dataset: they never change
+            raise CertificateError(f"order {order.id}: item records differ from those sealed")
+        seal_seq = previous.seal_seq
+    recalls = _recalls(session, order.id)
     checkpoint = ledger.publish_checkpoint(session)
     with_items = count <= int(current_app.config["CERTIFICATE_ITEM_PROOFS_MAX"])
-    seqs = [seal_seq, order.paid_seq]
+    seqs = [seal_seq, order.paid_seq, *(r["seq"] for r in recalls if r["seq"] is not None)]
     if with_items:
         seqs += [*records.sold_seqs, *records.context_seqs]
     bundle = ledger.proof_bundle(session, seqs)
@@ -399,6 +445,8 @@ def _issue(session: Session, order_id: int) -> tuple[bytes, Certificate]:
             "missing_count": missing_count,
         },
         "item_entries_included": with_items,
+        "recalls": recalls,
+        "revision": previous.revision + 1 if previous is not None else 1,
         "ledger": bundle,
         "verify": {
             "page": "/verify",
@@ -424,8 +472,19 @@ def _issue(session: Session, order_id: int) -> tuple[bytes, Certificate]:
         "value": base64.b64encode(value).decode("ascii"),
     }
     data = _assemble(body, large)
-    key = storage_key(order.id)
+    revision = int(body["revision"])
+    key = storage_key(order.id, revision)
     storage.put(session, key, data, content_type="application/json")
+    if previous is not None:
+        previous.storage_key = key
+        previous.sha256 = hashlib.sha256(data).hexdigest()
+        previous.size_bytes = len(data)
+        previous.checkpoint_size = checkpoint.tree_size
+        previous.key_id = who.key_id.hex()
+        previous.revision = revision
+        previous.reissued_at = checkpoint.created_at
+        session.flush()
+        return data, previous
     row = Certificate(
         order_id=order.id,
         storage_key=key,

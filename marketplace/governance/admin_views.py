@@ -67,6 +67,13 @@ def decide(claim_id: int, decision: str) -> ResponseReturnValue:
                     session, locked, current_user, form.reason.data or ""
                 )
                 jobs.enqueue_after_commit(session, f"{TASKS}.send_recall_notices", locked.id)
+                for recall in recalls:  # each order's certificate lists its recalled items
+                    jobs.enqueue_after_commit(
+                        session,
+                        "marketplace.certificates.tasks.reissue_certificate",
+                        recall.order_id,
+                        job_id=f"certificate-reissue-{recall.order_id}-{locked.id}",
+                    )
             else:
                 recalls = []
                 services.reject_claim(session, locked, current_user, form.reason.data or "")

@@ -567,6 +567,7 @@ CERTIFICATE_FORMAT = "marketplace-certificate/1"
 # a certificate signature can never be mistaken for (or replayed as) any other signed message.
 SIGNATURE_CONTEXT = b"marketplace-certificate/1\n"
 SEAL_KIND = "dataset.certified"
+RECALL_KIND = "order.item_recalled"  # an item taken down after the sale (governance)
 PAID_KIND = "order.paid"
 SOLD_KIND = "dataset.item_sold"
 TERMS_KIND = "work.terms_set"
@@ -619,6 +620,7 @@ class CertificateResult:
     items_root: str | None = None
     key_id: str | None = None
     package_files: int | None = None
+    recalled: int = 0
 
 
 def _get(obj: Any, name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -800,6 +802,7 @@ def _check_certificate(
     missing = len(certificate["missing"])
     if sealed.get("missing_count") != missing or seal_info.get("missing_count") != missing:
         raise Invalid("missing: the seal counts a different number of missing items")
+    recalled = _check_recalls(certificate, entries, records, order_id)
     key_id = _check_signature(certificate, certificate_key)
     return CertificateResult(
         ok=True,
@@ -811,7 +814,35 @@ def _check_certificate(
         checkpoint_size=checkpoint.size,
         items_root=root,
         key_id=key_id,
+        recalled=recalled,
     )
+
+
+def _check_recalls(
+    certificate: dict[str, Any],
+    entries: dict[int, dict[str, Any]],
+    records: list[dict[str, Any]],
+    order_id: int,
+) -> int:
+    """Each recalled item is one of the certificate's items, and its order.item_recalled
+    entry (included with a proof) says so for this order and this item."""
+    recalls = certificate.get("recalls", [])
+    if not isinstance(recalls, list):
+        raise Invalid("recalls: must be a list")
+    by_key = {record["key"]: record for record in records}
+    for recall in recalls:
+        key = _get(recall, "key", str, "recall")
+        what = f"recall of item {key}"
+        record = by_key.get(key)
+        if record is None or record.get("item") != recall.get("item"):
+            raise Invalid(f"{what}: not an item of this certificate")
+        entry = _entry(entries, recall.get("seq"), RECALL_KIND, what)
+        subject, payload = entry.get("subject", {}), entry.get("payload", {})
+        if subject.get("order") != order_id:
+            raise Invalid(f"{what}: its ledger entry is about another order")
+        if (payload.get("item"), payload.get("key")) != (recall.get("item"), key):
+            raise Invalid(f"{what}: its ledger entry names another item")
+    return len(recalls)
 
 
 # A shard holds exactly KEY.<image suffix> and KEY.json per item, at its root.
@@ -920,6 +951,7 @@ def verify_certificate(
         f"{f' ({result.missing_count} missing)' if result.missing_count else ''}, "
         f"items root {result.items_root}, tree size at purchase {result.tree_size_at_purchase}, "
         f"checkpoint size {result.checkpoint_size}, signed by key {result.key_id}"
+        + (f", {result.recalled} recalled since (remove them)" if result.recalled else "")
         + (f", package: {result.package_files} images match" if package is not None else "")
         + ("; pinned: " + " and ".join(pinned) if pinned else "; keys not pinned (see --key)")
     )

@@ -3,6 +3,7 @@ and every buying organization gets a recall, all on the ledger (issue #16's "don
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,6 +16,7 @@ from marketplace.db import transaction
 from marketplace.governance.models import AdminAction, Claim, ClaimStatus, Recall
 from marketplace.ledger.kinds import EntryKind
 from marketplace.ledger.models import LedgerEntry
+from marketplace.ledger.verify import verify_certificate
 from marketplace.storage import backend
 from tests import images
 from tests.buyers.support import DONATE, bundle, work_item
@@ -164,6 +166,20 @@ def test_an_accepted_claim_takes_the_item_down_and_recalls_it_from_both_orders(
         f"/api/v1/orders/{orders[1]}/recalls", headers={"Authorization": f"Bearer {second_token}"}
     ).get_json()
     assert second_list["items"][0]["key"] == "000000001"
+
+    # Each order's certificate is re-issued listing the recall, and verifies offline.
+    for order_id, token in zip(orders, (first_token, second_token), strict=True):
+        certificate = client.get(
+            f"/api/v1/orders/{order_id}/certificate", headers={"Authorization": f"Bearer {token}"}
+        ).get_json()
+        assert certificate["revision"] == 2
+        assert [r["item"] for r in certificate["recalls"]] == [claimed]
+        result = verify_certificate(certificate)
+        assert result.ok, result.summary
+        assert "1 recalled since" in result.summary
+        forged = json.loads(json.dumps(certificate))
+        forged["recalls"][0]["seq"] = certificate["seal"]["seq"]
+        assert "recall of item" in verify_certificate(forged).summary
 
     # The order pages say so, and the claimant's link shows the decision.
     client.get("/accounts/logout")
