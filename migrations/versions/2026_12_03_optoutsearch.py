@@ -1,16 +1,16 @@
 """Opted-out catalog items: what rules match items by (addresses, hosts, image hashes) and
 which active rules match which items
 
-Revision ID: 0015_optoutsearch
-Revises: 0014_reservations
+Revision ID: 0016_optoutsearch
+Revises: 0015_certificate_revision
 Create Date: 2026-12-03 16:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_optoutsearch"
-down_revision = "0014_reservations"
+revision = "0016_optoutsearch"
+down_revision = "0015_certificate_revision"
 branch_labels = None
 depends_on = None
 
