@@ -31,7 +31,6 @@ from marketplace.optout.models import OptOutRule, OptOutState, RuleKind
 from marketplace.optout.urls import (
     MAX_URL_LENGTH,
     BadUrl,
-    host_suffixes,
     normalize_host,
     normalize_url,
 )
@@ -294,42 +293,18 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
         return results
 
     rules = snapshot.current(session.get_bind().engine)
-    hosts = list({host: None for _, host, _ in normalized})
-    suffixes_of = {host: host_suffixes(host) for host in hosts}
-    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, _, k in normalized}))
-    domains = rules.exact(
-        rules.domains,
-        rules.added_domains,
-        list({s: None for suffixes in suffixes_of.values() for s in suffixes}),
-    )
-    prefixes = rules.prefixes_on(hosts)
+    found = rules.match([(host, key) for _, host, key in normalized])
 
     moments: dict[int, datetime] = {}  # one datetime per registration time
 
     def moment(micros: int) -> datetime:
-        found = moments.get(micros)
-        if found is None:
-            found = moments[micros] = snapshot.from_micros(micros)
-        return found
+        when = moments.get(micros)
+        if when is None:
+            when = moments[micros] = snapshot.from_micros(micros)
+        return when
 
-    crc = snapshot.crc
-    for result, host, key in normalized:
-        matches = result.matches
-        found = exact.get(key)
-        if found:
-            matches.extend(Match("url", 0, moment(when)) for _, when in sorted(found))
-        candidates = prefixes.get(host)
-        if candidates:
-            hits = [
-                (rule_id, when)
-                for length, value_hash, check, rule_id, when in candidates
-                if hash(key[:length]) == value_hash and crc(key[:length]) == check
-            ]
-            matches.extend(Match("prefix", 0, moment(when)) for _, when in sorted(hits))
-        for suffix in suffixes_of[host]:
-            found = domains.get(suffix)
-            if found:
-                matches.extend(Match("domain", 0, moment(when)) for _, when in sorted(found))
+    for (result, _, _), matches in zip(normalized, found, strict=True):
+        result.matches.extend(Match(kind, 0, moment(when)) for kind, _, when in matches)
     return results
 
 

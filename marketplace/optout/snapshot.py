@@ -160,6 +160,48 @@ class Snapshot:
                         )
         return found
 
+    def match(
+        self, normalized: Sequence[tuple[str, str]], suffixes_of: dict[str, list[str]] | None = None
+    ) -> list[list[tuple[str, int, int]]]:
+        """For each (host, key) of a normalized URL, its live rules as (kind, rule id,
+        registered in microseconds): exact address, then prefixes, then domains by host
+        suffix, each kind by rule id. Pure: the copy answers, no database (bulk URL checks
+        and the compliance classifier share it). `suffixes_of` maps each host to
+        `urls.host_suffixes(host)`; computed here when not given."""
+        from marketplace.optout.urls import host_suffixes
+
+        results: list[list[tuple[str, int, int]]] = [[] for _ in normalized]
+        if not normalized:
+            return results
+        hosts = list({host: None for host, _ in normalized})
+        if suffixes_of is None:
+            suffixes_of = {host: host_suffixes(host) for host in hosts}
+        exact = self.exact(self.urls, self.added_urls, list({k: None for _, k in normalized}))
+        domains = self.exact(
+            self.domains,
+            self.added_domains,
+            list({s: None for host in hosts for s in suffixes_of[host]}),
+        )
+        prefixes = self.prefixes_on(hosts)
+        for matches, (host, key) in zip(results, normalized, strict=True):
+            found = exact.get(key)
+            if found:
+                matches.extend(("url", rule_id, when) for rule_id, when in sorted(found))
+            candidates = prefixes.get(host)
+            if candidates:
+                hits = [
+                    (rule_id, when)
+                    for length, value_hash, check, rule_id, when in candidates
+                    if hash(key[:length]) == value_hash and crc(key[:length]) == check
+                ]
+                matches.extend(("prefix", rule_id, when) for rule_id, when in sorted(hits))
+            if domains:
+                for suffix in suffixes_of[host]:
+                    found = domains.get(suffix)
+                    if found:
+                        matches.extend(("domain", rule_id, when) for rule_id, when in sorted(found))
+        return results
+
     def updated(self, rows: Iterable[Any], generation: int) -> Snapshot:
         """This copy with the rules changed since, rows as `build` takes them."""
         urls = {k: list(v) for k, v in self.added_urls.items()}

@@ -31,3 +31,13 @@ def stock_derivative(record_id: int, version: int, name: str) -> str:
 def package_file(order_id: int, path: str) -> str:
     """A file of an order's delivery package, at its path inside the package."""
     return f"packages/{order_id}/{path}"
+
+
+def compliance_manifest(check_id: int) -> str:
+    """A compliance check's uploaded manifest, byte for byte."""
+    return f"compliance/{check_id}/manifest"
+
+
+def compliance_rows(check_id: int) -> str:
+    """A compliance check's per-row results (CSV)."""
+    return f"compliance/{check_id}/rows.csv"

@@ -1,0 +1,146 @@
+"""The local engine: a manifest read batch by batch, each batch classified, problems and
+duplicates noted, and a summary kept. The web job and the CLI both run this loop; a
+distributed engine would run `classifier.classify` per partition and fold the summaries with
+`Summary.merge`. No Flask, no database: the caller brings the snapshot and the sinks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from marketplace.compliance.classifier import CLASSES, RESULT_SCHEMA, RegistrySnapshot, classify
+from marketplace.compliance.manifest import ManifestReader
+
+EXAMPLES_PER_CLASS = 5
+PROBLEMS_KEPT = 200
+
+
+@dataclass
+class Summary:
+    """Counts per class, a few example rows of each, and the first row-level problems."""
+
+    rows: int = 0  # rows classified
+    skipped: int = 0  # rows that could not be read (each is a problem)
+    duplicates: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    examples: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {c: [] for c in CLASSES}
+    )
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    problem_count: int = 0
+
+    def note(self, row: int, message: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < PROBLEMS_KEPT:
+            self.problems.append({"row": row, "message": message})
+
+    def add(self, result: pa.RecordBatch) -> None:
+        self.rows += result.num_rows
+        classes = result.column("class").to_pylist()
+        for name in CLASSES:
+            self.counts[name] += classes.count(name)
+        for i, name in enumerate(classes):
+            examples = self.examples[name]
+            if len(examples) < EXAMPLES_PER_CLASS:
+                examples.append(
+                    {
+                        "row": result.column("row")[i].as_py(),
+                        "url": result.column("url")[i].as_py(),
+                        "evidence": json.loads(result.column("evidence")[i].as_py()),
+                    }
+                )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "counts": self.counts,
+            "examples": self.examples,
+            "problems": self.problems,
+            "problem_count": self.problem_count,
+        }
+
+
+class Duplicates:
+    """Rows repeating an earlier row's URL (as written, trimmed), or, without a URL, its
+    SHA-256. Keeps one int per distinct row (a hash of the text) and its first row number."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}
+
+    def check(
+        self, rows: list[int], urls: list[str | None], digests: list[str | None]
+    ) -> dict[int, int]:
+        """index in batch -> the row it repeats."""
+        repeats: dict[int, int] = {}
+        first = self.first
+        for i, (row, url, digest) in enumerate(zip(rows, urls, digests, strict=True)):
+            text = url.strip() if url is not None else digest
+            if not text:
+                continue
+            key = hash(text)
+            earlier = first.setdefault(key, row)
+            if earlier != row:
+                repeats[i] = earlier
+        return repeats
+
+
+def _with_problems(result: pa.RecordBatch, extra: dict[int, list[str]]) -> pa.RecordBatch:
+    if not extra:
+        return result
+    problems: list[str | None] = result.column("problem").to_pylist()
+    for i, messages in extra.items():
+        joined = "; ".join(messages)
+        problems[i] = joined if problems[i] is None else f"{problems[i]}; {joined}"
+    columns = [result.column(name) for name in RESULT_SCHEMA.names[:-1]]
+    return pa.RecordBatch.from_arrays(
+        [*columns, pa.array(problems, pa.string())], schema=RESULT_SCHEMA
+    )
+
+
+def run(
+    reader: ManifestReader,
+    snapshot: RegistrySnapshot,
+    intended_uses: Sequence[str],
+    sink: Callable[[pa.RecordBatch], None],
+    progress: Callable[[Summary, float], None] | None = None,
+) -> Summary:
+    """Classify every row of `reader` into `sink` (RESULT_SCHEMA batches, in file order)."""
+    summary = Summary()
+    duplicates = Duplicates()
+    for batch, problems in reader.batches():
+        rows: list[int] = batch.column("row").to_pylist()
+        at = {row: i for i, row in enumerate(rows)} if problems else {}
+        extra: dict[int, list[str]] = {}
+        for problem in problems:
+            i = at.get(problem.row)
+            if i is None:
+                summary.skipped += 1
+            else:
+                extra.setdefault(i, []).append(problem.message)
+            summary.note(problem.row, problem.message)
+        if batch.num_rows:
+            result = classify(batch, snapshot, intended_uses)
+            repeats = duplicates.check(
+                rows, batch.column("url").to_pylist(), batch.column("sha256").to_pylist()
+            )
+            for i, earlier in repeats.items():
+                extra.setdefault(i, []).append(f"duplicate of row {earlier}")
+                summary.note(rows[i], f"duplicate of row {earlier}")
+            summary.duplicates += len(repeats)
+            for i, message in enumerate(result.column("problem").to_pylist()):
+                if message is not None:
+                    summary.note(rows[i], message)
+            result = _with_problems(result, extra)
+            summary.add(result)
+            sink(result)
+        if progress is not None:
+            progress(summary, reader.progress)
+    summary.problems.sort(key=lambda p: p["row"])
+    return summary
