@@ -114,7 +114,8 @@ def test_each_class_is_found_with_its_evidence() -> None:
             "currency": "usd",
         }
     ]
-    assert evidence[7][0]["item"] == 502 and evidence[7][0]["licence"] == "cc0"
+    assert evidence[7][0]["item"] == 502
+    assert evidence[7][0]["licence"] == "cc0"
     assert evidence[8][0] == {
         "source": "catalog",
         "item": 503,
@@ -157,15 +158,17 @@ def test_malformed_and_missing_urls_are_row_problems() -> None:
             {"url": "not a url at all", "sha256": DIGEST_OPTED},
         ]
     )
-    assert found[0][0] == "unknown" and found[0][2].startswith("malformed URL: ")
+    assert found[0][0] == "unknown"
+    assert found[0][2].startswith("malformed URL: ")
     assert found[1][2] == "no URL and no hash: nothing to check"
-    assert found[2][0] == "opted_out" and found[2][2].startswith("malformed URL")
+    assert found[2][0] == "opted_out"
+    assert found[2][2].startswith("malformed URL")
 
 
 def test_the_snapshot_pickles_and_refuses_another_hash_seed() -> None:
     rows = [{"url": "https://www.artist.example/x"}, {"url": "https://cdn.example/donated.png"}]
     original = _snapshot()
-    copy = pickle.loads(pickle.dumps(original))
+    copy = pickle.loads(pickle.dumps(original))  # noqa: S301  # our own bytes
     assert (
         classify(batch(rows), copy, ["generative_training"]).to_pylist()
         == classify(  # type: ignore[arg-type]

@@ -73,8 +73,10 @@ def test_malformed_hashes_are_row_problems_and_the_row_stays(tmp_path: Path) -> 
         "https://a.example/2,not-a-hash,xyz\n"
     )
     rows, problems = _read(path)
-    assert rows[0]["sha256"] == digest and rows[0]["phash"] == 255
-    assert rows[1]["sha256"] is None and rows[1]["phash"] is None
+    assert rows[0]["sha256"] == digest
+    assert rows[0]["phash"] == 255
+    assert rows[1]["sha256"] is None
+    assert rows[1]["phash"] is None
     assert [row for row, _ in problems] == [2, 2]
     assert "sha256 is not 64 hexadecimal digits" in problems[0][1]
 
@@ -105,9 +107,11 @@ def test_parquet_is_read_batch_by_batch_with_an_explicit_mapping(tmp_path: Path)
     )
     pq.write_table(table, path, row_group_size=1000)
     reader = ManifestReader(path, mapping={"url": "link"}, batch_rows=1000)
-    assert reader.format == "parquet" and reader.total_rows == n
+    assert reader.format == "parquet"
+    assert reader.total_rows == n
     sizes = [batch.num_rows for batch, _ in reader.batches()]
-    assert sum(sizes) == n and max(sizes) <= 1000
+    assert sum(sizes) == n
+    assert max(sizes) <= 1000
     assert reader.mapping == {"url": "link", "caption": "alt"}
 
 
@@ -137,7 +141,8 @@ def test_webdataset_shard_hashes_each_sample_image(tmp_path: Path) -> None:
         "sha256": expected.sha256,
         "phash": expected.phash,
     }
-    assert rows[1]["sha256"] is None and rows[2]["sha256"] is None
+    assert rows[1]["sha256"] is None
+    assert rows[2]["sha256"] is None
     assert [row for row, _ in problems] == [2, 3]
     assert problems[1][1] == "the sample has no image file"
 
