@@ -240,7 +240,8 @@ def classify(
             continue
         normalized.append(parsed)
         where.append(i)
-    for i, matches in zip(where, snapshot.addresses.match(normalized), strict=True):
+    for position, matches in snapshot.addresses.match(normalized).items():
+        i = where[position]
         for kind, rule_id, when in matches:
             add(
                 i,

@@ -44,8 +44,15 @@ class Summary:
         classes = result.column("class").to_pylist()
         for name in CLASSES:
             self.counts[name] += classes.count(name)
+        wanted = {c for c, e in self.examples.items() if len(e) < EXAMPLES_PER_CLASS}
         for i, name in enumerate(classes):
+            if not wanted:
+                break
+            if name not in wanted:
+                continue
             examples = self.examples[name]
+            if len(examples) >= EXAMPLES_PER_CLASS - 1:
+                wanted.discard(name)
             if len(examples) < EXAMPLES_PER_CLASS:
                 examples.append(
                     {

@@ -303,8 +303,8 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
             when = moments[micros] = snapshot.from_micros(micros)
         return when
 
-    for (result, _, _), matches in zip(normalized, found, strict=True):
-        result.matches.extend(Match(kind, 0, moment(when)) for kind, _, when in matches)
+    for i, matches in found.items():
+        normalized[i][0].matches.extend(Match(kind, 0, moment(when)) for kind, _, when in matches)
     return results
 
 

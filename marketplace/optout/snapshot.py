@@ -160,30 +160,41 @@ class Snapshot:
                         )
         return found
 
-    def match(
-        self, normalized: Sequence[tuple[str, str]], suffixes_of: dict[str, list[str]] | None = None
-    ) -> list[list[tuple[str, int, int]]]:
-        """For each (host, key) of a normalized URL, its live rules as (kind, rule id,
-        registered in microseconds): exact address, then prefixes, then domains by host
-        suffix, each kind by rule id. Pure: the copy answers, no database (bulk URL checks
-        and the compliance classifier share it). `suffixes_of` maps each host to
-        `urls.host_suffixes(host)`; computed here when not given."""
+    def match(self, normalized: Sequence[tuple[str, str]]) -> dict[int, list[tuple[str, int, int]]]:
+        """For each (host, key) of a normalized URL that some live rule covers, its position
+        -> the rules as (kind, rule id, registered in microseconds): exact address, then
+        prefixes, then domains by host suffix (nearest first), each kind by rule id. Pure:
+        the copy answers, no database (bulk URL checks and the compliance classifier share
+        it). Positions no rule covers are absent."""
         from marketplace.optout.urls import host_suffixes
 
-        results: list[list[tuple[str, int, int]]] = [[] for _ in normalized]
+        results: dict[int, list[tuple[str, int, int]]] = {}
         if not normalized:
             return results
         hosts = list({host: None for host, _ in normalized})
-        if suffixes_of is None:
-            suffixes_of = {host: host_suffixes(host) for host in hosts}
+        # A domain rule holds a dot (registration refuses bare labels), so a host's last
+        # label is never one: it is not looked up.
+        suffixes_of = {host: host_suffixes(host)[:-1] for host in hosts}
         exact = self.exact(self.urls, self.added_urls, list({k: None for _, k in normalized}))
         domains = self.exact(
             self.domains,
             self.added_domains,
-            list({s: None for host in hosts for s in suffixes_of[host]}),
+            list({s: None for suffixes in suffixes_of.values() for s in suffixes}),
         )
+        by_host: dict[str, list[tuple[str, int, int]]] = {}
+        if domains:
+            for host, suffixes in suffixes_of.items():
+                for suffix in suffixes:
+                    found = domains.get(suffix)
+                    if found:
+                        by_host.setdefault(host, []).extend(
+                            ("domain", rule_id, when) for rule_id, when in sorted(found)
+                        )
         prefixes = self.prefixes_on(hosts)
-        for matches, (host, key) in zip(results, normalized, strict=True):
+        if not (exact or prefixes or by_host):
+            return results
+        for i, (host, key) in enumerate(normalized):
+            matches: list[tuple[str, int, int]] = []
             found = exact.get(key)
             if found:
                 matches.extend(("url", rule_id, when) for rule_id, when in sorted(found))
@@ -195,11 +206,11 @@ class Snapshot:
                     if hash(key[:length]) == value_hash and crc(key[:length]) == check
                 ]
                 matches.extend(("prefix", rule_id, when) for rule_id, when in sorted(hits))
-            if domains:
-                for suffix in suffixes_of[host]:
-                    found = domains.get(suffix)
-                    if found:
-                        matches.extend(("domain", rule_id, when) for rule_id, when in sorted(found))
+            on_host = by_host.get(host)
+            if on_host:
+                matches.extend(on_host)
+            if matches:
+                results[i] = matches
         return results
 
     def updated(self, rows: Iterable[Any], generation: int) -> Snapshot:
