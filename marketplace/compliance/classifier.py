@@ -27,6 +27,7 @@ one `PYTHONHASHSEED`, or rebuilds the snapshot per worker.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,21 +76,47 @@ class Reservations(Protocol):
     def match(self, url: str) -> Any: ...
 
 
+def _digest_key(hexdigest: str) -> int:
+    """The digest's first 64 bits as a signed integer (the sort key; equal keys are then
+    compared in full)."""
+    value = int(hexdigest[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def _sorted_digests(hexes: Sequence[str]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
-    """SHA-256 digests as sorted 32-byte values, with the order that sorted them."""
-    digests = np.array([bytes.fromhex(h) for h in hexes], dtype="S32")
-    order = np.argsort(digests, kind="stable")
-    return digests[order], order.astype(np.int64)
+    """SHA-256 digests sorted by their first 64 bits, as (keys, full digests as 32-byte
+    values) stacked in one record array, with the order that sorted them."""
+    keys = np.fromiter(map(_digest_key, hexes), dtype=np.int64, count=len(hexes))
+    order = np.argsort(keys, kind="stable")
+    table = np.empty(len(hexes), dtype=[("key", np.int64), ("digest", "S32")])
+    table["key"] = keys[order]
+    table["digest"] = np.array([bytes.fromhex(hexes[i]) for i in order.tolist()], dtype="S32")
+    return table, order.astype(np.int64)
 
 
 def _find_digests(table: npt.NDArray[Any], hexes: list[str]) -> tuple[list[int], list[int]]:
-    """(query index, table position) of each query digest present in the sorted `table`."""
+    """(query index, table position) of each query digest present in `table`."""
     if not len(table) or not hexes:
         return [], []
-    queries = np.array([bytes.fromhex(h) for h in hexes], dtype="S32")
-    positions = np.minimum(np.searchsorted(table, queries), len(table) - 1)
-    hits = np.flatnonzero(table[positions] == queries)
-    return hits.tolist(), positions[hits].tolist()
+    keys = np.fromiter(map(_digest_key, hexes), dtype=np.int64, count=len(hexes))
+    order = np.argsort(keys)
+    positions = np.empty(len(keys), dtype=np.intp)
+    positions[order] = np.searchsorted(table["key"], keys[order])
+    positions = np.minimum(positions, len(table) - 1)
+    candidates = np.flatnonzero(table["key"][positions] == keys)
+    found, where = [], []
+    digests = table["digest"]
+    for q in candidates.tolist():
+        wanted = bytes.fromhex(hexes[q])
+        position = int(positions[q])
+        # Rare: several digests share their first 64 bits; walk the run of equal keys.
+        while position < len(table) and table["key"][position] == keys[q]:
+            if bytes(digests[position]).ljust(32, b"\0") == wanted:  # numpy drops end NULs
+                found.append(q)
+                where.append(position)
+                break
+            position += 1
+    return found, where
 
 
 @dataclass(frozen=True)
@@ -199,6 +226,7 @@ class RegistrySnapshot:
         return sum(1 << self.uses.index(u) for u in intended_uses)
 
 
+@functools.lru_cache(maxsize=65536)
 def _when(micros: int) -> str:
     return format_timestamp(from_micros(micros))
 

@@ -7,6 +7,7 @@ distributed engine would run `classifier.classify` per partition and fold the su
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from marketplace.compliance.classifier import CLASSES, RESULT_SCHEMA, RegistrySn
 from marketplace.compliance.manifest import ManifestReader
 
 EXAMPLES_PER_CLASS = 5
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 PROBLEMS_KEPT = 200
 
 
@@ -57,7 +59,7 @@ class Summary:
                 examples.append(
                     {
                         "row": result.column("row")[i].as_py(),
-                        "url": result.column("url")[i].as_py(),
+                        "url": _printable(result.column("url")[i].as_py()),
                         "evidence": json.loads(result.column("evidence")[i].as_py()),
                     }
                 )
@@ -72,6 +74,12 @@ class Summary:
             "problems": self.problems,
             "problem_count": self.problem_count,
         }
+
+
+def _printable(text: str | None) -> str | None:
+    """Control characters shown as U+FFFD: the summary is stored and shown, the rows file
+    keeps the manifest's text as it was."""
+    return None if text is None else _CONTROL.sub("\ufffd", text)
 
 
 class Duplicates:

@@ -157,7 +157,10 @@ def sniff(path: Path) -> str:
     for magic, what in _OTHER_FILES:
         if head.startswith(magic):
             raise ManifestError(f"This is {what}, not a manifest. {_WANTED}")
-    if b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ManifestError("This text is UTF-16; save the manifest as UTF-8.")
+    nuls = head.count(b"\x00")
+    if nuls > 16 and nuls * 100 > len(head):  # a stray NUL is a row problem; many, a binary
         raise ManifestError(f"This is a binary file, not a manifest. {_WANTED}")
     text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
     if text.startswith("["):

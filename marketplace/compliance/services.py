@@ -49,6 +49,7 @@ from marketplace.db import transaction, utcnow
 from marketplace.optout import snapshot as address_snapshot
 from marketplace.optout.models import RuleKind
 from marketplace.storage import keys
+from marketplace.text import control_character_problem
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,11 @@ def create_check(
     filename = (upload.filename or "manifest").strip()[:FILENAME_MAX] or "manifest"
     uses = parse_uses(intended_uses)
     chosen = {k: v.strip() for k, v in (columns or {}).items() if v and v.strip()}
+    for label, value in [("The file name", filename), *chosen.items()]:
+        problem = control_character_problem(value)
+        if problem is not None:
+            name = label if label == "The file name" else f"The {label} column name"
+            raise ComplianceError(f"{name} {problem}.")
     try:
         reader = ManifestReader(
             upload.path,

@@ -258,6 +258,9 @@ def test_a_bad_request_names_the_problem(client, db):
     wrong_column = _upload(client, token, manifest, url_column="link")
     assert wrong_column.status_code == 422
     assert "no column 'link'" in wrong_column.get_json()["error"]["message"]
+    nul_name = _upload(client, token, manifest, "m\x00.csv")
+    assert nul_name.status_code == 422
+    assert "U+0000" in nul_name.get_json()["error"]["message"]
     not_multipart = client.post("/api/v1/compliance/checks", json={"url": "x"}, headers=_api(token))
     assert not_multipart.status_code == 400
 
@@ -308,3 +311,19 @@ def test_imaging_hashes_agree_with_the_registry() -> None:
     )
     assert original.sha256 != copy.sha256
     assert imaging.hamming(original.phash, copy.phash) <= 6
+
+
+def test_control_characters_inside_a_manifest_are_row_problems(client, db, run_jobs):
+    token = make_api_token(db, make_buyer(db))
+    manifest = b"url,caption\nhttps://a.example/\x00.jpg,nul\nhttps://a.example/ok.jpg,\x01\n"
+    created = _upload(client, token, manifest)
+    assert created.status_code == 202
+    run_jobs()
+    body = client.get(
+        f"/api/v1/compliance/checks/{created.get_json()['id']}", headers=_api(token)
+    ).get_json()
+    assert body["status"] == "done"
+    [problem] = body["summary"]["problems"]
+    assert problem["row"] == 1
+    assert "U+0000" in problem["message"]
+    assert body["summary"]["examples"]["unknown"][0]["url"] == "https://a.example/\ufffd.jpg"

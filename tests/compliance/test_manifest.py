@@ -156,7 +156,8 @@ def test_webdataset_shard_hashes_each_sample_image(tmp_path: Path) -> None:
         (b"\x1f\x8b\x08\x00gzip", "gzip-compressed (decompress it first)"),
         (b'[{"url": "https://a.example"}]', "This is a JSON array"),
         (b"name,width\nx,1\n", "No URL column found among 'name', 'width'"),
-        (b"\xff\xfe,\xe9\n", "The CSV header is not UTF-8 text"),
+        (b"\xff\xfeu\x00r\x00l\x00", "This text is UTF-16; save the manifest as UTF-8."),
+        (b"url,\xe9\n", "The CSV header is not UTF-8 text"),
     ],
 )
 def test_files_that_are_no_manifest_are_refused_with_a_sentence(
