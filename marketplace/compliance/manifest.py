@@ -477,7 +477,7 @@ class ManifestReader:
                 if key is not None:
                     row += 1
                     yield row, self._sample(row, files, batcher)
-        except tarfile.TarError as exc:
+        except (tarfile.TarError, EOFError, OSError) as exc:
             raise ManifestError(f"The tar file is damaged after sample {row}: {exc}") from exc
 
     def _sample(
