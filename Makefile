@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/payouts_bench.py
 	$(BIN)/python bench/search_quality.py --backend sqlite postgresql
 	$(BIN)/python bench/similar_bench.py
+	$(BIN)/python bench/reservations_bench.py
 	$(BIN)/python bench/compliance_bench.py
 
 clean:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
@@ -29,17 +30,31 @@ from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
 from marketplace.delivery import views as delivery_views
 from marketplace.extensions import csrf, init_limiter, login_manager
+from marketplace.governance import admin_views as governance_admin_views
+from marketplace.governance import views as governance_views
 from marketplace.ledger import services as ledger
 from marketplace.optout import views as optout_views
 from marketplace.payments import gateway as payments
 from marketplace.payouts import admin_views as payouts_admin_views
 from marketplace.payouts import views as payouts_views
 from marketplace.provenance import views as provenance_views
+from marketplace.reservations import views as reservations_views
 from marketplace.site import views as site_views
 from marketplace.storage import views as storage_views
 from marketplace.webhooks import views as webhooks_views
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Request bodies nested deeper than the parser can follow ("[" * 5000) are invalid JSON
+    (a ValueError, which every `get_json` caller answers with 400), not a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def create_app(
@@ -64,6 +79,7 @@ def create_app(
         template_folder=str(PACKAGE_DIR.parent / "templates"),
         static_folder=str(PACKAGE_DIR.parent / "static"),
     )
+    app.json = BoundedJSONProvider(app)
     app.config.from_mapping(load_config(app.instance_path))
     app.config.setdefault("OPENAPI_HTML_STRING", _template_text("api/docs_index.html"))
     app.config.setdefault("REDOC_HTML_STRING", _template_text("api/redoc.html"))
@@ -160,10 +176,13 @@ def _register_blueprints(app: OpenAPI) -> None:
         certificates_views.bp,
         compliance_views.bp,
         delivery_views.bp,
+        governance_views.bp,
+        governance_admin_views.bp,
         optout_views.bp,
         payouts_admin_views.bp,
         payouts_views.bp,
         provenance_views.bp,
+        reservations_views.bp,
         storage_views.bp,
         webhooks_views.bp,
     ):

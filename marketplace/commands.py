@@ -20,6 +20,7 @@ from marketplace.ledger.cli import ledger_cli
 from marketplace.payments.cli import stripe_emulator_command
 from marketplace.payouts import tasks as payout_tasks
 from marketplace.payouts.cli import payouts_cli
+from marketplace.reservations.cli import reservations_cli
 
 db_cli = AppGroup("db", help="Create and migrate the database schema (Alembic).")
 
@@ -158,6 +159,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(suspend_user_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(reservations_cli)
     app.cli.add_command(ingest_command)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(search_cli)

@@ -111,6 +111,14 @@ def load_config(instance_path: str) -> dict[str, object]:
         "MIRROR_RETRIES": int(env("MIRROR_RETRIES", "4")),
         "MIRROR_BACKOFF_SECONDS": float(env("MIRROR_BACKOFF_SECONDS", "1.0")),
         "MIRROR_TIMEOUT_SECONDS": float(env("MIRROR_TIMEOUT_SECONDS", "30")),
+        # Reservations (TDMRep, ai.txt, robots.txt): largest file read, and live fetching from
+        # sites (off by default: the app never needs the internet), its timeout and scheme.
+        "RESERVATIONS_MAX_FILE_BYTES": int(env("RESERVATIONS_MAX_FILE_BYTES", str(512 * 1024))),
+        "RESERVATIONS_LIVE_FETCH": _flag(env("RESERVATIONS_LIVE_FETCH"), default=False),
+        "RESERVATIONS_FETCH_TIMEOUT_SECONDS": float(
+            env("RESERVATIONS_FETCH_TIMEOUT_SECONDS", "10")
+        ),
+        "RESERVATIONS_FETCH_SCHEME": env("RESERVATIONS_FETCH_SCHEME", "https"),
         "COLLECTION_QUERY_CAP": int(env("COLLECTION_QUERY_CAP", "100000")),
         # Buyers: bundle size, the platform's commission, fees, quote lifetime, card minimum.
         "BUNDLE_MAX_ITEMS": int(env("BUNDLE_MAX_ITEMS", "1000000")),
@@ -152,6 +160,8 @@ def load_config(instance_path: str) -> dict[str, object]:
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute;100 per hour"),
         "EMAIL_TOKEN_MAX_AGE": int(env("EMAIL_TOKEN_MAX_AGE", str(3 * 24 * 3600))),
         "PASSWORD_RESET_MAX_AGE": int(env("PASSWORD_RESET_MAX_AGE", "3600")),
+        # How long a claimant's link to follow their claim works (default: two years).
+        "CLAIM_LINK_MAX_AGE": int(env("CLAIM_LINK_MAX_AGE", str(2 * 365 * 24 * 3600))),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -190,6 +200,8 @@ _BOUNDS = (
     ("VERIFY_UPLOAD_MAX_BYTES", 1024, 2**31),
     ("PAYOUT_HOLD_DAYS", 0, 365),
     ("PAYOUT_MINIMUM_MINOR", 1, 100_000_000),
+    ("CLAIM_LINK_MAX_AGE", 3600, 10 * 365 * 24 * 3600),
+    ("RESERVATIONS_MAX_FILE_BYTES", 1024, 16 * 1024 * 1024),
 )
 
 
@@ -205,6 +217,8 @@ def check_config(config: Mapping[str, object]) -> None:
         raise ConfigError("SEARCH_ENGINE must be tantivy or database.")
     if config.get("SEARCH_INDEX_UPDATES", "job") not in ("job", "inline"):
         raise ConfigError("SEARCH_INDEX_UPDATES must be job or inline.")
+    if config.get("RESERVATIONS_FETCH_SCHEME", "https") not in ("https", "http"):
+        raise ConfigError("RESERVATIONS_FETCH_SCHEME must be https or http.")
     if config.get("ENV_NAME") != "production":
         return
     if config.get("FAULT_POINT"):

@@ -248,3 +248,15 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
     latest = f"SELECT coalesce(max(id), 0) FROM {table.name}"  # noqa: S608 - our own table
     start = connection.exec_driver_sql(latest).scalar()
     return list(range(int(start or 0) + 1, int(start or 0) + 1 + count))
+
+
+def streamed_session(app: Flask | None = None) -> Iterator[Session]:
+    """A session of its own for a streamed response body, closed when the stream ends or the
+    client goes away (the generator is closed): the request's session is already closed by
+    teardown when the server reads the body, and a body reading through it would check out a
+    connection that nobody returns."""
+    session = get_database(app).sessions()
+    try:
+        yield session
+    finally:
+        session.close()

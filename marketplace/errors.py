@@ -62,6 +62,13 @@ def _http_error(exc: HTTPException) -> Any:
         message = exc.description or "Request failed."
         if status == 404:
             message = "Nothing here: check the URL and the id."
+        if status == 413:
+            limit = request.max_content_length
+            message = (
+                f"The request is larger than {limit:,} bytes, the most this endpoint accepts."
+                if limit
+                else "The request is larger than this endpoint accepts."
+            )
         if status == 429 and not message.endswith("."):
             # A bare limit ("600 per 1 minute") from a limiter without a message of its own.
             message = f"Too many requests: the limit here is {message}. Try again later."

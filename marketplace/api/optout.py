@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
-from marketplace import imaging
+from marketplace import imaging, uploads
 from marketplace.api.auth import BEARER_SECURITY, current_artist, current_token, token_required
 from marketplace.api.blueprint import bp
 from marketplace.api.schemas import ApiIn, ErrorResponse, JsonBody
@@ -40,6 +40,12 @@ def _budget_message() -> str:
     )
 
 
+def _url_lines(text: str) -> list[str]:
+    """The URLs of a text/plain bulk check: one a line, as `str.splitlines` splits (so the
+    budget counts exactly the lines checked, whatever the line separators)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _bulk_cost() -> int:
     """What a bulk check takes from the budget: one check per BULK_URLS_PER_CHECK URLs sent
     (at least one), counted before the body is judged; a request over the size limit is
@@ -48,7 +54,8 @@ def _bulk_cost() -> int:
         body = request.get_json(silent=True)
         count = len(body) if isinstance(body, list) else 1
     else:
-        count = sum(1 for line in request.get_data().splitlines() if line.strip())
+        text = request.get_data().decode("utf-8-sig", errors="replace")
+        count = len(_url_lines(text))
     if count > services.MAX_BULK_URLS:
         return 1  # refused whole as too large (413), checking nothing
     return max(1, -(-count // BULK_URLS_PER_CHECK))
@@ -137,6 +144,7 @@ _CHECK_BODY = {
 def optout_check_image() -> dict[str, Any]:
     """Is this image opted out? Send the image (multipart `image`) or its hashes (JSON:
     `sha256` hex and/or `phash` as 16 hex digits). Public; the image is not kept."""
+    uploads.limit_request_to_one_image()
     config = current_app.config
     sha256, phash = None, None
     if request.mimetype == "multipart/form-data":
@@ -144,11 +152,7 @@ def optout_check_image() -> dict[str, Any]:
         if upload is None:
             raise APIError(400, "image_missing", "Send the image as the multipart field 'image'.")
         try:
-            image = imaging.inspect_image(
-                upload.read(),
-                max_bytes=int(config["MAX_UPLOAD_BYTES"]),
-                max_pixels=int(config["MAX_IMAGE_PIXELS"]),
-            )
+            image = uploads.inspect_query_image(upload.read())
         except imaging.ImageRejected as exc:
             raise APIError(422, "image_rejected", imaging.rejection(upload.filename, exc)) from exc
         sha256, phash = image.sha256, image.phash
@@ -225,7 +229,7 @@ def optout_check_urls() -> dict[str, Any]:
             text = request.get_data(as_text=False).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise APIError(400, "invalid_request", "The body is not UTF-8 text.") from exc
-        urls = [line.strip() for line in text.splitlines() if line.strip()]
+        urls = _url_lines(text)
     else:
         raise APIError(415, "unsupported_media_type", "Send text/plain or application/json.")
     if not urls:
@@ -245,13 +249,11 @@ def optout_check_urls() -> dict[str, Any]:
     tags=[tag],
     responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
-@limiter.limit("30 per hour")
+@limiter.shared_limit(services.SNAPSHOT_RATE_LIMIT, scope=services.SNAPSHOT_RATE_LIMIT_SCOPE)
 def optout_snapshot() -> Response:
     """The whole registry as JSON lines (a header line, then one rule per line): hashes and
     URL rules only, no personal data. Public."""
-    lines = services.snapshot_lines(
-        get_session(), phash_distance=int(current_app.config["OPTOUT_PHASH_DISTANCE"])
-    )
+    lines = services.snapshot_stream(int(current_app.config["OPTOUT_PHASH_DISTANCE"]))
     return Response(lines, mimetype="application/x-ndjson")
 
 

@@ -13,6 +13,8 @@ from marketplace.api import (
     me,
     optout,
     packages,
+    recalls,
+    reservations,
     similar,
 )
 from marketplace.api.blueprint import bp
@@ -29,5 +31,7 @@ __all__ = [
     "me",
     "optout",
     "packages",
+    "recalls",
+    "reservations",
     "similar",
 ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from pydantic import BaseModel, Field
 
-from marketplace import imaging
+from marketplace import imaging, uploads
 from marketplace.api.blueprint import bp
 from marketplace.api.catalog import ItemOut, tag
 from marketplace.api.schemas import ErrorResponse
@@ -113,11 +113,12 @@ def _int_option(raw: object, name: str, low: int, high: int, default: int) -> in
     },
     openapi_extensions={"requestBody": _SIMILAR_BODY},
 )
-@limiter.limit(similar.RATE_LIMIT)
+@limiter.shared_limit(similar.RATE_LIMIT, scope=similar.RATE_LIMIT_SCOPE)
 def similar_works() -> dict[str, Any]:
     """Available works that look like an image (multipart `image`) or like a catalog work
     (`work_id`, as JSON or a form field), nearest first by pHash Hamming distance, within
     `max_distance`. Public; an uploaded image is not kept."""
+    uploads.limit_request_to_one_image()
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         fields: dict[str, object] = dict(request.form.items())
         upload = request.files.get("image")
@@ -152,13 +153,8 @@ def similar_works() -> dict[str, Any]:
     limit = _int_option(fields.get("limit"), "limit", 1, similar.MAX_LIMIT, similar.STRIP_SIZE)
     session = get_session()
     if upload is not None:
-        config = current_app.config
         try:
-            image = imaging.inspect_image(
-                upload.read(),
-                max_bytes=int(config["MAX_UPLOAD_BYTES"]),
-                max_pixels=int(config["MAX_IMAGE_PIXELS"]),
-            )
+            image = uploads.inspect_query_image(upload.read())
         except imaging.ImageRejected as exc:
             raise APIError(422, "image_rejected", imaging.rejection(upload.filename, exc)) from exc
         phash = image.phash

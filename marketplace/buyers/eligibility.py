@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ REASONS = {
     "opted_out": "It matches an entry in the opt-out registry.",
     "other_currency": "It is priced in another currency than this bundle.",
     "unavailable": "It is not offered for sale.",
+    "taken_down": "It was taken down after a claim against it.",
 }
 REASON_TITLES = {
     "withdrawn": "Consent withdrawn",
@@ -51,10 +53,11 @@ REASON_TITLES = {
     "opted_out": "Opted out",
     "other_currency": "Other currency",
     "unavailable": "Not for sale",
+    "taken_down": "Taken down",
 }
 # Reasons that mean consent (or open access) is gone: they win over a quote at checkout.
 CONSENT_REASONS = frozenset(
-    {"withdrawn", "in_review", "not_available", "stock_withdrawn", "opted_out"}
+    {"withdrawn", "in_review", "not_available", "stock_withdrawn", "opted_out", "taken_down"}
 )
 
 _CHUNK = 2000
@@ -67,6 +70,7 @@ class Candidate:
     item_id: int
     licence: CatalogLicense
     available: bool
+    taken_down: bool = False  # an accepted claim: never offered again
     work_id: int | None = None
     stock_id: int | None = None
     work_status: WorkStatus | None = None
@@ -97,6 +101,7 @@ _COLUMNS = (
     CatalogItem.id,
     CatalogItem.license,
     CatalogItem.available,
+    CatalogItem.taken_down_at,
     CatalogItem.currency,
     CatalogItem.stock_id,
     Work.id,
@@ -136,6 +141,7 @@ def _candidate(
     item_id: int,
     licence: CatalogLicense,
     available: bool,
+    taken_down_at: datetime | None,
     currency: str,
     stock_id: int | None,
     work_id: int | None,
@@ -154,6 +160,7 @@ def _candidate(
             item_id=item_id,
             licence=licence,
             available=available,
+            taken_down=taken_down_at is not None,
             work_id=work_id,
             work_status=work_status,
             terms=terms,
@@ -166,6 +173,7 @@ def _candidate(
         item_id=item_id,
         licence=licence,
         available=available,
+        taken_down=taken_down_at is not None,
         stock_id=stock_id,
         sha256=stock_sha256,
         phash=imaging.from_signed64(stock_phash) if stock_phash is not None else None,
@@ -176,6 +184,8 @@ def _candidate(
 
 def judge_terms(candidate: Candidate, intended_uses: Iterable[str], currency: str) -> Verdict:
     """The verdict from the item's own state and terms (the registry is checked separately)."""
+    if candidate.taken_down:
+        return Verdict(candidate, "taken_down")
     if candidate.work_id is None:
         if not candidate.available:
             return Verdict(candidate, "stock_withdrawn")

@@ -567,6 +567,8 @@ def order_consent_lost(session: Session, order: Order) -> dict[int, str]:
 
 
 def _consent_reason(candidate: eligibility.Candidate) -> str:
+    if candidate.taken_down:
+        return "taken_down"
     if candidate.work_id is None:
         return "" if candidate.available else "stock_withdrawn"
     if candidate.work_status is WorkStatus.WITHDRAWN:

@@ -23,6 +23,7 @@ from marketplace.buyers.models import Bundle, BundleStatus, Order, OrderStatus
 from marketplace.catalog import services as catalog
 from marketplace.db import get_session, parse_row_id, transaction
 from marketplace.forms import ConfirmForm
+from marketplace.governance import services as governance
 from marketplace.payments import gateway as payments
 from marketplace.security import role_required
 
@@ -316,6 +317,7 @@ def order_page(order_id: int) -> ResponseReturnValue:
         rows=rows[:PAGE],
         next_after=rows[PAGE - 1][0].position if len(rows) > PAGE else None,
         refund=RefundForm() if current_user.has_role("admin") else None,
+        recalls=governance.recalls_for_order(session, order.id),
     )
 
 

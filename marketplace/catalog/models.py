@@ -134,6 +134,9 @@ class CatalogItem(Base):
     # Bit i set: PERMITTED_USES[i] (artists.terms) is allowed. Public domain and CC0: all bits.
     permitted_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when an administrator accepts a claim against the item (governance): it is never
+    # offered again, whatever its work or museum record says; `available` stays False.
+    taken_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by every write that changes an item; indexed so max() is one seek (similar works
     # rebuild their pHash index when it moves).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

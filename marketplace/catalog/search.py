@@ -180,11 +180,14 @@ class SearchQuery:
         return params
 
 
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
+
+
 def _int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise InvalidSearch(f"{name} must be a whole number", name) from exc
+    """ASCII digits only: `int()` also reads "5_0" as 50 and "١٨٣٠" as 1830."""
+    if not _WHOLE_NUMBER.fullmatch(value.strip()):
+        raise InvalidSearch(f"{name} must be a whole number", name)
+    number = int(value)
     if not low <= number <= high:
         raise InvalidSearch(f"{name} must be between {low} and {high}", name)
     return number
@@ -447,7 +450,10 @@ def _select(
 
 
 def _conditions(query: SearchQuery, *, skip: str | None = None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [CatalogItem.available.is_(True)]
+    conditions: list[ColumnElement[bool]] = [
+        CatalogItem.available.is_(True),
+        CatalogItem.taken_down_at.is_(None),
+    ]
     if query.license and skip != "license":
         conditions.append(CatalogItem.license.in_(query.license))
     if query.source and skip != "source":

@@ -600,7 +600,7 @@ def _consented(session: Session, query: search.SearchQuery, ids: list[int]) -> d
 
 def still_matches(item: CatalogItem, query: search.SearchQuery) -> bool:
     """`search._conditions` in Python, for one row: offered now, and every filter holds."""
-    if not item.available:
+    if not item.available or item.taken_down_at is not None:
         return False
     if query.license and item.license not in query.license:
         return False

@@ -87,7 +87,7 @@ def index_work(session: Session, work: Work) -> CatalogItem:
         session.add(item)
     terms = work.current_terms
     licensed = terms is not None and terms.kind is TermsKind.LICENSE
-    item.available = work.is_available
+    item.available = work.is_available and item.taken_down_at is None
     item.title = work.title
     item.description = work.description
     item.tags = work.tags.replace(",", ", ")
@@ -155,6 +155,7 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
         for name, value in values.items():
             if name != "created_at":
                 setattr(item, name, value)
+        item.available = item.available and item.taken_down_at is None
     session.flush()
     if created:
         index_new_items(session, [item.id])  # the database's FTS and the search index
@@ -166,7 +167,7 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
 def get_item(session: Session, item_id: int) -> CatalogItem:
     """An item a buyer may see: available ones only (404 otherwise)."""
     item = session.get(CatalogItem, item_id)
-    if item is None or not item.available:
+    if item is None or not item.available or item.taken_down_at is not None:
         raise ItemNotFound(f"No work {item_id} in the catalog.")
     return item
 

@@ -43,6 +43,8 @@ REBUILD_AFTER_SECONDS = 600
 DELTA_MAX = 2_000  # changed items scanned beside the index before it is rebuilt
 # Decoding an upload costs far more than a text search: a per-client budget (API and page).
 RATE_LIMIT = "60 per minute"
+# One budget per client shared by the API route and the page's upload form.
+RATE_LIMIT_SCOPE = "similar-works"
 
 
 class NoImageHash(CatalogError):

@@ -19,7 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from marketplace import cursors, imaging, storage
+from marketplace import cursors, imaging, storage, uploads
 from marketplace.amounts import format_number
 from marketplace.artists.terms import (
     LICENCE_LOCALE,
@@ -60,7 +60,9 @@ bp = Blueprint("catalog", __name__)
 
 
 def _query_args() -> dict[str, list[str]]:
-    return {name: request.args.getlist(name) for name in request.args}
+    """The search's own parameters: a shared link's tracking tags (utm_source, fbclid...) are
+    not ours to refuse on a page (the API, a contract, still refuses unknown names)."""
+    return {name: request.args.getlist(name) for name in request.args if name in search.FILTERS}
 
 
 def _link(params: dict[str, Any], **changes: Any) -> str:
@@ -109,7 +111,11 @@ def search_page() -> ResponseReturnValue:
         query, result, errors = _query_keeping_the_rest(args)
     except search.InvalidSearch as exc:
         return render_template("catalog/search.html", error=str(exc), result=None, query=None), 400
-    params = query.to_params()
+    # Booleans as the page's own inputs spell them, so the chosen radio button is checked.
+    params = {
+        name: ("true" if value else "false") if isinstance(value, bool) else value
+        for name, value in query.to_params().items()
+    }
     collections = []
     if current_user.is_authenticated:
         collections = [c for c, _ in services.list_collections(get_session(), current_user)]
@@ -137,21 +143,17 @@ def search_page() -> ResponseReturnValue:
 
 
 @bp.route("/catalog/similar", methods=["POST"])
-@limiter.limit(similar.RATE_LIMIT)
+@limiter.shared_limit(similar.RATE_LIMIT, scope=similar.RATE_LIMIT_SCOPE)
 def similar_by_image() -> ResponseReturnValue:
     """Public, like the search it sits beside: works that look like an uploaded image. The
     image is hashed and dropped, never stored."""
+    uploads.limit_request_to_one_image()
     form = SimilarImageForm()
     found: list[similar.SimilarItem] | None = None
     if form.validate_on_submit():
         upload = form.image.data
-        config = current_app.config
         try:
-            image = imaging.inspect_image(
-                upload.read(),
-                max_bytes=int(config["MAX_UPLOAD_BYTES"]),
-                max_pixels=int(config["MAX_IMAGE_PIXELS"]),
-            )
+            image = uploads.inspect_query_image(upload.read())
         except imaging.ImageRejected as exc:
             form.image.errors.append(imaging.rejection(upload.filename, exc))
         else:

@@ -9,7 +9,7 @@ applies, consent first:
 1. `opted_out`: the opt-out registry matches its URL (exact address, prefix, domain), its
    SHA-256, or its pHash within `phash_distance` bits (multi-index hashing, never a scan);
 2. `reserved`: a machine-readable reservation on record covers its URL (TDMRep, ai.txt,
-   robots rules for AI crawlers; `marketplace.reservations`, when that package is present);
+   robots rules for AI crawlers: `marketplace.reservations`' index);
 3. `licensable`: it is (by URL, SHA-256 or pHash) a catalog work licensed under terms that
    permit every intended use, at the price in the evidence;
 4. `public_domain`: it is museum stock in the public domain or a work its artist donated (CC0);
@@ -71,9 +71,10 @@ class SnapshotNotPortable(RuntimeError):
 
 
 class Reservations(Protocol):
-    """What the classifier needs of `marketplace.reservations.matching.ReservationIndex`."""
+    """What the classifier needs of `marketplace.reservations.matching.ReservationIndex`:
+    the reservation covering a URL already normalised by `optout.urls.normalize_url`."""
 
-    def match(self, url: str) -> Any: ...
+    def match_normalized(self, host: str, key: str) -> Any: ...
 
 
 def _digest_key(hexdigest: str) -> int:
@@ -320,9 +321,9 @@ def classify(
     # Reservations, for rows the registry has not already decided.
     reservations = snapshot.reservations
     if reservations is not None:
-        for i in where:
+        for i, (host, key) in zip(where, normalized, strict=True):
             if ranks[i] > RESERVED:
-                hit = reservations.match(urls[i])  # type: ignore[arg-type]
+                hit = reservations.match_normalized(host, key)
                 if hit is not None:
                     add(
                         i,

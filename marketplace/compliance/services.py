@@ -48,6 +48,7 @@ from marketplace.compliance.models import CheckStatus, ComplianceCheck
 from marketplace.db import transaction, utcnow
 from marketplace.optout import snapshot as address_snapshot
 from marketplace.optout.models import RuleKind
+from marketplace.reservations.matching import ReservationIndex
 from marketplace.storage import keys
 from marketplace.text import control_character_problem
 
@@ -68,18 +69,6 @@ class CheckNotFound(ComplianceError):
 
 
 # --- The registry snapshot -----------------------------------------------------------------
-
-
-def _reservation_index(session: Session) -> Any:
-    """`marketplace.reservations`' index when that package is installed, else None (rows are
-    then never `reserved`; the summary says the reservations were not consulted)."""
-    try:
-        from marketplace.reservations.matching import (  # type: ignore[import-not-found,unused-ignore]
-            ReservationIndex,
-        )
-    except ImportError:
-        return None
-    return ReservationIndex.from_session(session)
 
 
 def _micros_sql(dialect: str, column: str) -> str:
@@ -164,7 +153,7 @@ def load_snapshot(session: Session, *, phash_distance: int) -> RegistrySnapshot:
         addresses=addresses,
         hashes=hashes,
         catalog=catalog,
-        reservations=_reservation_index(session),
+        reservations=ReservationIndex.from_session(session),
         phash_distance=phash_distance,
         uses=PERMITTED_USES,
     )

@@ -19,6 +19,7 @@ class EntryKind(enum.StrEnum):
     STOCK_UPDATED = "stock.updated"
     STOCK_WITHDRAWN = "stock.withdrawn"  # the source no longer offers it: out of the catalog
     STOCK_REINSTATED = "stock.reinstated"  # the source offers it again
+    STOCK_TAKEN_DOWN = "stock.taken_down"  # an accepted claim: never offered again
     # Sales (Buyers issue).
     ORDER_PAID = "order.paid"
     DATASET_ITEM_SOLD = "dataset.item_sold"
@@ -34,6 +35,8 @@ class EntryKind(enum.StrEnum):
     PAYOUT_REVERSED = "payout.reversed"  # a transfer reversal after a refund: back to payable
     PAYOUT_NETTED = "payout.netted"  # what is owed back on one order, deducted from another
     REFUND_ISSUED = "refund.issued"
+    # Governance: an item taken down after a claim, recalled from an order that held it.
+    ORDER_ITEM_RECALLED = "order.item_recalled"
 
 
 MONEY_KINDS = frozenset(
@@ -50,7 +53,7 @@ MONEY_KINDS = frozenset(
 )
 
 # The ids an entry may concern; the first four are also indexed columns for lookups.
-SUBJECT_KEYS = ("work", "artist", "order", "organization", "stock", "payout", "optout")
+SUBJECT_KEYS = ("work", "artist", "order", "organization", "stock", "payout", "optout", "claim")
 
 
 # What people read instead of the dotted names (tables, entry pages). A kind added without a
@@ -76,6 +79,8 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.PAYOUT_REVERSED: "Payout reversed after a refund",
     EntryKind.PAYOUT_NETTED: "Owed amount deducted",
     EntryKind.REFUND_ISSUED: "Refund issued",
+    EntryKind.STOCK_TAKEN_DOWN: "Museum record taken down",
+    EntryKind.ORDER_ITEM_RECALLED: "Recalled from a dataset",
 }
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from flask import current_app
 from publicsuffixlist import PublicSuffixList
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import imaging, storage
 from marketplace.accounts.models import User
-from marketplace.db import after_commit, utcnow
+from marketplace.db import after_commit, streamed_session, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.kinds import EntryKind
@@ -364,6 +365,22 @@ def phash_candidates(
 
 
 # --- Snapshot ------------------------------------------------------------------------------
+
+
+SNAPSHOT_RATE_LIMIT = "30 per hour"
+SNAPSHOT_RATE_LIMIT_SCOPE = "optout-snapshot"  # the page's download and the API share it
+
+
+def snapshot_stream(phash_distance: int) -> Iterator[str]:
+    """`snapshot_lines` for a response body: it reads through a session of its own, closed
+    when the body is finished or abandoned (never the request's, gone by then)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def lines() -> Iterator[str]:
+        for session in streamed_session(app):
+            yield from snapshot_lines(session, phash_distance=phash_distance)
+
+    return lines()
 
 
 def snapshot_lines(session: Session, *, phash_distance: int) -> Iterator[str]:

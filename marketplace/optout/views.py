@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from marketplace import imaging
 from marketplace.db import get_session, transaction, utcnow
+from marketplace.extensions import limiter
 from marketplace.forms import ConfirmForm
 from marketplace.optout import services
 from marketplace.optout.forms import OptOutAddressForm, OptOutImageForm
@@ -101,11 +102,10 @@ def remove(rule_id: int) -> ResponseReturnValue:
 
 
 @bp.route("/snapshot.jsonl")
+@limiter.shared_limit(services.SNAPSHOT_RATE_LIMIT, scope=services.SNAPSHOT_RATE_LIMIT_SCOPE)
 def snapshot() -> Response:
     """Public: the whole registry (hashes and URL rules, no personal data) for offline checks."""
-    lines = services.snapshot_lines(
-        get_session(), phash_distance=int(current_app.config["OPTOUT_PHASH_DISTANCE"])
-    )
+    lines = services.snapshot_stream(int(current_app.config["OPTOUT_PHASH_DISTANCE"]))
     response = Response(lines, mimetype="application/x-ndjson")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="optout-snapshot-{utcnow():%Y%m%d}.jsonl"'

@@ -41,3 +41,8 @@ def compliance_manifest(check_id: int) -> str:
 def compliance_rows(check_id: int) -> str:
     """A compliance check's per-row results (CSV)."""
     return f"compliance/{check_id}/rows.csv"
+
+
+def claim_evidence(claim_id: int, number: int) -> str:
+    """A file of evidence sent with a claim (private: administrators only)."""
+    return f"claims/{claim_id}/{number}"

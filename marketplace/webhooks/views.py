@@ -15,9 +15,18 @@ MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
 
 @bp.route("/stripe", methods=["POST"])
 def stripe_webhook() -> ResponseReturnValue:
+    too_large = jsonify(error={"code": "too_large", "message": "Event too large."}), 413
     if (request.content_length or 0) > MAX_EVENT_BYTES:
-        return jsonify(error={"code": "too_large", "message": "Event too large."}), 413
-    payload = request.get_data(cache=False)
+        return too_large
+    # Also when the body comes chunked, without a Content-Length (the server then hands the
+    # stream over unlimited): stop reading past the cap.
+    chunks, size = [], 0
+    while chunk := request.stream.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_EVENT_BYTES:
+            return too_large
+        chunks.append(chunk)
+    payload = b"".join(chunks)
     try:
         outcome = services.receive(payload, request.headers.get("Stripe-Signature"))
     except payments.InvalidWebhook as exc:

@@ -1,7 +1,7 @@
 """Compliance checks: uploaded manifests classified against the registry and the catalog
 
 Revision ID: 0013_compliance
-Revises: 0012_similar
+Revises: 0014_reservations
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import marketplace.db
 
 revision = "0013_compliance"
-down_revision = "0012_similar"
+down_revision = "0014_reservations"
 branch_labels = None
 depends_on = None
 

@@ -168,9 +168,12 @@ def test_bad_input_is_a_clear_4xx(client, send, status, code):
 
 @pytest.mark.parametrize("app_config", [{"MAX_UPLOAD_BYTES": 5_000}])
 def test_oversized_upload_is_refused(client):
-    resp = client.post("/api/v1/works/similar", data=_upload(images.png(5, (640, 480))))
-    assert resp.status_code == 422
-    assert "the limit is 5 KB" in resp.get_json()["error"]["message"]
+    big = client.post("/api/v1/works/similar", data=_upload(images.png(5, (640, 480))))
+    assert big.status_code == 413  # refused before the body is read
+    assert "larger than 70,536 bytes" in big.get_json()["error"]["message"]
+    small = client.post("/api/v1/works/similar", data=_upload(images.png(5, (100, 100))))
+    assert small.status_code == 422  # read, then refused as an image over the limit
+    assert "the limit is 5 KB" in small.get_json()["error"]["message"]
 
 
 @pytest.mark.parametrize(("mode", "fmt"), images.MODES)

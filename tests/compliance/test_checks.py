@@ -327,3 +327,48 @@ def test_control_characters_inside_a_manifest_are_row_problems(client, db, run_j
     assert problem["row"] == 1
     assert "U+0000" in problem["message"]
     assert body["summary"]["examples"]["unknown"][0]["url"] == "https://a.example/\ufffd.jpg"
+
+
+def test_a_url_under_a_tdmrep_reservation_on_record_is_reserved_with_its_policy(
+    client, db, run_jobs
+):
+    from marketplace.reservations import services as reservations
+    from marketplace.reservations.models import ReservationKind, ReservationSource
+
+    tdmrep = [
+        {
+            "location": "/photos/*",
+            "tdm-reservation": 1,
+            "tdm-policy": "https://news.example/policy.json",
+        }
+    ]
+    with db.info["app"].app_context(), transaction(db) as session:
+        reservations.load_file(
+            session,
+            "news.example",
+            ReservationKind.TDMREP,
+            json.dumps(tdmrep).encode(),
+            source=ReservationSource.CLI,
+            max_bytes=10**6,
+        )
+    token = make_api_token(db, make_buyer(db))
+    manifest = b"url\nhttps://news.example/photos/1.jpg\nhttps://news.example/about\n"
+    created = _upload(client, token, manifest)
+    run_jobs()
+    body = client.get(
+        f"/api/v1/compliance/checks/{created.get_json()['id']}", headers=_api(token)
+    ).get_json()
+    summary = body["summary"]
+    assert summary["counts"]["reserved"] == 1
+    assert summary["counts"]["unknown"] == 1
+    assert summary["reservations_consulted"] is True
+    [example] = summary["examples"]["reserved"]
+    assert example["evidence"] == [
+        {
+            "source": "reservation",
+            "kind": "tdmrep",
+            "domain": "news.example",
+            "rule": example["evidence"][0]["rule"],
+            "policy_url": "https://news.example/policy.json",
+        }
+    ]

@@ -28,8 +28,8 @@ class Hit:
 class TdmReservations:
     """A stand-in with marketplace.reservations' interface: one TDMRep reservation."""
 
-    def match(self, url: str) -> Hit | None:
-        if url.startswith("https://news.example/"):
+    def match_normalized(self, host: str, key: str) -> Hit | None:
+        if host == "news.example":
             return Hit("tdmrep", "news.example", "/*", "https://news.example/tdm-policy.json")
         return None
 

@@ -795,12 +795,14 @@ def test_one_check_budget_per_client_across_url_image_and_bulk_checks(client, mo
 
 
 @pytest.mark.parametrize("app_config", [{"OPTOUT_CHECK_RATE_LIMIT": "3 per minute"}])
-def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client, monkeypatch):
+@pytest.mark.parametrize("separator", ["\n", "\r\n", "\u2028", "\x85", "\x0c", "\x1e", "\v"])
+def test_a_bulk_check_larger_than_the_budget_is_refused_whole(client, monkeypatch, separator):
+    """The budget counts the lines the check would read, whatever separates them."""
     from marketplace.api import optout
 
     monkeypatch.setattr(optout, "BULK_URLS_PER_CHECK", 10)
     crawler = {"environ_base": {"REMOTE_ADDR": "192.0.2.51"}}
-    urls = "\n".join(f"https://example.com/{n}" for n in range(40))
+    urls = separator.join(f"https://example.com/{n}" for n in range(40))
     response = client.post(BULK, data=urls, content_type="text/plain", **crawler)
     assert response.status_code == 429
     assert response.get_json()["error"]["code"] == "rate_limited"

@@ -1,0 +1,1 @@
+"""Governance: claims against works and stock, takedowns, recalls to buyers, the audit log."""

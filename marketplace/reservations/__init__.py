@@ -1,0 +1,1 @@
+"""Machine-readable TDM reservations (TDMRep, ai.txt, robots.txt) kept as records per domain."""
