@@ -1,7 +1,8 @@
 """The local engine: a manifest read batch by batch, each batch classified, problems and
 duplicates noted, and a summary kept. The web job and the CLI both run this loop; a
 distributed engine would run `classifier.classify` per partition and sum the class counts
-(a `Summary` merge is not written yet). No Flask, no database: the caller brings the snapshot and the sinks.
+(a `Summary` merge is not written yet). No Flask, no database: the caller brings the
+snapshot and the sinks.
 """
 
 from __future__ import annotations
