@@ -32,7 +32,6 @@ from marketplace.optout.models import OptOutRule, OptOutState, RuleKind
 from marketplace.optout.urls import (
     MAX_URL_LENGTH,
     BadUrl,
-    host_suffixes,
     normalize_host,
     normalize_url,
 )
@@ -318,32 +317,8 @@ def normalized_url_hits(
     if not addresses:
         return answers
     rules = snapshot.current(session.get_bind().engine)
-    hosts = list({host: None for host, _ in addresses})
-    suffixes_of = {host: host_suffixes(host) for host in hosts}
-    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, k in addresses}))
-    domains = rules.exact(
-        rules.domains,
-        rules.added_domains,
-        list({s: None for suffixes in suffixes_of.values() for s in suffixes}),
-    )
-    prefixes = rules.prefixes_on(hosts)
-    crc = snapshot.crc
-    for hits, (host, key) in zip(answers, addresses, strict=True):
-        found = exact.get(key)
-        if found:
-            hits.extend(UrlHit("url", rule_id, when) for rule_id, when in sorted(found))
-        candidates = prefixes.get(host)
-        if candidates:
-            matched = [
-                (rule_id, when)
-                for length, value_hash, check, rule_id, when in candidates
-                if hash(key[:length]) == value_hash and crc(key[:length]) == check
-            ]
-            hits.extend(UrlHit("prefix", rule_id, when) for rule_id, when in sorted(matched))
-        for suffix in suffixes_of[host]:
-            found = domains.get(suffix)
-            if found:
-                hits.extend(UrlHit("domain", rule_id, when) for rule_id, when in sorted(found))
+    for i, matches in rules.match(addresses).items():
+        answers[i] = [UrlHit(kind, rule_id, when) for kind, rule_id, when in matches]
     return answers
 
 
@@ -357,10 +332,10 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
     moments: dict[int, datetime] = {}  # one datetime per registration time
 
     def moment(micros: int) -> datetime:
-        found = moments.get(micros)
-        if found is None:
-            found = moments[micros] = snapshot.from_micros(micros)
-        return found
+        when = moments.get(micros)
+        if when is None:
+            when = moments[micros] = snapshot.from_micros(micros)
+        return when
 
     results = []
     for answer in url_hits(session, urls):
