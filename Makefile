@@ -55,6 +55,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/search_quality.py --backend sqlite postgresql
 	$(BIN)/python bench/similar_bench.py
 	$(BIN)/python bench/reservations_bench.py
+	$(BIN)/python bench/optout_catalog_bench.py
+	$(BIN)/python bench/compliance_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from marketplace.buyers import views as buyers_views
 from marketplace.catalog import views as catalog_views
 from marketplace.certificates import views as certificates_views
 from marketplace.commands import register_commands
+from marketplace.compliance import views as compliance_views
 from marketplace.config import check_config, instance_path_from_env, load_config
 from marketplace.db import MAX_ROW_ID
 from marketplace.delivery import views as delivery_views
@@ -173,6 +174,7 @@ def _register_blueprints(app: OpenAPI) -> None:
         buyers_views.bp,
         catalog_views.bp,
         certificates_views.bp,
+        compliance_views.bp,
         delivery_views.bp,
         governance_views.bp,
         governance_admin_views.bp,

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from marketplace import jobs, migrate
 from marketplace.accounts import services as accounts
 from marketplace.catalog.cli import catalog_cli, ingest_command, search_cli
+from marketplace.compliance.cli import compliance_cli
 from marketplace.db import get_engine, transaction
 from marketplace.demo import seed_demo
 from marketplace.ledger.cli import ledger_cli
@@ -164,3 +165,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(search_cli)
     app.cli.add_command(stripe_emulator_command)
     app.cli.add_command(payouts_cli)
+    app.cli.add_command(compliance_cli)

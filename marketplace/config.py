@@ -103,6 +103,8 @@ def load_config(instance_path: str) -> dict[str, object]:
         "DUPLICATE_PHASH_DISTANCE": int(env("DUPLICATE_PHASH_DISTANCE", "6")),
         "OPTOUT_PHASH_DISTANCE": int(env("OPTOUT_PHASH_DISTANCE", "6")),
         "OPTOUT_CHECK_RATE_LIMIT": env("OPTOUT_CHECK_RATE_LIMIT", "120 per minute"),
+        # Dataset compliance: the largest manifest one upload may carry (its own request limit).
+        "COMPLIANCE_UPLOAD_MAX_BYTES": int(env("COMPLIANCE_UPLOAD_MAX_BYTES", str(2 * 1024**3))),
         "WATERMARK_TEXT": env("WATERMARK_TEXT", "PREVIEW · Consent Marketplace"),
         # Catalog: mirroring stock images, and adding whole searches to collections.
         "MIRROR_HOST_CONCURRENCY": int(env("MIRROR_HOST_CONCURRENCY", "2")),

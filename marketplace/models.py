@@ -5,6 +5,7 @@ from marketplace.artists import models as artists_models  # noqa: F401
 from marketplace.buyers import models as buyers_models  # noqa: F401
 from marketplace.catalog import models as catalog_models  # noqa: F401
 from marketplace.certificates import models as certificates_models  # noqa: F401
+from marketplace.compliance import models as compliance_models  # noqa: F401
 from marketplace.db import Base
 from marketplace.delivery import models as delivery_models  # noqa: F401
 from marketplace.governance import models as governance_models  # noqa: F401

@@ -37,6 +37,8 @@ class Artist(Base):
     # The terms new uploads get unless the upload names others (a TermsSpec as JSON).
     default_terms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when an administrator has checked who the artist is (the profile shows a badge).
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="artist")
     works: Mapped[list[Work]] = relationship(back_populates="artist")

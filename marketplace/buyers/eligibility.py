@@ -12,14 +12,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from marketplace import imaging
 from marketplace.artists.models import TermsKind, Work, WorkStatus, WorkTerms
 from marketplace.artists.terms import USE_LABELS
 from marketplace.buyers.models import ItemLicence
-from marketplace.catalog.models import CatalogItem, CatalogLicense, StockRecord
+from marketplace.catalog.models import CatalogItem, CatalogLicense, ItemOptOut, StockRecord
 from marketplace.optout import services as optout
 from marketplace.optout.models import OptOutRule, RuleKind
 
@@ -80,6 +80,7 @@ class Candidate:
     phash: int | None = None  # unsigned
     urls: tuple[str, ...] = ()
     currency: str = ""
+    opted_out: bool = False  # an active opt-out rule matches it (catalog_item_optouts)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ _COLUMNS = (
     StockRecord.phash,
     StockRecord.image_urls,
     StockRecord.page_url,
+    exists().where(ItemOptOut.item_id == CatalogItem.id).label("opted_out"),
 )
 
 
@@ -154,6 +156,7 @@ def _candidate(
     stock_phash: int | None,
     image_urls: list[str] | None,
     page_url: str | None,
+    opted_out: bool,
 ) -> Candidate:
     if work_id is not None:
         return Candidate(
@@ -168,6 +171,7 @@ def _candidate(
             sha256=work_sha256,
             phash=imaging.from_signed64(work_phash) if work_phash is not None else None,
             currency=(terms.currency if terms is not None else currency).lower(),
+            opted_out=bool(opted_out),
         )
     return Candidate(
         item_id=item_id,
@@ -179,6 +183,7 @@ def _candidate(
         phash=imaging.from_signed64(stock_phash) if stock_phash is not None else None,
         urls=tuple(u for u in [*(image_urls or []), page_url] if u),
         currency=currency.lower(),
+        opted_out=bool(opted_out),
     )
 
 
@@ -187,6 +192,8 @@ def judge_terms(candidate: Candidate, intended_uses: Iterable[str], currency: st
     if candidate.taken_down:
         return Verdict(candidate, "taken_down")
     if candidate.work_id is None:
+        if candidate.opted_out:
+            return Verdict(candidate, "opted_out")
         if not candidate.available:
             return Verdict(candidate, "stock_withdrawn")
         return Verdict(candidate)  # public domain permits every use, in any currency (free)
@@ -197,6 +204,8 @@ def judge_terms(candidate: Candidate, intended_uses: Iterable[str], currency: st
     terms = candidate.terms
     if terms is None or terms.kind is TermsKind.NOT_AVAILABLE:
         return Verdict(candidate, "not_available")
+    if candidate.opted_out:
+        return Verdict(candidate, "opted_out")
     if not candidate.available:
         return Verdict(candidate, "unavailable")
     refused = [use for use in intended_uses if not getattr(terms, use)]

@@ -570,6 +570,8 @@ def _consent_reason(candidate: eligibility.Candidate) -> str:
     if candidate.taken_down:
         return "taken_down"
     if candidate.work_id is None:
+        if candidate.opted_out:
+            return "opted_out"
         return "" if candidate.available else "stock_withdrawn"
     if candidate.work_status is WorkStatus.WITHDRAWN:
         return "withdrawn"
@@ -577,7 +579,7 @@ def _consent_reason(candidate: eligibility.Candidate) -> str:
         return "in_review"
     if candidate.terms is None or candidate.terms.kind is TermsKind.NOT_AVAILABLE:
         return "not_available"
-    return ""
+    return "opted_out" if candidate.opted_out else ""
 
 
 @dataclass

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from marketplace.catalog import search_index
+from marketplace.catalog import search_index, services
 from marketplace.catalog.bulk import BULK_MIN_LINES
 from marketplace.catalog.ingest import UnusableFile, count_lines, ingest_file
 from marketplace.catalog.models import CatalogItem
@@ -92,3 +92,14 @@ def ingest_command(source: str, file: Path, mirror: bool, bulk: bool | None, rem
 def mirror_command(source: str | None, limit: int | None, retry: bool) -> None:
     """Queue image downloads for stock records not mirrored yet."""
     click.echo(f"{enqueue_mirrors(source, limit, retry)} images queued for mirroring.")
+
+
+@catalog_cli.command("apply-optouts")
+@with_appcontext
+def apply_optouts_command() -> None:
+    """Match every catalog item against the opt-out registry (once after upgrading)."""
+    with transaction() as session:
+        total = int(session.scalar(select(func.count()).select_from(CatalogItem)) or 0)
+    with click.progressbar(length=max(total, 1), label="Checking works") as bar:
+        blocked = services.apply_optouts_to_catalog(progress=bar.update)
+    click.echo(f"{blocked} works are kept out by opt-out rules.")

@@ -30,7 +30,11 @@ from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
 from marketplace.catalog.search import index_new_items, items_changed
-from marketplace.catalog.services import stock_item_values, stock_item_values_from
+from marketplace.catalog.services import (
+    apply_optouts,
+    stock_item_values,
+    stock_item_values_from,
+)
 from marketplace.catalog.sources.base import (
     Adapter,
     Malformed,
@@ -502,6 +506,7 @@ def _write_chunk(source: str, chunk: list[Read], report: IngestReport) -> None:
                 item["id"] = item_id
             bulk_insert(connection, ITEMS, items)
             index_new_items(session, item_ids)
+            apply_optouts(session, item_ids, new=True)  # opted-out addresses: unavailable
             report.added += len(new)
         for offset, f in enumerate((*changed, *reinstated), start=len(new)):
             record_id, _old, status, _withdrawn = existing[f.source_id]
@@ -573,6 +578,7 @@ def _reindex(session: Session, record_id: int) -> None:
         .returning(CatalogItem.id)
     ).all()
     items_changed(session, list(changed))
+    apply_optouts(session, list(changed))
 
 
 def _rehashed_if_same(session: Session, record_id: int, f: StockFields, new_hash: str) -> bool:

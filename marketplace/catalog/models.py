@@ -221,3 +221,55 @@ class CollectionJob(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- What the opt-out registry matches items by ----------------------------------------------
+# Rules are matched against these when a rule is registered (the rule side) and when an item is
+# written (the item side); see `marketplace.catalog.optouts`.
+
+
+class ItemAddress(Base):
+    """One of a stock item's URLs (image or record page), as the registry normalises it."""
+
+    __tablename__ = "catalog_item_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    host: Mapped[str] = mapped_column(String(300), index=True)  # with a non-default port
+    key_hash: Mapped[int] = mapped_column(BigInteger, index=True)  # of `key`: keys can be long
+    key: Mapped[str] = mapped_column(Text)  # host + path + ?query (optout.urls.normalize_url)
+
+
+class ItemHost(Base):
+    """Every host an item address names, once: a domain rule is matched against these few."""
+
+    __tablename__ = "catalog_item_hosts"
+
+    host: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+
+class ItemImage(Base):
+    """An item's image hashes, with the pHash cut into four 16-bit bands as the registry's own
+    rules are (`imaging.phash_bands`), so a pHash rule finds its items through four indexes."""
+
+    __tablename__ = "catalog_item_images"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_items.id"), primary_key=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    phash: Mapped[int | None] = mapped_column(BigInteger)  # signed, as Work.phash
+    phash_b0: Mapped[int | None] = mapped_column(Integer, index=True)
+    phash_b1: Mapped[int | None] = mapped_column(Integer, index=True)
+    phash_b2: Mapped[int | None] = mapped_column(Integer, index=True)
+    phash_b3: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class ItemOptOut(Base):
+    """An active opt-out rule that matches an item: while one exists the item is unavailable,
+    whatever else says it may be offered. Removing the rule removes its rows."""
+
+    __tablename__ = "catalog_item_optouts"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("optout_rules.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_items.id"), primary_key=True, index=True
+    )

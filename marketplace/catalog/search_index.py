@@ -18,6 +18,7 @@ retried); every process reads, reloading when the index's meta file or the link 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tantivy
 from breame.data.spelling_constants import (
     AMERICAN_ENGLISH_SPELLINGS,
@@ -40,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.artists.terms import PERMITTED_USES, uses_mask
-from marketplace.catalog import search
+from marketplace.catalog import search, search_columns
 from marketplace.catalog.models import CatalogItem
 from marketplace.db import utcnow
 
@@ -86,6 +88,21 @@ def _analyzers() -> dict[str, Any]:
 ANALYZERS = _analyzers()
 
 
+# The many-valued facets are counted on a 64-bit hash of their text: a terms aggregation over a
+# text field resolves every segment's candidate terms in the term dictionary (12-16 ms for a
+# thousand candidates), one over a number does not, so it can keep every candidate and stay
+# exact. The keys are mapped back to names (`_key_names`) through a small cached lookup.
+NAME_KEYS = {"creator": "creator_key", "medium": "medium_key"}
+_KEY_SEGMENT_TERMS = 65_536
+
+
+def name_key(name: str) -> int:
+    """A stable key of a creator's or medium's name (the same in every process): 53 bits,
+    which aggregation results carry exactly even as a JSON double."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 53) - 1)
+
+
 def _schema() -> Any:
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field("id", indexed=True, fast=True)
@@ -98,6 +115,8 @@ def _schema() -> Any:
         builder.add_integer_field(name, indexed=True, fast=True)
     for name in ("price_up", "price_down"):
         builder.add_unsigned_field(name, fast=True)
+    for name in NAME_KEYS.values():
+        builder.add_unsigned_field(name, indexed=True, fast=True)
     return builder.build()
 
 
@@ -139,8 +158,10 @@ def document_json(item: Any) -> str:
     doc["source"] = item.source
     if item.creator:
         doc["creator"] = item.creator
+        doc["creator_key"] = name_key(item.creator)
     if item.medium:
         doc["medium"] = item.medium
+        doc["medium_key"] = name_key(item.medium)
     doc["orientation"] = item.orientation.value
     doc["has_image"] = "true" if item.has_image else "false"
     doc["uses"] = [name for bit, name in _USE_BITS if item.permitted_uses & (1 << bit)]
@@ -224,6 +245,11 @@ def _stamp(generation: Path) -> tuple[int, int]:
 def reader(app: Flask | None = None) -> Any:
     """This process's index, reloaded if a writer committed or a rebuild swapped generations
     since the last search (one stat and one readlink: cheap enough for every search)."""
+    return live(app)[0]
+
+
+def live(app: Flask | None = None) -> tuple[Any, Path, Path]:
+    """(this process's index as `reader` gives it, the index folder, the live generation)."""
     root = index_dir(app)
     generation = _ensure_current(root)
     key = (os.getpid(), str(root))
@@ -231,7 +257,7 @@ def reader(app: Flask | None = None) -> Any:
     with _readers_lock:
         held = _readers.get(key)
         if held is None or held.generation != generation:
-            held = _Reader(generation, stamp, _open(generation))
+            held = _Reader(generation, stamp, _open_for_reading(generation))
             _readers.pop(key, None)
             _readers[key] = held
             while len(_readers) > _MAX_READERS:  # many apps in one process (tests): keep a few
@@ -239,7 +265,21 @@ def reader(app: Flask | None = None) -> Any:
         elif held.stamp != stamp:
             held.index.reload()
             held.stamp = stamp
-        return held.index
+        return held.index, root, generation
+
+
+def _open_for_reading(generation: Path) -> Any:
+    """The generation's index; one written with an older schema reads as empty (search hides
+    everything) until `marketplace search reindex` builds a new generation."""
+    try:
+        return _open(generation)
+    except ValueError as exc:
+        if "schema does not match" not in str(exc):
+            raise
+        empty = tantivy.Index(SCHEMA)  # in memory, holding nothing
+        for name, analyzer in ANALYZERS.items():
+            empty.register_tokenizer(name, analyzer)
+        return empty
 
 
 class IndexBusy(RuntimeError):
@@ -291,6 +331,7 @@ def update(session: Session, item_ids: Sequence[int], app: Flask | None = None) 
         raise
     finally:
         del writer
+    search_columns.log_changes(root, item_ids)  # every process's columns re-read these
     return written
 
 
@@ -482,9 +523,10 @@ def _facets(
         spec = {
             name: {
                 "terms": {
-                    "field": name,
-                    "size": search.FACET_TOP,
-                    "segment_size": _SEGMENT_TERMS,
+                    "field": NAME_KEYS.get(name, name),
+                    # More than shown: ties at the last place are ordered by name below.
+                    "size": 2 * search.FACET_TOP if name in NAME_KEYS else search.FACET_TOP,
+                    "segment_size": _KEY_SEGMENT_TERMS if name in NAME_KEYS else _SEGMENT_TERMS,
                     "order": {"_count": "desc"},
                 }
             }
@@ -495,7 +537,11 @@ def _facets(
         for name in names:
             part = result.get(name, {})
             exact = exact and not part.get("doc_count_error_upper_bound")
-            counts[name] = [(str(b["key"]), int(b["doc_count"])) for b in part.get("buckets", [])]
+            buckets = [(b["key"], int(b["doc_count"])) for b in part.get("buckets", [])]
+            if name in NAME_KEYS:
+                keys = _key_names(searcher, name, [int(key) for key, _n in buckets])
+                buckets = [(keys[int(key)], n) for key, n in buckets if int(key) in keys]
+            counts[name] = [(str(key), n) for key, n in buckets]
 
     passive = [name for name in search.FACETS if name not in active]
     if passive:
@@ -504,10 +550,37 @@ def _facets(
         if name in active:
             aggregate([name], name)
     facets = [
-        search.Facet(name, sorted(counts.get(name, []), key=lambda kv: (-kv[1], kv[0])))
+        search.Facet(
+            name,
+            sorted(counts.get(name, []), key=lambda kv: (-kv[1], kv[0]))[: search.FACET_TOP],
+        )
         for name in search.FACETS
     ]
     return facets, exact
+
+
+_names_by_key: dict[tuple[str, int], str] = {}
+_MAX_NAMES = 500_000
+
+
+def _key_names(searcher: Any, name: str, keys: list[int]) -> dict[int, str]:
+    """The names behind facet keys: cached per process (a key always means the same name),
+    a miss read from one document holding the key."""
+    found: dict[int, str] = {}
+    for key in keys:
+        known = _names_by_key.get((name, key))
+        if known is None:
+            holder = tantivy.Query.term_query(SCHEMA, NAME_KEYS[name], key)
+            result = searcher.aggregate(holder, {"n": {"terms": {"field": name, "size": 1}}})
+            buckets = result.get("n", {}).get("buckets", [])
+            if not buckets:
+                continue
+            known = str(buckets[0]["key"])
+            if len(_names_by_key) >= _MAX_NAMES:
+                _names_by_key.clear()
+            _names_by_key[(name, key)] = known
+        found[key] = known
+    return found
 
 
 def _keyset(sort: str, position: search.Position) -> tuple[str, Any, Any]:
@@ -644,15 +717,25 @@ def _cursor(sort: str, hit: _Hit, *, forward: bool) -> str:
 def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True) -> Any:
     """One page of `query` (see search.search): ids from the index, rows from the database.
 
-    Hits the database no longer offers are dropped and more are fetched in their place, so a
-    page is full whenever the index holds enough consented matches."""
-    searcher = reader().searcher()
+    A search without words (filters alone, or nothing) takes its total, facets and newest-first
+    pages from the in-memory columns (`search_columns`) once they are loaded. Hits the database
+    no longer offers are dropped and more are fetched in their place, so a page is full
+    whenever the index holds enough consented matches."""
+    index, root, generation = live()
+    searcher = index.searcher()
     sort = query.effective_sort
     position = search.decode_cursor(query.cursor) if query.cursor else None
     if position is not None and position.sort != sort:
         raise search.InvalidSearchCursor(
             "cursor belongs to another sort order: start from the first page", "cursor"
         )
+    columns: search_columns.Columns | None = None
+    stats: search_columns.Stats | None = None
+    mask: Any = None
+    if not query.tokens:
+        holder = search_columns.current(session, root, generation, int(searcher.num_docs))
+        if holder is not None:
+            columns, mask, stats = search_columns.evaluate(holder, query, stats=with_facets)
     forward = position is None or position.forward
     wanted = query.limit + 1  # one more than a page says whether there is a next one
     kept: list[tuple[_Hit, Any]] = []
@@ -675,6 +758,9 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
             if sort == "relevance":
                 hits, matched = _ranked(searcher, base, offset, batch)
                 offset += len(hits)
+            elif sort == "newest" and columns is not None:
+                hits = [_Hit(i, i) for i in columns.newest(mask, after, batch)]
+                matched = stats.total if stats is not None else int(np.count_nonzero(mask))
             else:
                 hits, matched = _ordered(searcher, query, after, batch)
             total = matched if total is None else total
@@ -686,9 +772,8 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
                     dropped += 1
             if len(hits) < batch or len(kept) >= wanted:
                 break
-            after = search.Position(
-                sort, hits[-1].key, hits[-1].item_id, True
-            )  # keyset: continue after the last hit seen
+            # keyset: continue after the last hit seen, in the page's direction
+            after = search.Position(sort, hits[-1].key, hits[-1].item_id, forward)
         more = len(kept) > query.limit
         kept = kept[: query.limit]
     if not forward:
@@ -698,14 +783,19 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
         has_next, has_previous = bool(kept), more
     else:
         has_next, has_previous = more, query.cursor is not None
-    if position is not None and sort != "relevance":
+    if columns is not None:
+        total = stats.total if stats is not None else int(np.count_nonzero(mask))
+    elif position is not None and sort != "relevance":
         total = None  # a keyset count covers only what follows the position
     if total is None:
         total = count_query(searcher, query)
     facets: list[search.Facet] = []
     facets_exact = True
     if with_facets:
-        facets, facets_exact = _facets(searcher, query, base)
+        if stats is not None:
+            facets = stats.facets
+        else:
+            facets, facets_exact = _facets(searcher, query, base)
     return search.SearchResult(
         items=[item for _hit, item in kept],
         total=max(0, total - dropped),
@@ -715,6 +805,13 @@ def run(session: Session, query: search.SearchQuery, *, with_facets: bool = True
         next_cursor=_cursor(sort, kept[-1][0], forward=True) if has_next and kept else None,
         previous_cursor=_cursor(sort, kept[0][0], forward=False) if has_previous and kept else None,
     )
+
+
+def warm_columns(session: Session) -> search_columns.Columns:
+    """Load this process's columns for searches without words now (else the first such
+    search of a large catalog starts loading them in the background)."""
+    _index, root, generation = live()
+    return search_columns.warm(session, root, generation)
 
 
 def count_query(searcher: Any, query: search.SearchQuery) -> int:

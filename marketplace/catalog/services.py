@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +19,14 @@ from marketplace import jobs
 from marketplace.accounts.models import User, UserRole
 from marketplace.artists.models import TermsKind, Work, WorkTerms
 from marketplace.artists.terms import ALL_USES_MASK, TermsSpec, uses_mask
-from marketplace.catalog import search
+from marketplace.catalog import optouts, search
 from marketplace.catalog.models import (
     CatalogItem,
     CatalogLicense,
     Collection,
     CollectionItem,
     CollectionJob,
+    ItemOptOut,
     JobStatus,
     MirrorStatus,
     Orientation,
@@ -35,6 +36,7 @@ from marketplace.catalog.search import SearchQuery, index_new_items, iter_matchi
 from marketplace.db import transaction, utcnow
 from marketplace.ledger import services as ledger
 from marketplace.ledger.models import LedgerEntry
+from marketplace.optout.models import OptOutRule
 from marketplace.storage import keys
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     The work is read again under a row lock first: a job that loaded it seconds ago (the
     derivatives job renders for a while) must not list a work withdrawn meanwhile."""
     session.flush()  # the caller's own changes to the work, before reading it back
+    optouts.wait_for_registrations(session)  # before the work's lock, as registrations do
     session.refresh(work, with_for_update=True)
     item = session.scalar(select(CatalogItem).where(CatalogItem.work_id == work.id))
     created = item is None
@@ -104,6 +107,7 @@ def index_work(session: Session, work: Work) -> CatalogItem:
     item.has_image = work.derivatives_ready
     item.updated_at = utcnow()
     session.flush()
+    optouts.check_items(session, [item.id])  # an opted-out picture stays out of the catalog
     if created:
         index_new_items(session, [item.id])  # the database's FTS and the search index
     else:
@@ -157,11 +161,68 @@ def index_stock(session: Session, record: StockRecord) -> CatalogItem:
                 setattr(item, name, value)
         item.available = item.available and item.taken_down_at is None
     session.flush()
+    optouts.check_items(session, [item.id])
     if created:
         index_new_items(session, [item.id])  # the database's FTS and the search index
     else:
         search.items_changed(session, [item.id])
     return item
+
+
+def apply_optouts(session: Session, item_ids: Sequence[int], *, new: bool = False) -> list[int]:
+    """The hook for every bulk write of catalog rows (the ingest calls it once per chunk, after
+    writing the rows with `available` from their source's state; `new` when it inserted them
+    in this transaction): records what the opt-out registry matches the items by and takes
+    those an active rule matches out of the catalog. Returns their ids; the caller queues the
+    index update as for any change."""
+    return optouts.check_items(session, item_ids, fresh=new)
+
+
+def optout_registered(session: Session, rule: OptOutRule) -> None:
+    """A new opt-out rule: the items it matches leave the catalog in the same transaction."""
+    search.items_changed(session, optouts.match_rule(session, rule))
+
+
+def optout_removed(session: Session, rule_id: int) -> None:
+    """A withdrawn opt-out rule: the items it alone kept out are offered again if their own
+    state says so (stock not withdrawn by its museum; works re-indexed from their terms)."""
+    restored, work_ids = optouts.unmatch_rule(session, rule_id)
+    search.items_changed(session, restored)
+    for work in session.scalars(select(Work).where(Work.id.in_(work_ids))).all():
+        index_work(session, work)
+
+
+def apply_optouts_to_catalog(
+    *, chunk: int = 5000, progress: Callable[[int], object] | None = None
+) -> int:
+    """Match every catalog item against the registry, a chunk per transaction (run once after
+    upgrading to the version that keeps opted-out items out; safe to rerun). Returns how many
+    items active rules keep out."""
+    last, blocked = 0, 0
+    while True:
+        with transaction() as session:
+            ids = list(
+                session.scalars(
+                    select(CatalogItem.id)
+                    .where(CatalogItem.id > last)
+                    .order_by(CatalogItem.id)
+                    .limit(chunk)
+                )
+            )
+            if not ids:
+                return blocked
+            search.items_changed(session, optouts.check_items(session, ids))
+            blocked += int(
+                session.scalar(
+                    select(func.count(func.distinct(ItemOptOut.item_id))).where(
+                        ItemOptOut.item_id.in_(ids)
+                    )
+                )
+                or 0
+            )
+        last = ids[-1]
+        if progress is not None:
+            progress(len(ids))
 
 
 def get_item(session: Session, item_id: int) -> CatalogItem:

@@ -450,10 +450,12 @@ def recalls_for_order(session: Session, order_id: int) -> list[Recall]:
 
 
 def audit_log(
-    session: Session, *, before: int | None = None, limit: int = 100
+    session: Session, *, before: int | None = None, limit: int = 100, action: str | None = None
 ) -> list[AdminAction]:
     """Admin actions, newest first, `limit` at a time (keyset: ids below `before`)."""
     query = select(AdminAction).order_by(AdminAction.id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(AdminAction.action == action)
     if before is not None:
         query = query.where(AdminAction.id < before)
     return list(session.scalars(query))

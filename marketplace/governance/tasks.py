@@ -10,7 +10,7 @@ from marketplace import mail
 from marketplace.accounts.models import User
 from marketplace.db import transaction, utcnow
 from marketplace.governance import services
-from marketplace.governance.models import Claim, ClaimStatus, Recall
+from marketplace.governance.models import AdminAction, Claim, ClaimStatus, Recall
 from marketplace.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -112,3 +112,16 @@ def send_recall_notices(claim_id: int) -> None:
                 )
             recall.notified_at = utcnow()
         log.info("recall notices sent for claim %s: %d orders", claim_id, len(recalls))
+
+
+def verify_ledger(action_id: int) -> None:
+    """The admin console's "verify the ledger" button: the whole audit (every entry, node,
+    checkpoint and money transaction), its outcome written onto the audit-log row."""
+    from marketplace.ledger import audit
+
+    with transaction() as session:
+        report = audit.verify_all(session)
+    with transaction() as session:
+        action = session.get(AdminAction, action_id)
+        if action is not None:
+            action.details = {**action.details, "ok": report.ok, "result": report.summary()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import delete, select
 from sqlalchemy import func as sa_func
 from sqlalchemy.exc import SQLAlchemyError
@@ -299,3 +300,50 @@ def job_status(job_id: str) -> str | None:
         return _status_text(Job.fetch(job_id, connection=connection).get_status())
     except NoSuchJobError:
         return None
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job RQ gave up on, as the admin console lists it."""
+
+    id: str
+    func: str
+    args: str
+    ended_at: datetime | None
+    error: str  # the exception's last line (the traceback stays in RQ)
+
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
+def failed_jobs(limit: int = 50) -> list[FailedJob] | None:
+    """The latest failed jobs with their error; None without Redis (jobs run inline)."""
+    connection = redis_connection()
+    if connection is None:
+        return None
+    registry = FailedJobRegistry(queue=queue(), connection=connection)
+    ids = registry.get_job_ids(0, limit - 1)
+    found = []
+    for job in Job.fetch_many(ids, connection=connection):
+        if job is None:
+            continue
+        args = list(job.args or ())
+        func_name = job.func_name or ""
+        name = str(args[0]) if args and func_name.endswith("run_job") else func_name
+        shown = ", ".join(repr(a) for a in args[1:])[:200]
+        info = job.exc_info or ""
+        lines = [line for line in info.strip().splitlines() if line.strip()]
+        found.append(FailedJob(job.id, name, shown, job.ended_at, lines[-1][:500] if lines else ""))
+    return found
+
+
+def retry_failed(job_id: str) -> bool:
+    """Queue a failed job again (RQ keeps its id); False if no such failed job."""
+    connection = redis_connection()
+    if connection is None or not _JOB_ID.fullmatch(job_id):
+        return False
+    registry = FailedJobRegistry(queue=queue(), connection=connection)
+    if job_id not in registry.get_job_ids():
+        return False
+    registry.requeue(job_id)
+    return True

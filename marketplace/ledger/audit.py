@@ -7,8 +7,9 @@ to them. Then each checkpoint is proved consistent with the next, and every mone
 is checked to balance and to match, header and postings, the log entry that names it; every
 account to match its code and the first entry that names it.
 
-A failure names the entry it proves changed. Only a signed checkpoint can prove which of the two
-entries under a tree node changed, so where none lies between them the report names both.
+A failure names the entry it proves changed. Only a signed checkpoint can prove which of the
+entries under a stored tree node (16 of them) changed, so where none lies between them the
+report names them all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from marketplace.ledger import merkle, money, services
 from marketplace.ledger.canonical import format_timestamp
 from marketplace.ledger.kinds import MONEY_KINDS
 from marketplace.ledger.models import (
-    NODE_LEVEL_BITS,
+    NODE_INDEX_BITS,
+    NODE_LEVEL_STRIDE,
     LedgerAccount,
     LedgerCheckpoint,
     LedgerEntry,
@@ -73,7 +75,9 @@ class VerifyReport:
                 f"root {self.root.hex()}"
             )
         where = ""
-        if self.bad_seqs:
+        if len(self.bad_seqs) > 2:
+            where = f" at seqs {self.bad_seqs[0]}-{self.bad_seqs[-1]}"
+        elif self.bad_seqs:
             where = " at seq " + " or ".join(str(seq) for seq in self.bad_seqs)
         return f"ledger FAILED{where}: {self.problem}"
 
@@ -106,9 +110,9 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
         ).order_by(LedgerEntry.seq),
     )
     # Stored nodes in the order a rebuild completes them: by (idx + 1) << level, then level.
-    level = f"CAST((key & {(1 << NODE_LEVEL_BITS) - 1}) AS INTEGER)"
+    level = f"CAST((key >> {NODE_INDEX_BITS}) AS INTEGER)"
     completes_at: ColumnElement[int] = literal_column(
-        f"((key >> {NODE_LEVEL_BITS}) + 1) << {level}"
+        f"((key & {(1 << NODE_INDEX_BITS) - 1}) + 1) << {level}"
     )
     nodes = _stream(
         session,
@@ -132,7 +136,7 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
         nonlocal size, frontier
         if not leaves:
             return True
-        result = merkle.append_leaf_hashes(size, frontier, leaves)
+        result = merkle.append_leaf_hashes(size, frontier, leaves, every=NODE_LEVEL_STRIDE)
         for level, index, digest in result.new_nodes:
             stored = next(nodes, None)
             if stored is None or stored[0] != node_key(level, index):
@@ -187,28 +191,33 @@ def _verify_tree(session: Session, who: services.LedgerIdentity, report: VerifyR
 def _blame_node(level: int, index: int, proven: int) -> tuple[str, tuple[int, ...]]:
     """The failure for a stored node that no longer matches what the entries under it hash to.
 
-    Nodes are compared bottom-up, so below a mismatching node of level >= 2 every stored node
-    matched: the node table itself was changed. A level-1 node covers two entries and only a
-    signed checkpoint between them can tell which one changed (the stored node commits to
-    both leaves at once); entries below `proven` are covered by a checkpoint that verified.
+    Nodes are compared bottom-up, so below a mismatching node above the lowest stored level
+    every stored node matched: the node table itself was changed. A node of the lowest stored
+    level covers 2**NODE_LEVEL_STRIDE entries and only a signed checkpoint between them can
+    tell which one changed (the stored node commits to all its leaves at once); entries below
+    `proven` are covered by a checkpoint that verified.
     """
     first, last = index << level, ((index + 1) << level) - 1
-    if level > 1:
+    if level > NODE_LEVEL_STRIDE:
         return (
             f"stored tree nodes over entries {first}-{last} disagree with each other: "
             "the node table was changed",
             (max(first, proven),),
         )
-    if proven > first:
-        return (
-            f"entry {last} was changed after it was logged: its bytes no longer fit the "
-            f"tree node over entries {first}-{last}",
-            (last,),
-        )
+    return _blame_entries(
+        max(first, proven), last, f"the tree node over entries {first}-{last} no longer matches"
+    )
+
+
+def _blame_entries(first: int, last: int, because: str) -> tuple[str, tuple[int, ...]]:
+    """Entries `first`..`last`, one of which was changed, named as exactly as the log allows."""
+    if first == last:
+        return f"entry {last} was changed after it was logged: {because}", (last,)
+    who = f"entry {first} or {last}" if last - first == 1 else f"one of entries {first}-{last}"
     return (
-        f"entry {first} or {last} was changed after it was logged: the tree node over both "
-        "no longer matches, and no checkpoint between them tells which",
-        (first, last),
+        f"{who} was changed after it was logged: {because}, "
+        "and no checkpoint between them tells which",
+        tuple(range(first, last + 1)),
     )
 
 
@@ -268,14 +277,14 @@ def _check_checkpoint(
     if (checkpoint.origin, checkpoint.size) != (origin, size):
         return report.fail(f"checkpoint note at size {tree_size} says something else", last).ok
     if checkpoint.root_hash != root:
-        if size % 2:
-            # Every stored node under this tree matched; the one leaf standing alone in it
-            # (no node covers it yet) is the only entry the signed root can be blaming.
-            return report.fail(
-                f"entry {last} was changed after it was logged: the checkpoint at size "
-                f"{tree_size} signed other bytes",
-                last,
-            ).ok
+        uncovered = max(proven, size - size % (1 << NODE_LEVEL_STRIDE))
+        if uncovered < size:
+            # Every stored node under this tree matched; the leaves after the last one (no
+            # stored node covers them yet) are the only entries the signed root can be blaming.
+            problem, seqs = _blame_entries(
+                uncovered, last, f"the checkpoint at size {tree_size} signed other bytes"
+            )
+            return report.fail(problem, *seqs).ok
         return report.fail(
             f"checkpoint at size {tree_size} signed another tree than the stored nodes over "
             f"entries {proven}-{last}: the node table was changed",

@@ -3,7 +3,10 @@
 Section numbers refer to RFC 9162 (Certificate Transparency 2.0), whose tree is the RFC 6962 tree.
 Leaf indices are 0-based. A perfect subtree is named by ``(level, index)``: level 0 is leaf
 ``index``; level ``L`` index ``k`` covers leaves ``[k * 2**L, (k + 1) * 2**L)``. The ledger stores
-the hash of every perfect subtree, so proofs and roots are built from stored nodes alone.
+the leaf hashes and the hashes of perfect subtrees at every ``every``-th level only
+(``append_leaf_hashes(every=...)``); ``SubtreeHashes`` rebuilds any other perfect subtree from
+the stored ones below it (``stored_ranges`` says which to fetch), so proofs and roots never
+touch more than ``2**(every - 1)`` stored hashes per node they need.
 
 Proof builders raise ``ValueError`` for impossible arguments (the caller has a bug); verifiers
 never raise and answer ``False`` for anything they cannot accept.
@@ -12,7 +15,7 @@ never raise and answer ``False`` for anything they cannot accept.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 # The hashing and verifying halves live in the standalone verifier, so there is one copy of each.
@@ -132,17 +135,20 @@ class AppendResult:
 
 
 def append_leaf_hashes(
-    size: int, frontier: Sequence[bytes], leaf_hashes: Sequence[bytes]
+    size: int, frontier: Sequence[bytes], leaf_hashes: Sequence[bytes], *, every: int = 1
 ) -> AppendResult:
     """Append leaves to a tree known only by its frontier; O(batch + log size) hashing (2.1.1).
 
     ``new_nodes`` holds (level, index, hash) for each perfect subtree of level >= 1 that the batch
-    completes, ordered by the leaf count at which it completes, then by level. Storing them, plus
-    the leaf hashes as level 0, gives every hash that proofs and later appends will need. Raises
-    ValueError if the frontier does not fit ``size`` or a hash is not 32 bytes.
+    completes and whose level is a multiple of ``every``, ordered by the leaf count at which it
+    completes, then by level. Storing them, plus the leaf hashes as level 0, gives every hash that
+    proofs and later appends need (through ``SubtreeHashes``). Raises ValueError if the frontier
+    does not fit ``size``, a hash is not 32 bytes or ``every`` < 1.
     """
     if size < 0 or len(frontier) != size.bit_count():
         raise ValueError(f"a tree of {size} leaves has {max(size, 0).bit_count()} frontier hashes")
+    if every < 1:
+        raise ValueError("every must be at least 1")
     _require_hashes(frontier, "frontier hash")
     _require_hashes(leaf_hashes, "leaf hash")
 
@@ -151,17 +157,84 @@ def append_leaf_hashes(
     push, pop, record = stack.append, stack.pop, new_nodes.append
     sha256 = hashlib.sha256
     count = size
+    mask = (1 << every) - 1  # a count divisible by 2**every completes a node worth storing
     for node in leaf_hashes:
         count += 1
         # Each trailing zero bit of the new leaf count closes one perfect subtree.
+        if count & 1:
+            push(node)
+            continue
         remaining, level = count, 0
+        store = not count & mask
         while not remaining & 1:
             node = sha256(_NODE_PREFIX + pop() + node).digest()
             remaining >>= 1
             level += 1
-            record((level, remaining - 1, node))
+            if store and level % every == 0:
+                record((level, remaining - 1, node))
         push(node)
     return AppendResult(size=count, frontier=stack, new_nodes=new_nodes)
+
+
+def stored_level(level: int, every: int) -> int:
+    """The level a perfect subtree of ``level`` is rebuilt from when every ``every``-th is kept."""
+    return level - level % every
+
+
+def stored_ranges(ids: Iterable[NodeId], every: int, slack: int = 0) -> dict[int, list[range]]:
+    """The stored subtrees that ``SubtreeHashes`` reads to give the hashes of ``ids``.
+
+    Per stored level (0: leaves), sorted index ranges; ranges less than ``slack`` apart are
+    merged, since one range read of a few more rows costs less than another lookup.
+    """
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for level, index in ids:
+        base = stored_level(level, every)
+        shift = level - base
+        wanted.setdefault(base, []).append((index << shift, (index + 1) << shift))
+    merged: dict[int, list[range]] = {}
+    for base, spans in wanted.items():
+        out: list[range] = []
+        lo, hi = -1, -1
+        for start, end in sorted(spans):
+            if start <= hi + slack and out:
+                hi = max(hi, end)
+                out[-1] = range(lo, hi)
+                continue
+            lo, hi = start, end
+            out.append(range(lo, hi))
+        merged[base] = out
+    return merged
+
+
+class SubtreeHashes(Mapping[NodeId, bytes]):
+    """Hashes of perfect subtrees, rebuilt on demand from the stored ones (2.1.1).
+
+    ``stored`` holds leaf hashes (level 0) and subtrees whose level is a multiple of ``every``;
+    any other level is hashed up from the stored level below it and remembered. A stored id that
+    is missing is a KeyError, never a wrong hash.
+    """
+
+    def __init__(self, stored: Mapping[NodeId, bytes], every: int) -> None:
+        self._known = dict(stored)
+        self._every = every
+
+    def __getitem__(self, node_id: NodeId) -> bytes:
+        found = self._known.get(node_id)
+        if found is not None:
+            return found
+        level, index = node_id
+        if level <= 0 or level % self._every == 0:
+            raise KeyError(node_id)
+        digest = node_hash(self[level - 1, 2 * index], self[level - 1, 2 * index + 1])
+        self._known[node_id] = digest
+        return digest
+
+    def __iter__(self) -> Iterator[NodeId]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
 
 
 def inclusion_proof_ranges(index: int, size: int) -> list[tuple[int, int]]:

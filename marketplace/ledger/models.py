@@ -1,7 +1,8 @@
 """Ledger tables. Only `marketplace.ledger` writes them; triggers refuse UPDATE and DELETE.
 
 Provenance: `ledger_entries` (the leaves, seq = leaf index), `ledger_nodes` (the hash of every
-perfect subtree of level >= 1, so appends and proofs never recompute the tree) and
+perfect subtree whose level is a multiple of 4, so appends and proofs never recompute more than
+a few nodes of the tree) and
 `ledger_checkpoints` (every signed tree head published).
 
 Money: `ledger_accounts`, `ledger_transactions` and `ledger_postings`. Postings are written
@@ -59,7 +60,7 @@ class LedgerEntry(Base):
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(48), index=True)
+    kind: Mapped[str] = mapped_column(String(48))  # no index: only `ledger verify` filters on it
     work_id: Mapped[int | None] = mapped_column(BigInteger)
     artist_id: Mapped[int | None] = mapped_column(BigInteger)
     order_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -68,21 +69,28 @@ class LedgerEntry(Base):
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
-NODE_LEVEL_BITS = 6  # levels 1..63 fit; a tree of 2**63 leaves is far away
+NODE_LEVEL_STRIDE = 4  # ledger_nodes keeps levels 4, 8, 12, ...: one row per 15 leaves
+NODE_INDEX_BITS = 56  # key = level << 56 | index: each level's nodes form one key range
 
 
 def node_key(level: int, index: int) -> int:
-    """One integer per perfect subtree, so a proof's nodes are fetched with a single IN."""
-    return (index << NODE_LEVEL_BITS) | level
+    """One integer per perfect subtree, consecutive along a level, so the nodes a proof needs
+    are read as a few primary-key ranges."""
+    return (level << NODE_INDEX_BITS) | index
 
 
 def node_from_key(key: int) -> tuple[int, int]:
-    return key & ((1 << NODE_LEVEL_BITS) - 1), key >> NODE_LEVEL_BITS
+    return key >> NODE_INDEX_BITS, key & ((1 << NODE_INDEX_BITS) - 1)
 
 
 class LedgerNode(Base):
     """Hash of the perfect subtree covering leaves [idx * 2**level, (idx + 1) * 2**level),
-    keyed by node_key(level, idx)."""
+    keyed by node_key(level, idx), for levels that are multiples of NODE_LEVEL_STRIDE only.
+
+    The levels between are rebuilt from at most 2**(NODE_LEVEL_STRIDE - 1) stored hashes
+    below them (`merkle.SubtreeHashes`): a proof reads a few short key ranges and hashes a few
+    dozen nodes, and an append writes one node row per 15 entries instead of one per entry.
+    """
 
     __tablename__ = "ledger_nodes"
 

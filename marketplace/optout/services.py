@@ -32,7 +32,6 @@ from marketplace.optout.models import OptOutRule, OptOutState, RuleKind
 from marketplace.optout.urls import (
     MAX_URL_LENGTH,
     BadUrl,
-    host_suffixes,
     normalize_host,
     normalize_url,
 )
@@ -71,6 +70,13 @@ def _bump_generation(session: Session) -> int:
     )
 
 
+def _catalog() -> Any:
+    """The catalog's services, imported late: the catalog imports this module (matching)."""
+    from marketplace.catalog import services
+
+    return services
+
+
 def _log_rule(session: Session, rule: OptOutRule) -> None:
     rule.changed_generation = _bump_generation(session)
     session.add(rule)
@@ -79,6 +85,7 @@ def _log_rule(session: Session, rule: OptOutRule) -> None:
     rule.ledger_seq = ledger.append(
         session, EntryKind.OPTOUT_REGISTERED, subject={"optout": rule.id}, payload=payload
     )
+    _catalog().optout_registered(session, rule)
     log.info("opt-out rule %s (%s) registered", rule.id, rule.kind.value)
 
 
@@ -193,6 +200,7 @@ def remove_rule(session: Session, owner: User, rule_id: int) -> OptOutRule:
         subject={"optout": rule.id},
         payload={"kind": rule.kind.value, "value": rule.value},
     )
+    _catalog().optout_removed(session, rule.id)
     if rule.image_key:
         key, rule.image_key = rule.image_key, None
         after_commit(session, lambda: storage.delete(key))  # the kept image goes with its rule
@@ -234,6 +242,7 @@ def sync_work_rules(
                 subject={"optout": rule.id, "work": work_id},
                 payload={"kind": rule.kind.value, "value": rule.value},
             )
+            _catalog().optout_removed(session, rule.id)
 
 
 # --- Checking ------------------------------------------------------------------------------
@@ -275,6 +284,44 @@ def _active() -> Any:
     return OptOutRule.removed_at.is_(None)
 
 
+class UrlHit(NamedTuple):
+    kind: str  # "url", "prefix" or "domain"
+    rule_id: int
+    registered_micros: int
+
+
+def url_hits(session: Session, urls: Sequence[str]) -> list[str | list[UrlHit]]:
+    """Per URL, in input order: the live address rules matching it, or why it is malformed.
+
+    Answers from committed rules only: the copy is read on a connection of its own."""
+    answers: list[str | list[UrlHit]] = []
+    normalized: list[tuple[str, str]] = []
+    for url in urls:
+        try:
+            n = normalize_url(url)
+        except BadUrl as exc:
+            answers.append(str(exc))
+            continue
+        answers.append([])
+        normalized.append((n.host, n.key))
+    found = iter(normalized_url_hits(session, normalized))
+    return [a if isinstance(a, str) else next(found) for a in answers]
+
+
+def normalized_url_hits(
+    session: Session, addresses: Sequence[tuple[str, str]]
+) -> list[list[UrlHit]]:
+    """`url_hits` for addresses already normalised: (host, key) pairs as `normalize_url`
+    gives them (the catalog keeps its items' URLs so)."""
+    answers: list[list[UrlHit]] = [[] for _ in addresses]
+    if not addresses:
+        return answers
+    rules = snapshot.current(session.get_bind().engine)
+    for i, matches in rules.match(addresses).items():
+        answers[i] = [UrlHit(kind, rule_id, when) for kind, rule_id, when in matches]
+    return answers
+
+
 def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
     """One result per URL, in input order; a malformed URL gets an error, not an exception.
 
@@ -282,55 +329,22 @@ def check_urls(session: Session, urls: Sequence[str]) -> list[CheckResult]:
     """
     if len(urls) > MAX_BULK_URLS:
         raise OptOutError(f"Send at most {MAX_BULK_URLS} URLs per request.")
-    results = [CheckResult() for _ in urls]
-    normalized: list[tuple[CheckResult, str, str]] = []  # (result, host, key)
-    for result, url in zip(results, urls, strict=True):
-        try:
-            n = normalize_url(url)
-        except BadUrl as exc:
-            result.error = str(exc)
-            continue
-        normalized.append((result, n.host, n.key))
-    if not normalized:
-        return results
-
-    rules = snapshot.current(session.get_bind().engine)
-    hosts = list({host: None for _, host, _ in normalized})
-    suffixes_of = {host: host_suffixes(host) for host in hosts}
-    exact = rules.exact(rules.urls, rules.added_urls, list({k: None for _, _, k in normalized}))
-    domains = rules.exact(
-        rules.domains,
-        rules.added_domains,
-        list({s: None for suffixes in suffixes_of.values() for s in suffixes}),
-    )
-    prefixes = rules.prefixes_on(hosts)
-
     moments: dict[int, datetime] = {}  # one datetime per registration time
 
     def moment(micros: int) -> datetime:
-        found = moments.get(micros)
-        if found is None:
-            found = moments[micros] = snapshot.from_micros(micros)
-        return found
+        when = moments.get(micros)
+        if when is None:
+            when = moments[micros] = snapshot.from_micros(micros)
+        return when
 
-    crc = snapshot.crc
-    for result, host, key in normalized:
-        matches = result.matches
-        found = exact.get(key)
-        if found:
-            matches.extend(Match("url", 0, moment(when)) for _, when in sorted(found))
-        candidates = prefixes.get(host)
-        if candidates:
-            hits = [
-                (rule_id, when)
-                for length, value_hash, check, rule_id, when in candidates
-                if hash(key[:length]) == value_hash and crc(key[:length]) == check
-            ]
-            matches.extend(Match("prefix", 0, moment(when)) for _, when in sorted(hits))
-        for suffix in suffixes_of[host]:
-            found = domains.get(suffix)
-            if found:
-                matches.extend(Match("domain", 0, moment(when)) for _, when in sorted(found))
+    results = []
+    for answer in url_hits(session, urls):
+        if isinstance(answer, str):
+            results.append(CheckResult(error=answer))
+        else:
+            results.append(
+                CheckResult([Match(h.kind, 0, moment(h.registered_micros)) for h in answer])
+            )
     return results
 
 
@@ -387,6 +401,51 @@ def phash_candidates(
         for value, created, rule_kind, removed in rows
         if rule_kind == kind and removed is None and value is not None
     )
+
+
+def image_rule_ids(
+    session: Session, *, sha256: str | None, phash: int | None, max_distance: int
+) -> set[int]:
+    """Ids of the active rules `check_image` would answer with for this image (the same
+    lookups: the file hash exactly, the pHash by band within `max_distance` bits)."""
+    found: set[int] = set()
+    if sha256:
+        found.update(
+            session.scalars(
+                select(OptOutRule.id).where(
+                    OptOutRule.kind == RuleKind.SHA256,
+                    OptOutRule.value == sha256.lower(),
+                    _active(),
+                )
+            )
+        )
+    if phash is not None:
+        bands = imaging.phash_bands(phash)
+        columns = (
+            OptOutRule.phash_b0,
+            OptOutRule.phash_b1,
+            OptOutRule.phash_b2,
+            OptOutRule.phash_b3,
+        )
+        rows = session.execute(
+            select(OptOutRule.id, OptOutRule.phash, OptOutRule.kind, OptOutRule.removed_at).where(
+                or_(
+                    *(
+                        column.in_(imaging.band_neighbours(band))
+                        for column, band in zip(columns, bands, strict=True)
+                    )
+                )
+            )
+        )
+        found.update(
+            rule_id
+            for rule_id, value, kind, removed in rows
+            if kind == RuleKind.PHASH
+            and removed is None
+            and value is not None
+            and imaging.hamming(phash, imaging.from_signed64(int(value))) <= max_distance
+        )
+    return found
 
 
 # --- Snapshot ------------------------------------------------------------------------------

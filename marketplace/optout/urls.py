@@ -74,6 +74,10 @@ def normalize_url(url: str) -> NormalizedUrl:
 
 def host_suffixes(host: str) -> list[str]:
     """The host and every parent domain: a domain rule on any of them covers the host."""
-    bare = host.split(":", 1)[0]
-    labels = bare.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
+    bare = host.partition(":")[0]
+    suffixes = [bare]
+    dot = bare.find(".")
+    while dot >= 0:
+        suffixes.append(bare[dot + 1 :])
+        dot = bare.find(".", dot + 1)
+    return suffixes

@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -261,3 +263,30 @@ def download_url(
     if max_age_seconds is None:
         max_age_seconds = int(current_app.config["DOWNLOAD_URL_MAX_AGE"])
     return backend().download_url(key, filename, max_age_seconds, content_type)
+
+
+@contextmanager
+def local_file(key: str) -> Iterator[Path]:
+    """A local path holding the object, for readers that stream or seek (a manifest of
+    gigabytes is never read into memory): the object's own file on the local backend, a
+    temporary download (removed afterwards) from S3."""
+    store = backend()
+    if isinstance(store, LocalBackend):
+        path = store.local_path(check_key(key))
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        yield path
+        return
+    if not isinstance(store, S3Backend):  # pragma: no cover - every backend is one of these
+        raise TypeError(f"no local copy from {type(store).__name__}")
+    from botocore.exceptions import ClientError
+
+    with tempfile.TemporaryDirectory(prefix="object-") as folder:
+        path = Path(folder) / "object"
+        try:
+            store.client.download_file(store.bucket, check_key(key), str(path))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise ObjectNotFound(key) from exc
+            raise
+        yield path

@@ -33,6 +33,16 @@ def package_file(order_id: int, path: str) -> str:
     return f"packages/{order_id}/{path}"
 
 
+def compliance_manifest(check_id: int) -> str:
+    """A compliance check's uploaded manifest, byte for byte."""
+    return f"compliance/{check_id}/manifest"
+
+
+def compliance_rows(check_id: int) -> str:
+    """A compliance check's per-row results (CSV)."""
+    return f"compliance/{check_id}/rows.csv"
+
+
 def claim_evidence(claim_id: int, number: int) -> str:
     """A file of evidence sent with a claim (private: administrators only)."""
     return f"claims/{claim_id}/{number}"

@@ -1,8 +1,8 @@
 """Bulk ingest: each stock record's raw-input hash and its leaf in a chunk's Merkle tree,
 and the leaf hashes of every chunk registered with one ledger entry
 
-Revision ID: 0016_ingest
-Revises: 0015_certificate_revision
+Revision ID: 0019_ingest
+Revises: 0018_compliance
 Create Date: 2026-12-03 16:10:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import marketplace.db
 
-revision = "0016_ingest"
-down_revision = "0015_certificate_revision"
+revision = "0019_ingest"
+down_revision = "0018_compliance"
 branch_labels = None
 depends_on = None
 

@@ -40,9 +40,12 @@ CHANGES = {
 
 @pytest.fixture
 def filled(app, db):
+    """Checkpoints at 4, 8, 9, 10 (a money transaction at seq 9) and 16: every ledger table
+    has rows, ledger_nodes its first (the 16 leaves 0-15)."""
     append_entries(app, db, 9, per_transaction=4)
     with app.app_context(), transaction(db) as session:
         capture(session)
+    append_entries(app, db, 6, per_transaction=6)
 
 
 def run_cli(app, *args):
@@ -136,7 +139,7 @@ def test_inserting_over_an_existing_key_never_rewrites_a_ledger_row(app, table, 
 def test_verify_passes_on_an_untouched_ledger(app):
     result = run_cli(app, "ledger", "verify")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ledger OK: 10 entries")
+    assert result.output.startswith("ledger OK: 16 entries, 1 nodes")
     assert "1 money transactions" in result.output
 
 
@@ -266,12 +269,48 @@ def test_verify_names_the_entry_rewritten_with_its_leaf_hash(app, db, seq):
 
 
 @pytest.mark.usefixtures("filled")
-def test_verify_names_both_entries_when_no_checkpoint_tells_them_apart(app, db):
-    """Entries 4 and 5 share a tree node and a transaction: no signed root covers one alone."""
+def test_verify_names_every_entry_no_checkpoint_tells_apart(app, db):
+    """Entries 4-7 were signed together at size 8: no signed root covers one of them alone."""
     _rewrite_entry_and_leaf(app, db, 5)
     result = run_cli(app, "ledger", "verify")
     assert result.exit_code == 1
-    assert result.output.startswith("ledger FAILED at seq 4 or 5: entry 4 or 5 was changed")
+    assert result.output.startswith(
+        "ledger FAILED at seqs 4-7: one of entries 4-7 was changed after it was logged: "
+        "the checkpoint at size 8 signed other bytes"
+    ), result.output
+
+
+def test_verify_names_the_entries_under_the_stored_node_that_no_longer_matches(app, db):
+    """One transaction of 40: the stored node over 16-31 catches the change before the root."""
+    append_entries(app, db, 40, per_transaction=40)
+    _rewrite_entry_and_leaf(app, db, 20)
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "ledger FAILED at seqs 16-31: one of entries 16-31 was changed after it was logged: "
+        "the tree node over entries 16-31 no longer matches"
+    ), result.output
+
+
+def test_verify_says_the_node_table_was_changed_when_a_higher_node_is_forged(app, db):
+    append_entries(app, db, 300, per_transaction=300)
+    engine = get_database(app).engine
+    with engine.connect() as connection:
+        level_8 = connection.execute(
+            text("SELECT key FROM ledger_nodes ORDER BY key DESC LIMIT 1")
+        ).scalar_one()
+    _bypass_and_run(
+        app,
+        "UPDATE ledger_nodes SET hash = :zeros WHERE key = :key",
+        {"zeros": bytes(32), "key": level_8},
+        table="ledger_nodes",
+    )
+    result = run_cli(app, "ledger", "verify")
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "ledger FAILED at seq 0: stored tree nodes over entries 0-255 disagree with each other: "
+        "the node table was changed"
+    ), result.output
 
 
 @pytest.mark.usefixtures("filled")

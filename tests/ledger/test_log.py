@@ -102,6 +102,15 @@ def test_floats_and_unknown_kinds_are_refused_before_anything_is_written(app, db
             ledger.append(session, "work.exploded")  # type: ignore[arg-type]
         with pytest.raises(ledger.InvalidEntry), transaction(db) as session:
             ledger.append(session, EntryKind.WORK_REGISTERED, subject={"planet": 3})
+        for subject in ({"work": True}, {"work": "3"}, {"work": 3, "artist": None}):
+            with pytest.raises(ledger.InvalidEntry), transaction(db) as session:
+                ledger.append_many(
+                    session,
+                    [
+                        ledger.NewEntry(EntryKind.WORK_REGISTERED, {"work": 1}),
+                        ledger.NewEntry(EntryKind.WORK_REGISTERED, subject),  # type: ignore[arg-type]
+                    ],
+                )
     assert db.scalar(select(func.count()).select_from(LedgerEntry)) == 0
     assert db.scalar(select(func.count()).select_from(LedgerCheckpoint)) == 0
 

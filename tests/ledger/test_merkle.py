@@ -17,6 +17,7 @@ from marketplace.ledger import merkle
 from marketplace.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    SubtreeHashes,
     append_leaf_hashes,
     consistency_proof,
     consistency_proof_ranges,
@@ -30,6 +31,7 @@ from marketplace.ledger.merkle import (
     range_node_ids,
     root_from_frontier,
     root_from_leaf_hashes,
+    stored_ranges,
     verify_consistency,
     verify_inclusion,
 )
@@ -346,6 +348,87 @@ def test_one_query_of_proof_node_ids_is_enough(small_tree: tuple[list[bytes], Lo
             assert consistency_proof(old_size, size, fetched) == consistency_proof(
                 old_size, size, lookup
             )
+
+
+# --- Sparse storage: every 4th level kept, the rest rebuilt ----------------------------------
+
+
+def _sparse(leaf_hashes: list[bytes], batch_sizes: list[int], every: int) -> Lookup:
+    """What the ledger stores: the leaves and the nodes append_leaf_hashes(every=...) returns."""
+    lookup: Lookup = {(0, i): h for i, h in enumerate(leaf_hashes)}
+    size, frontier = 0, []
+    for count in batch_sizes:
+        result = append_leaf_hashes(size, frontier, leaf_hashes[size : size + count], every=every)
+        assert all(level % every == 0 for level, _, _ in result.new_nodes)
+        lookup.update({(level, index): h for level, index, h in result.new_nodes})
+        size, frontier = result.size, result.frontier
+    return lookup
+
+
+def _read(stored: Lookup, ids: set[tuple[int, int]], every: int) -> SubtreeHashes:
+    """Only the stored hashes that stored_ranges names, as the ledger's one query reads them."""
+    fetched = {
+        (level, index): stored[level, index]
+        for level, spans in stored_ranges(ids, every, slack=16).items()
+        for span in spans
+        for index in span
+        if (level, index) in stored
+    }
+    return SubtreeHashes(fetched, every)
+
+
+@pytest.mark.parametrize("every", [2, 3, 4])
+def test_sparse_appends_keep_exactly_the_levels_asked_for(every: int) -> None:
+    leaf_hashes = _leaves(600, b"sparse")
+    batches = _random_batches(600, random.Random(every))
+    full = _store(leaf_hashes, batches)
+    sparse = _sparse(leaf_hashes, batches, every)
+    assert sparse == {
+        node_id: h for node_id, h in full.items() if node_id[0] == 0 or node_id[0] % every == 0
+    }
+
+
+@pytest.mark.parametrize("every", [2, 4])
+def test_proofs_from_sparse_storage_equal_the_straightforward_ones(every: int) -> None:
+    """Every inclusion and consistency proof of trees up to 300 leaves, power of two or not,
+    built from the stored levels alone (and only the ranges one query reads)."""
+    leaf_hashes, full, _ = _big_tree()
+    stored = _sparse(leaf_hashes, [1, 2, 97, 3, 64, 133], every)
+    rng = random.Random(every)
+    for size in range(1, BIG_TREE + 1):
+        for index in {0, size - 1, *rng.sample(range(size), min(size, 6))}:
+            ranges = inclusion_proof_ranges(index, size)
+            lookup = _read(stored, proof_node_ids(ranges), every)
+            assert inclusion_proof(index, size, lookup) == [
+                root_from_leaf_hashes(leaf_hashes[s:e]) for s, e in ranges
+            ]
+        for old_size in {1, size, *rng.sample(range(1, size + 1), min(size, 4))}:
+            ranges = consistency_proof_ranges(old_size, size)
+            lookup = _read(stored, proof_node_ids(ranges), every)
+            assert consistency_proof(old_size, size, lookup) == consistency_proof(
+                old_size, size, full
+            )
+        frontier = _read(stored, set(frontier_ids(size)), every)
+        assert root_from_frontier([frontier[i] for i in frontier_ids(size)]) == (
+            root_from_leaf_hashes(leaf_hashes[:size])
+        )
+
+
+def test_sparse_lookup_refuses_a_missing_stored_node() -> None:
+    stored = _sparse(_leaves(40), [40], 4)
+    del stored[(0, 3)]
+    with pytest.raises(KeyError):
+        SubtreeHashes(stored, 4)[2, 0]
+    del stored[(4, 1)]
+    with pytest.raises(KeyError):
+        SubtreeHashes(stored, 4)[4, 1]
+    assert SubtreeHashes(stored, 4)[2, 1] == root_from_leaf_hashes(_leaves(40)[4:8])
+
+
+def test_stored_ranges_merge_neighbours_and_stay_within_the_slack() -> None:
+    ranges = stored_ranges({(3, 0), (2, 2), (0, 13), (4, 1), (6, 2), (5, 5)}, 4, slack=2)
+    assert ranges == {0: [range(0, 14)], 4: [range(1, 2), range(8, 12)]}
+    assert stored_ranges({(0, 0), (0, 10)}, 4, slack=2) == {0: [range(0, 1), range(10, 11)]}
 
 
 # --- Properties: our proofs verify; every mutant of them fails ------------------------------

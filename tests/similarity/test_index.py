@@ -98,3 +98,32 @@ def test_index_equals_brute_force_for_any_small_input(
     array = np.array(hashes, dtype=np.uint64)
     index = PHashIndex(ids, array, chunks=chunks)
     assert index.query(query, radius, limit) == brute_force(ids, array, query, radius, limit)
+
+
+@pytest.mark.parametrize("radius", [0, 3, 6, 9])
+def test_batched_queries_equal_brute_force_on_random_and_clustered_hashes(radius: int) -> None:
+    from marketplace.similarity.index import query_many
+
+    rng = np.random.default_rng(20261204 + radius)
+    hashes = np.concatenate(
+        [
+            rng.integers(0, 2**64, 30_000, dtype=np.uint64, endpoint=False),
+            _clustered(rng, centres=40, per_centre=30, spread=10),
+        ]
+    )
+    ids = rng.permutation(len(hashes)).astype(np.int64) * 5 + 3
+    index = PHashIndex(ids, hashes)
+    queries = np.concatenate(
+        [
+            hashes[rng.choice(len(hashes), 300, replace=False)] ^ np.uint64(0b10010),
+            rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False),
+        ]
+    )
+    owners, found_ids, distances = query_many(index, queries, radius, block=128)
+    got: dict[int, list[tuple[int, int]]] = {}
+    for owner, item, distance in zip(
+        owners.tolist(), found_ids.tolist(), distances.tolist(), strict=True
+    ):
+        got.setdefault(owner, []).append((distance, item))
+    for number, query in enumerate(queries.tolist()):
+        assert got.get(number, []) == brute_force(ids, hashes, query, radius)
