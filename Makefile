@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python bench/optout_bench.py --backend sqlite postgresql
 	$(BIN)/python bench/catalog_bench.py
+	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/fulfilment_bench.py
 	$(BIN)/python bench/certificate_bench.py --items 5000

@@ -9,7 +9,8 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from marketplace.catalog import search_index, services
-from marketplace.catalog.ingest import UnusableFile, ingest_file
+from marketplace.catalog.bulk import BULK_MIN_LINES
+from marketplace.catalog.ingest import UnusableFile, count_lines, ingest_file
 from marketplace.catalog.models import CatalogItem
 from marketplace.catalog.sources import ADAPTERS, get_adapter
 from marketplace.catalog.tasks import enqueue_mirrors
@@ -47,8 +48,19 @@ def reindex_command(if_empty: bool) -> None:
 @click.argument("source")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mirror", is_flag=True, help="Queue image mirroring for the new records.")
+@click.option(
+    "--bulk/--no-bulk",
+    default=None,
+    help="The bulk path: mapping in a second process, one ledger entry per chunk, indexes "
+    f"built after the load. Default: for files of {BULK_MIN_LINES:,} lines or more.",
+)
+@click.option(
+    "--remap",
+    is_flag=True,
+    help="Bulk path: map records whose bytes did not change too (after an adapter change).",
+)
 @with_appcontext
-def ingest_command(source: str, file: Path, mirror: bool) -> None:
+def ingest_command(source: str, file: Path, mirror: bool, bulk: bool | None, remap: bool) -> None:
     """Load SOURCE's open-access metadata FILE (bulk export or saved API responses)."""
     try:
         adapter = get_adapter(source)
@@ -59,7 +71,7 @@ def ingest_command(source: str, file: Path, mirror: bool) -> None:
     estimate = count_lines(file)  # one record per line in JSONL/CSV; a guide for the rest
     with click.progressbar(length=estimate, label=f"Ingesting {file.name}") as bar:
         try:
-            report = ingest_file(adapter, file, progress=bar.update)
+            report = ingest_file(adapter, file, progress=bar.update, bulk=bulk, remap=remap)
         except UnusableFile as exc:  # nothing could be read: say why, and exit non-zero
             if exc.report is not None:
                 for line in exc.report.summary_lines():
@@ -70,15 +82,6 @@ def ingest_command(source: str, file: Path, mirror: bool) -> None:
         click.echo(line)
     if mirror:
         click.echo(f"{enqueue_mirrors(source)} images queued for mirroring.")
-
-
-def count_lines(path: Path) -> int:
-    """Newlines in the file, read in 1 MiB blocks (memory stays flat)."""
-    lines = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            lines += block.count(b"\n")
-    return max(lines, 1)
 
 
 @catalog_cli.command("mirror")

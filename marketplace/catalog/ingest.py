@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select, text, update
+import orjson
+from sqlalchemy import Table, case, select, text, update
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import CatalogItem, MirrorStatus, StockRecord
@@ -124,6 +125,11 @@ class IngestReport:
         self.duplicates += 1
         self._note(line, f"duplicate id {source_id!r} (an earlier record has it; kept that one)")
 
+    def note_repeated_line(self, line: int) -> None:
+        """A record whose bytes an earlier line had (found without reading its id)."""
+        self.duplicates += 1
+        self._note(line, "the same record as an earlier line (kept that one)")
+
     def _note(self, line: int, reason: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
             self.problems.append((line, reason))
@@ -164,10 +170,13 @@ def content_hash(record: StockFields) -> str:
     """
     values = [getattr(record, name) for name in _FIELD_NAMES]  # shallow: no asdict deep copy
     values[_RAW] = _without_bookkeeping(record.raw)
-    data = json.dumps(
-        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    return hashlib.sha256(data.encode()).hexdigest()
+    try:
+        data = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # an integer past 64 bits: the standard library writes it
+        data = json.dumps(
+            values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _columns(fields: StockFields) -> dict[str, Any]:
@@ -193,9 +202,21 @@ def _columns(fields: StockFields) -> dict[str, Any]:
 
 
 Outcome = StockFields | Skipped  # a Skipped here always names its record (source_id)
+# An outcome with the SHA-256 of its record's bytes as read (None: not from a file).
+Read = tuple[Outcome, str | None]
 
 
-def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[Outcome]:
+def raw_sha256(record: RawRecord) -> str:
+    """SHA-256 of the record's bytes as read (its JSON line), or of its canonical JSON when it
+    shares its line (an API response) or comes from a CSV row or a JSON array: what a re-ingest
+    compares to skip an unchanged record, and what its ledger leaf commits to."""
+    data = record.source_bytes
+    if data is None:
+        data = orjson.dumps(record.data, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[Read]:
     """Records to write (mapped, or skipped by the source's say), each id once.
 
     Seen ids are kept as 64-bit digests (about 100 bytes a record, however long the ids).
@@ -220,13 +241,13 @@ def _mapped(adapter: Adapter, path: Path, report: IngestReport) -> Iterator[Outc
         if isinstance(result, Skipped):
             report.skipped[result.reason] += 1
             if result.source_id:
-                yield result  # the catalog may hold it: withdraw it
+                yield result, raw_sha256(item)  # the catalog may hold it: withdraw it
         else:
-            yield result
+            yield result, raw_sha256(item)
 
 
-def _chunks(records: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
-    chunk: list[Outcome] = []
+def _chunks(records: Iterable[Read], size: int) -> Iterator[list[Read]]:
+    chunk: list[Read] = []
     for record in records:
         chunk.append(record)
         if len(chunk) >= size:
@@ -240,14 +261,41 @@ def ingest_file(
     adapter: Adapter,
     path: Path,
     *,
-    chunk_size: int = CHUNK,
+    chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    bulk: bool | None = None,
+    remap: bool = False,
+    rebuild_indexes: bool | None = None,
 ) -> IngestReport:
-    """Load `path` with `adapter`; returns counts of what happened, with reasons."""
+    """Load `path` with `adapter`; returns counts of what happened, with reasons.
+
+    `chunk_size`: records a transaction (default 2,000; 5,000 lines on the bulk path).
+    `bulk` (default: for files of at least `bulk.BULK_MIN_LINES` lines) takes the bulk path
+    (`marketplace.catalog.bulk`): mapping in a second process, unchanged records skipped by
+    their raw hash (`remap` maps them all again), one ledger entry per chunk, secondary
+    indexes built after the load (`rebuild_indexes`, default: when the load at least doubles
+    the catalog).
+    """
+    from marketplace.catalog import bulk as bulk_path  # it builds on this module
+
     _check_source(adapter, path)
+    bulk_path.ensure_indexes()  # a bulk run killed mid-load left them dropped
+    lines = count_lines(path)
+    if bulk if bulk is not None else lines >= bulk_path.BULK_MIN_LINES:
+        report = bulk_path.ingest_file_bulk(
+            adapter,
+            path,
+            chunk_size=chunk_size or bulk_path.BULK_CHUNK,
+            remap=remap,
+            progress=progress,
+            estimate=lines,
+            rebuild_indexes=rebuild_indexes,
+        )
+        _refresh_statistics()
+        return _checked(report, adapter, path)
     report = IngestReport(source=adapter.name)
     analyzed_at = 0
-    for chunk in _chunks(_mapped(adapter, path, report), chunk_size):
+    for chunk in _chunks(_mapped(adapter, path, report), chunk_size or CHUNK):
         _write_chunk(adapter.name, chunk, report)
         if progress is not None:
             progress(len(chunk))
@@ -256,6 +304,11 @@ def ingest_file(
             analyzed_at = report.added
     if report.added > analyzed_at:
         _refresh_statistics()
+    return _checked(report, adapter, path)
+
+
+def _checked(report: IngestReport, adapter: Adapter, path: Path) -> IngestReport:
+    """The report, or UnusableFile when nothing in the file could be read."""
     log.info("ingest %s: %s", adapter.name, report.summary_lines()[0])
     if not report.usable:
         if not report.read:
@@ -266,6 +319,15 @@ def ingest_file(
             report,
         )
     return report
+
+
+def count_lines(path: Path) -> int:
+    """Newlines in the file, read in 1 MiB blocks (memory stays flat)."""
+    lines = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+    return max(lines, 1)
 
 
 def _sample(adapter: Adapter, path: Path) -> list[RawRecord]:
@@ -320,38 +382,50 @@ def ingest_records(
     small batches: the records are held in memory."""
     report = IngestReport(source=source)
     seen: set[str] = set()
-    unique: list[StockFields] = []
+    unique: list[Read] = []
     for position, record in enumerate(records, 1):
         if record.source_id in seen:
             report.note_duplicate(position, record.source_id)
         else:
             seen.add(record.source_id)
-            unique.append(record)
+            unique.append((record, None))
     for chunk in _chunks(unique, chunk_size):
         _write_chunk(source, chunk, report)
     return report
 
 
-def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> None:
-    offered = [f for f in chunk if isinstance(f, StockFields)]
-    gone = [f for f in chunk if isinstance(f, Skipped)]
+def _write_chunk(source: str, chunk: list[Read], report: IngestReport) -> None:
+    offered = [f for f, _ in chunk if isinstance(f, StockFields)]
+    gone = [f for f, _ in chunk if isinstance(f, Skipped)]
+    raws = {f.source_id: raw for f, raw in chunk}
     hashes = {fields.source_id: content_hash(fields) for fields in offered}
     with transaction() as session:
-        existing = {
-            source_id: (record_id, old_hash, status, withdrawn_at)
-            for record_id, source_id, old_hash, status, withdrawn_at in session.execute(
-                select(
-                    StockRecord.id,
-                    StockRecord.source_id,
-                    StockRecord.content_hash,
-                    StockRecord.mirror_status,
-                    StockRecord.withdrawn_at,
-                ).where(
-                    StockRecord.source == source,
-                    StockRecord.source_id.in_([f.source_id for f in chunk]),
-                )
+        stored_raws: dict[str, str | None] = {}
+        existing = {}
+        for record_id, source_id, old_hash, status, withdrawn_at, stored_raw in session.execute(
+            select(
+                StockRecord.id,
+                StockRecord.source_id,
+                StockRecord.content_hash,
+                StockRecord.mirror_status,
+                StockRecord.withdrawn_at,
+                StockRecord.raw_sha256,
+            ).where(
+                StockRecord.source == source,
+                StockRecord.source_id.in_([f.source_id for f, _ in chunk]),
             )
-        }
+        ):
+            existing[source_id] = (record_id, old_hash, status, withdrawn_at)
+            stored_raws[source_id] = stored_raw
+        # Remember the bytes of records we hold (unchanged, or withdrawn again), so that the
+        # bulk path skips them next time; changed and new ones get theirs below.
+        remembered = [
+            {"id": existing[source_id][0], "raw_sha256": raw}
+            for source_id, raw in raws.items()
+            if raw is not None and source_id in existing and stored_raws[source_id] != raw
+        ]
+        if remembered:
+            session.execute(update(StockRecord), remembered)
         new = [f for f in offered if f.source_id not in existing]
         reinstated = [
             f for f in offered if f.source_id in existing and existing[f.source_id][3] is not None
@@ -405,6 +479,8 @@ def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> Non
                     "source_id": f.source_id,
                     **_columns(f),
                     "content_hash": hashes[f.source_id],
+                    "raw_sha256": raws[f.source_id],
+                    "ledger_leaf": None,
                     "created_at": now,
                     "updated_at": now,
                     "ledger_seq": first_seq + i,
@@ -444,8 +520,10 @@ def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> Non
                 .values(
                     **columns,
                     content_hash=hashes[f.source_id],
+                    raw_sha256=raws[f.source_id],
                     updated_at=now,
                     ledger_seq=first_seq + offset,
+                    ledger_leaf=None,
                     withdrawn_at=None,
                     withdrawn_reason="",
                 )
@@ -464,6 +542,7 @@ def _write_chunk(source: str, chunk: list[Outcome], report: IngestReport) -> Non
                     withdrawn_reason=gone_record.reason[:200],
                     updated_at=now,
                     ledger_seq=first_seq + offset,
+                    ledger_leaf=None,
                 )
             )
             _reindex(session, record_id)
@@ -488,6 +567,10 @@ def _reindex(session: Session, record_id: int) -> None:
     session.refresh(record)
     values = stock_item_values(record)
     values.pop("created_at")
+    # A taken-down item (an accepted claim) is never offered again, whatever the source says.
+    values["available"] = case(
+        (CatalogItem.taken_down_at.is_(None), values["available"]), else_=False
+    )
     changed = session.scalars(
         update(CatalogItem)
         .where(CatalogItem.stock_id == record_id)

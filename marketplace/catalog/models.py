@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -59,9 +60,15 @@ class StockRecord(Base):
     tags: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))  # of the mapped fields and raw
+    # SHA-256 of the record's bytes as read from the source file (its JSON line), hex: a
+    # re-ingest skips a record whose bytes did not change without parsing or mapping it.
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)  # the latest entry about it
+    # Set when that entry registers a whole chunk (bulk ingest): the record's leaf in the
+    # chunk's Merkle tree (`StockChunk`), so its proof is an audit path plus the entry's.
+    ledger_leaf: Mapped[int | None] = mapped_column(Integer)
     mirror_status: Mapped[MirrorStatus] = mapped_column(
         value_enum(MirrorStatus), default=MirrorStatus.PENDING, index=True
     )
@@ -81,6 +88,22 @@ class StockRecord(Base):
     @property
     def withdrawn(self) -> bool:
         return self.withdrawn_at is not None
+
+
+class StockChunk(Base):
+    """The leaf hashes of a chunk of stock records registered with one ledger entry.
+
+    The entry's payload holds the Merkle root over these leaves (RFC 6962); a record's leaf is
+    SHA-256(0x00 || canonical JSON of {raw_sha256, source, source_id}). Nothing here is
+    trusted: a proof recomputes the root and checks it against the signed entry.
+    """
+
+    __tablename__ = "stock_chunks"
+
+    ledger_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(40))
+    leaf_hashes: Mapped[bytes] = mapped_column(LargeBinary)  # 32 bytes per leaf, in order
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CatalogLicense(enum.StrEnum):

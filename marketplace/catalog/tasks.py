@@ -28,6 +28,15 @@ def update_search_index(item_ids: list[int]) -> None:
         search_index.update(session, item_ids)
 
 
+def rebuild_search_index() -> None:
+    """Rebuild the search index from the database (after a bulk ingest; safe to rerun)."""
+    from marketplace.catalog import search_index
+
+    with transaction() as session:
+        count, path = search_index.rebuild(session)
+    log.info("search index rebuilt: %s works in %s", count, path)
+
+
 def add_query_to_collection(job_id: int) -> None:
     services.run_add_by_query(job_id)
 

@@ -20,6 +20,9 @@ class EntryKind(enum.StrEnum):
     STOCK_WITHDRAWN = "stock.withdrawn"  # the source no longer offers it: out of the catalog
     STOCK_REINSTATED = "stock.reinstated"  # the source offers it again
     STOCK_TAKEN_DOWN = "stock.taken_down"  # an accepted claim: never offered again
+    # Bulk ingest: one entry for a chunk of new or changed records, its payload the Merkle
+    # root over their leaves (catalog.models.StockChunk says how a record's leaf is made).
+    STOCK_CHUNK_REGISTERED = "stock.chunk_registered"
     # Sales (Buyers issue).
     ORDER_PAID = "order.paid"
     DATASET_ITEM_SOLD = "dataset.item_sold"
@@ -68,6 +71,7 @@ KIND_LABELS: dict[str, str] = {
     EntryKind.OPTOUT_REMOVED: "Opt-out removed",
     EntryKind.STOCK_REGISTERED: "Museum record added",
     EntryKind.STOCK_UPDATED: "Museum record updated",
+    EntryKind.STOCK_CHUNK_REGISTERED: "Museum records added or updated (one chunk)",
     EntryKind.ORDER_PAID: "Order paid",
     EntryKind.DATASET_ITEM_SOLD: "Sold in a dataset",
     EntryKind.DATASET_CERTIFIED: "Dataset certified",

@@ -294,6 +294,17 @@ def inclusion_proof(index: int, size: int, lookup: Mapping[NodeId, bytes]) -> li
     return [range_hash(s, e, lookup) for s, e in inclusion_proof_ranges(index, size)]
 
 
+def inclusion_proof_from_leaves(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """PATH(index, D[0:n]) (2.1.3.1) of a small tree given all its leaf hashes (a chunk of
+    stock records): each proof range hashed once, O(n) hashing in all. ValueError if ``index``
+    is outside the tree."""
+    _require_hashes(leaf_hashes, "leaf hash")
+    return [
+        tree_root(leaf_hashes[start:end])
+        for start, end in inclusion_proof_ranges(index, len(leaf_hashes))
+    ]
+
+
 def consistency_proof(old_size: int, new_size: int, lookup: Mapping[NodeId, bytes]) -> list[bytes]:
     """PROOF(old_size, D[0:new_size]) (2.1.4.1) from stored hashes (see ``proof_node_ids``)."""
     return [range_hash(s, e, lookup) for s, e in consistency_proof_ranges(old_size, new_size)]

@@ -16,6 +16,9 @@ import it from here, so there is one copy of each check. FILE is one of:
 - a proof bundle (`"format": "marketplace-ledger-proof/1"`): origin, verifier key, a signed
   checkpoint and entries with inclusion proofs (what `marketplace ledger bundle` prints);
 - a document that holds such a bundle under `"ledger"`;
+- a stock record's proof (`"format": "marketplace-record-proof/1"`): the record's leaf, its
+  audit path to the Merkle root in its chunk's `stock.chunk_registered` entry, and that
+  entry's bundle;
 - one entry as served by GET /api/v1/ledger/entries/<seq>, with `--checkpoint NOTE_FILE`.
 
 For every entry it checks: the leaf hash is SHA-256(0x00 || entry bytes); the bytes are the
@@ -571,7 +574,8 @@ RECALL_KIND = "order.item_recalled"  # an item taken down after the sale (govern
 PAID_KIND = "order.paid"
 SOLD_KIND = "dataset.item_sold"
 TERMS_KIND = "work.terms_set"
-STOCK_KINDS = frozenset({"stock.registered", "stock.updated", "stock.reinstated"})
+CHUNK_KIND = "stock.chunk_registered"
+STOCK_KINDS = frozenset({"stock.registered", "stock.updated", "stock.reinstated", CHUNK_KIND})
 # What a dataset.item_sold entry's payload must say about its item: record field -> payload key.
 ITEM_ENTRY_FIELDS = (
     ("item", "item"),
@@ -977,6 +981,62 @@ def _report(result: Result) -> str:
     return "\n".join(lines)
 
 
+# --- Stock records registered a chunk at a time ---------------------------------------------
+
+RECORD_PROOF_FORMAT = "marketplace-record-proof/1"
+
+
+def record_leaf(source: str, source_id: str, raw_sha256: str) -> bytes:
+    """A stock record's leaf in its chunk's tree: SHA-256(0x00 || canonical JSON of the
+    record's source, id and the SHA-256 of its bytes as read from the source's file)."""
+    return leaf_hash(
+        canonical_bytes({"raw_sha256": raw_sha256, "source": source, "source_id": source_id})
+    )
+
+
+def verify_record_proof(document: dict[str, Any], *, key: str | None = None) -> Result:
+    """Check a record proof (`"format": "marketplace-record-proof/1"`): the record's leaf,
+    its audit path to the chunk root, that root in a `stock.chunk_registered` entry's signed
+    payload, and that entry's inclusion proof against the signed checkpoint."""
+    if document.get("format") != RECORD_PROOF_FORMAT:
+        raise Unreadable(f"unknown record proof format {document.get('format')!r}")
+    record = document.get("record")
+    if not isinstance(record, dict) or not all(
+        isinstance(record.get(name), str) for name in ("raw_sha256", "source", "source_id")
+    ):
+        raise Unreadable("the record needs raw_sha256, source and source_id strings")
+    result = verify_document(document, key=key)
+    if not result.ok:
+        return result
+    seq, index, count = (document.get(n) for n in ("entry_seq", "leaf_index", "leaf_count"))
+    if not (_is_count(seq) and isinstance(index, int) and isinstance(count, int)):
+        raise Unreadable("entry_seq, leaf_index and leaf_count must be counts")
+    path = [_unhex(h, "audit path") for h in document.get("audit_path") or []]
+    entries = {item.get("seq"): item for item in document["ledger"]["entries"]}
+    if seq not in entries:
+        result.failures.append(f"entry {seq}: not in the proof's ledger bundle")
+        return result
+    entry = json.loads(base64.b64decode(entries[seq]["entry"]))
+    payload = entry.get("payload") if isinstance(entry, dict) else None
+    if entry.get("kind") != CHUNK_KIND or not isinstance(payload, dict):
+        result.failures.append(f"entry {seq}: not a {CHUNK_KIND} entry")
+        return result
+    if payload.get("source") != record["source"] or payload.get("records") != count:
+        result.failures.append(f"entry {seq}: registers another source or another count")
+        return result
+    try:
+        root = bytes.fromhex(str(payload.get("merkle_root")))
+    except ValueError:
+        root = b""
+    leaf = record_leaf(record["source"], record["source_id"], record["raw_sha256"])
+    if not verify_inclusion(leaf, index, count, path, root):
+        result.failures.append(
+            f"record {record['source']}/{record['source_id']}: its audit path does not lead "
+            f"to the Merkle root of entry {seq}"
+        )
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m marketplace.ledger.verify",
@@ -1008,6 +1068,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(json.dumps(checked.__dict__) if args.json else checked.summary)
             return 0 if checked.ok else 1
+        if document.get("format") == RECORD_PROOF_FORMAT:
+            result = verify_record_proof(document, key=key)
+            print(json.dumps(result.as_json(), indent=2) if args.json else _report(result))
+            return 0 if result.ok else 1
         note = args.checkpoint.read_text("utf-8") if args.checkpoint else None
         result = verify_document(document, key=key, checkpoint_note=note)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:

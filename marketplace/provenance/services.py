@@ -258,6 +258,22 @@ def _describe_stock_updated(subject: Mapping[str, Any], payload: Mapping[str, An
     return f"The museum changed its {record}; the catalog follows.", facts, []
 
 
+def _describe_stock_chunk(subject: Mapping[str, Any], payload: Mapping[str, Any]) -> Described:
+    count = payload.get("records")
+    source = _text(payload.get("source", ""))
+    facts = [
+        ("Source", source),
+        ("Records", _text(count)),
+        ("Merkle root of the records", _text(payload.get("merkle_root", ""))),
+    ]
+    return (
+        f"{_text(count)} public-domain {source} records joined or changed in the catalog, "
+        "each provable from this entry's Merkle root.",
+        [(name, value) for name, value in facts if value],
+        [],
+    )
+
+
 def _describe_money(subject: Mapping[str, Any], payload: Mapping[str, Any], kind: str) -> Described:
     currency = _text(payload.get("currency", ""))
     lines: list[PostingLine] = []
@@ -302,6 +318,7 @@ _DESCRIBERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Describe
     EntryKind.OPTOUT_REMOVED: _describe_optout_removed,
     EntryKind.STOCK_REGISTERED: _describe_stock_registered,
     EntryKind.STOCK_UPDATED: _describe_stock_updated,
+    EntryKind.STOCK_CHUNK_REGISTERED: _describe_stock_chunk,
     **{kind.value: _money(kind.value) for kind in MONEY_KINDS},
 }
 

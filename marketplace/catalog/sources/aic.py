@@ -65,7 +65,11 @@ class AicAdapter:
         """JSON Lines of artworks (or a JSON array, or API responses {"data": ...})."""
         iiif_url = iiif_url_beside(path)
         for item in read_json(path, ("data",)):
-            yield AicRecord(item.line, item.data, iiif_url) if isinstance(item, RawRecord) else item
+            yield (
+                AicRecord(item.line, item.data, item.source_bytes, iiif_url)
+                if isinstance(item, RawRecord)
+                else item
+            )
 
     def map(self, record: RawRecord) -> StockFields | Skipped | Malformed:
         data = record.data

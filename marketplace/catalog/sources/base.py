@@ -22,6 +22,9 @@ class RawRecord:
 
     line: int  # 1-based line (JSONL/CSV) or position in a JSON array
     data: dict[str, Any]
+    # The record's bytes as read (a JSON line without its line break), when the record is a
+    # line of its own: the ingest hashes them instead of serialising `data` again.
+    source_bytes: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ Conventions, shared by every adapter:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class BadYear(ValueError):
     """A structured year field holds something that is not a year."""
 
 
+@functools.lru_cache(maxsize=8192)  # a collection repeats its date strings ("1851", "c. 1900")
 def parse_date_text(text: str | None) -> YearRange:
     """(first year, last year) of a free-text date, either end None when unknown or open."""
     if not text:

@@ -26,6 +26,8 @@ def clean(value: object) -> str:
 
     Anything that is not a string or a number (None, lists, objects) gives "".
     """
+    if isinstance(value, str) and value.isascii():  # the common case: no C1, already NFC
+        return " ".join(value.split())
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return ""
     text = unicodedata.normalize("NFC", str(value).translate(_C1_REPAIR))
