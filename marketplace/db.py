@@ -202,6 +202,34 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     session.info.setdefault("on_rollback", []).append(undo)
 
 
+def insert_driver_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert driver-ready rows (values already as the driver takes them) in one round trip.
+
+    PostgreSQL: COPY, several times faster than an executemany of INSERTs; it fires the same
+    triggers. SQLite: one executemany of a single prepared INSERT (sqlite3 prepares it once).
+    Plain INSERT either way, never REPLACE or an upsert: append-only triggers stay in force.
+    The ledger's appends and the bulk ingest both write through here.
+    """
+    if not rows:
+        return
+    names = ", ".join(columns)  # our own column names, never input
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    markers = ", ".join(marker for _ in columns)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) VALUES ({markers})",  # noqa: S608
+        list(rows),
+    )
+
+
 def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT many rows through the driver's executemany, converting values once per column.
 

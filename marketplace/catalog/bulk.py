@@ -59,7 +59,7 @@ from marketplace.catalog.ingest import (
 from marketplace.catalog.models import CatalogLicense, MirrorStatus, StockChunk, StockRecord
 from marketplace.catalog.services import apply_optouts, orientation_of
 from marketplace.catalog.sources.base import Adapter, Malformed, Skipped, StockFields
-from marketplace.db import reserve_ids, transaction, utcnow
+from marketplace.db import insert_driver_rows, reserve_ids, transaction, utcnow
 from marketplace.ledger import merkle
 from marketplace.ledger import services as ledger
 from marketplace.ledger.kinds import EntryKind
@@ -440,7 +440,7 @@ def _write_chunk(run: _Run, prepared: Sequence[Prepared], gone: Sequence[Gone]) 
         ]
         first_seq = ledger.append_many(session, entries, now=now).first_seq
         if registered:
-            _insert(
+            insert_driver_rows(
                 connection,
                 CHUNKS,
                 ("ledger_seq", "source", "leaf_hashes", "created_at"),
@@ -595,7 +595,7 @@ def _insert_new(
     stamp = _driver(connection, STOCK, now)
     pending = _driver(connection, STOCK, MirrorStatus.PENDING, "mirror_status")
     ids = reserve_ids(connection, STOCK, len(new))
-    _insert(
+    insert_driver_rows(
         connection,
         STOCK,
         _NEW_STOCK,
@@ -656,7 +656,7 @@ def _insert_new(
                 stamp,
             )
         )
-    _insert(connection, ITEMS, _NEW_ITEM, items)
+    insert_driver_rows(connection, ITEMS, _NEW_ITEM, items)
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(
             f"INSERT INTO catalog_fts({', '.join(_FTS)}) "  # noqa: S608 - fixed names
@@ -676,30 +676,6 @@ def _driver(connection: Connection, table: Table, value: Any, column: str = "cre
 def _sql(connection: Connection, template: str) -> str:
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     return template.format(*(marker for _ in range(template.count("{}"))))
-
-
-def _insert(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Driver-ready rows in one round trip: COPY on PostgreSQL, one executemany on SQLite."""
-    if not rows:
-        return
-    names = ", ".join(columns)  # our own column names, never input
-    if connection.dialect.name == "postgresql":
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    markers = ", ".join("?" for _ in columns)
-    connection.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) VALUES ({markers})",  # noqa: S608
-        list(rows),
-    )
-
-
-# --- Secondary indexes -----------------------------------------------------------------------
 
 
 def secondary_indexes() -> list[Index]:

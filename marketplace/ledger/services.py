@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from sqlalchemy import Column, Connection, Table, event, func, select, text
 from sqlalchemy.orm import Session
 
-from marketplace.db import utcnow
+from marketplace.db import insert_driver_rows, utcnow
 from marketplace.ledger import merkle
 from marketplace.ledger.canonical import entry_encoder, format_timestamp
 from marketplace.ledger.keys import load_signer, public_key_pem
@@ -198,8 +198,8 @@ def append_many(
         result = merkle.append_leaf_hashes(size, frontier, leaves, every=NODE_LEVEL_STRIDE)
         for layout, rows in groups.items():
             columns = _ENTRY_COLUMNS + tuple(SUBJECT_COLUMN_OF[key] for key in layout)
-            _write_rows(connection, ENTRIES, columns, rows)
-        _write_rows(
+            insert_driver_rows(connection, ENTRIES, columns, rows)
+        insert_driver_rows(
             connection,
             NODES,
             ("key", "hash"),
@@ -232,33 +232,6 @@ def _driver_value(connection: Connection, column: Column[Any], value: Any) -> An
     dialect = connection.dialect
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return value if process is None else process(value)
-
-
-def _write_rows(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Insert driver-ready rows (ints, bytes, `_driver_value`s) in one round trip.
-
-    PostgreSQL: COPY, several times faster than an executemany of INSERTs; it fires the same
-    triggers. SQLite: one executemany of a single prepared INSERT (sqlite3 prepares it once).
-    Plain INSERT either way, never REPLACE or an upsert: the append-only triggers stay in force.
-    """
-    if not rows:
-        return
-    names = ", ".join(columns)  # our own column names, never input
-    if connection.dialect.name == "postgresql":
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    markers = ", ".join(marker for _ in columns)
-    connection.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) VALUES ({markers})",  # noqa: S608
-        list(rows),
-    )
 
 
 def _chunks(items: Iterable[NewEntry], n: int) -> Iterator[list[NewEntry]]:

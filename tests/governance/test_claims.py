@@ -19,24 +19,11 @@ from marketplace.ledger.models import LedgerEntry
 from marketplace.ledger.verify import verify_certificate
 from marketplace.storage import backend
 from tests import images
-from tests.buyers.support import DONATE, bundle, work_item
+from tests.buyers.support import DONATE, work_item
+from tests.delivery.orders import checkout
 from tests.factories import make_admin, make_api_token, make_artist, make_buyer
 
 STATEMENT = "I painted this in 2019; it is on my website with the original file."
-
-
-def free_order(db, run_jobs, buyer, item_ids):
-    """A free bundle of `item_ids`, checked out (paid at once); returns the order id."""
-    bundle_id = bundle(db, buyer, item_ids)
-    run_jobs()
-    with db.info["app"].app_context(), transaction(db) as session:
-        b = session.get(Bundle, bundle_id)
-        order = buyers.checkout(
-            session, session.merge(buyer), b, buyers.current_quote(session, b).public_id
-        ).order
-        order_id = order.id
-    db.expire_all()
-    return order_id
 
 
 def file_claim(client, item_id, **overrides):
@@ -69,8 +56,8 @@ def sold_twice(client, db, run_jobs):
     run_jobs()
     first, second = make_buyer(db), make_buyer(db)
     orders = [
-        free_order(db, run_jobs, first, [claimed, other]),
-        free_order(db, run_jobs, second, [other, claimed]),
+        checkout(db, first, [claimed, other], run_jobs),
+        checkout(db, second, [other, claimed], run_jobs),
     ]
     run_jobs()
     return artist, claimed, other, (first, second), orders
